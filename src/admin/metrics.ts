@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Everything scopegate counts, on a registry of its own (no global state shared with embedders). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'host' | 'method' | 'decision'>;
+  readonly requestSeconds: Histogram<'decision'>;
+  readonly tunnels: Counter<'result'>;
+  readonly openConnections: Gauge;
+  readonly openTunnels: Gauge;
+  readonly leafCacheSize: Gauge;
+  readonly leafMintSeconds: Histogram;
+
+  /** Set by whoever owns the leaf cache; read when /metrics is scraped. */
+  leafCacheSource: () => number = () => 0;
+
+  constructor() {
+    const self = this;
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'scopegate_process_' });
+    this.requests = new Counter({
+      name: 'scopegate_requests_total',
+      help: 'HTTP requests judged on intercepted (guarded) hosts and plain-HTTP proxy requests, by outcome',
+      labelNames: ['host', 'method', 'decision'],
+      registers,
+    });
+    this.requestSeconds = new Histogram({
+      name: 'scopegate_request_duration_seconds',
+      help: 'Time from request received to response finished, as seen by scopegate',
+      labelNames: ['decision'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.tunnels = new Counter({
+      name: 'scopegate_tunnels_total',
+      help: 'CONNECT requests for hosts that are not guarded, by result (tunnelled, refused, failed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.openConnections = new Gauge({
+      name: 'scopegate_open_connections',
+      help: 'Client connections open on the proxy listeners',
+      registers,
+    });
+    this.openTunnels = new Gauge({ name: 'scopegate_open_tunnels', help: 'Byte tunnels open now', registers });
+    this.leafCacheSize = new Gauge({
+      name: 'scopegate_leaf_cache_size',
+      help: 'Leaf certificates cached',
+      registers,
+      collect() {
+        this.set(self.leafCacheSource());
+      },
+    });
+    this.leafMintSeconds = new Histogram({
+      name: 'scopegate_leaf_mint_seconds',
+      help: 'Time to mint one leaf certificate',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers,
+    });
+  }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { runCa, CA_HELP } from './cli/ca.js';
+import { runEnv, ENV_HELP } from './cli/env.js';
+import { runPolicy, POLICY_HELP } from './cli/policy.js';
+import { runStart, START_HELP } from './cli/start.js';
+import { VERSION } from './cli/paths.js';
+
+const HELP = `scopegate ${VERSION}: an HTTPS egress proxy that judges AI agents' cloud API calls
+
+Usage: scopegate <verb> [options]      (scopegate <verb> --help for each verb)
+
+Verbs:
+  start          run the proxy in the foreground (CONNECT and plain-HTTP proxy, admin API)
+  ca             init | show | path: the local interception CA
+  env            print the environment an agent needs to use scopegate (proxy, CA trust)
+  policy check   validate a policy file; errors name file:line:column and the field
+
+Quick start:
+  npx scopegate start                  proxy on 127.0.0.1:8080 with the shipped default policy
+  eval "$(npx scopegate env)"          in the agent's shell: proxy and CA variables
+
+Exit status: 0 success, 1 run-time failure, 2 bad usage or bad input.`;
+
+const VERBS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: string }> = {
+  start: { run: runStart, help: START_HELP },
+  ca: { run: runCa, help: CA_HELP },
+  env: { run: runEnv, help: ENV_HELP },
+  policy: { run: runPolicy, help: POLICY_HELP },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb === '--version' || verb === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const entry = VERBS[verb];
+  if (!entry) {
+    process.stderr.write(`scopegate: unknown verb "${verb}"; the verbs are ${Object.keys(VERBS).join(', ')}. See scopegate --help\n`);
+    return 2;
+  }
+  return entry.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error & { exitCode?: number }) => {
+    process.stderr.write(`scopegate: ${err.message}\n`);
+    process.exitCode = err.exitCode ?? 1;
+  },
+);

@@ -1,0 +1,67 @@
+import { join, resolve } from 'node:path';
+import { caPaths } from '../tls/ca.js';
+import { BUNDLE_FILE } from '../tls/bundle.js';
+import { parse, parseHostPort, UsageError } from './args.js';
+import { PACKAGE_ROOT } from './paths.js';
+
+export const ENV_HELP = `Usage: scopegate env [--shell sh|fish|powershell|dotenv] [--listen HOST:PORT] [--ca-dir DIR]
+
+Print what an agent's environment needs to go through scopegate and trust its CA:
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY            where the proxy is (every client)
+  NODE_OPTIONS=--import …/preload.js           makes Node's built-in fetch use the proxy
+  NODE_EXTRA_CA_CERTS                          Node: the scopegate CA, added to its roots
+  SSL_CERT_FILE, REQUESTS_CA_BUNDLE,           Python urllib/requests, curl, git, AWS CLI:
+  CURL_CA_BUNDLE, GIT_SSL_CAINFO, AWS_CA_BUNDLE  the CA plus the system roots (bundle.pem)
+
+  eval "$(npx scopegate env)"                  in a POSIX shell
+
+Options:
+  --shell KIND      sh (default), fish, powershell or dotenv
+  --listen HOST:PORT  the proxy's address (default 127.0.0.1:8080)
+  --ca-dir DIR      the CA's folder (default certs/); run \`scopegate start\` or \`ca init\` first
+  -h, --help        this text`;
+
+export function agentEnvironment(listen: { host: string; port: number }, caDir: string): [string, string][] {
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const proxy = `http://${host}:${listen.port}`;
+  const { certPath, dir } = caPaths(caDir);
+  const bundle = join(dir, BUNDLE_FILE);
+  const preload = resolve(PACKAGE_ROOT, 'dist', 'preload.js');
+  return [
+    ['HTTPS_PROXY', proxy],
+    ['HTTP_PROXY', proxy],
+    ['https_proxy', proxy],
+    ['http_proxy', proxy],
+    ['NO_PROXY', 'localhost,127.0.0.1,::1'],
+    ['no_proxy', 'localhost,127.0.0.1,::1'],
+    ['NODE_OPTIONS', `--import ${preload}`],
+    ['NODE_EXTRA_CA_CERTS', certPath],
+    ['SSL_CERT_FILE', bundle],
+    ['REQUESTS_CA_BUNDLE', bundle],
+    ['CURL_CA_BUNDLE', bundle],
+    ['GIT_SSL_CAINFO', bundle],
+    ['AWS_CA_BUNDLE', bundle],
+  ];
+}
+
+const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function runEnv(argv: string[]): number {
+  const { values } = parse('env', argv, { shell: { type: 'string' }, listen: { type: 'string' }, 'ca-dir': { type: 'string' } });
+  if (values['help']) {
+    process.stdout.write(`${ENV_HELP}\n`);
+    return 0;
+  }
+  const shell = (values['shell'] as string | undefined) ?? 'sh';
+  const listen = parseHostPort('--listen', (values['listen'] as string | undefined) ?? '127.0.0.1:8080');
+  const vars = agentEnvironment(listen, (values['ca-dir'] as string | undefined) ?? 'certs');
+  const line = {
+    sh: ([k, v]: [string, string]) => `export ${k}=${sq(v)}`,
+    fish: ([k, v]: [string, string]) => `set -gx ${k} ${sq(v)}`,
+    powershell: ([k, v]: [string, string]) => `$env:${k} = '${v.replace(/'/g, "''")}'`,
+    dotenv: ([k, v]: [string, string]) => `${k}=${v}`,
+  }[shell];
+  if (!line) throw new UsageError(`--shell "${shell}" must be sh, fish, powershell or dotenv`);
+  process.stdout.write(`${vars.map(line).join('\n')}\n`);
+  return 0;
+}

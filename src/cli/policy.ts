@@ -1,0 +1,29 @@
+import { CheckFailed, loadPolicyFile, PolicyError } from '../policy/policy.js';
+import { parse, UsageError } from './args.js';
+
+export const POLICY_HELP = `Usage: scopegate policy check FILE
+
+Validate a policy. Every problem is printed as FILE:LINE:COLUMN: field: message, and a
+misspelt key gets a suggestion. Exit 0 when the policy is valid, 2 when it is not.
+
+Options:
+  -h, --help   this text`;
+
+export function runPolicy(argv: string[]): number {
+  const { values, positionals } = parse('policy', argv, {}, true);
+  if (values['help']) {
+    process.stdout.write(`${POLICY_HELP}\n`);
+    return 0;
+  }
+  if (positionals[0] !== 'check' || positionals.length !== 2) throw new UsageError(`scopegate policy: say check FILE\n\n${POLICY_HELP}`);
+  const file = positionals[1]!;
+  try {
+    const policy = loadPolicyFile(file);
+    const hosts = policy.providers.flatMap((p) => p.hosts);
+    process.stdout.write(`${file}: valid (mode ${policy.mode}; guards ${hosts.join(', ') || 'no host'}; egress default ${policy.egress.default})\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof CheckFailed || err instanceof PolicyError) throw new UsageError(err.message);
+    throw err;
+  }
+}

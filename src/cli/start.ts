@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { relative, resolve } from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import { AdminServer } from '../admin/admin-server.js';
+import { Metrics } from '../admin/metrics.js';
+import { resolveAdminToken } from '../admin/token.js';
+import { createLogger, LOG_LEVELS } from '../audit/logger.js';
+import { CheckFailed, loadPolicyFile, type Policy } from '../policy/policy.js';
+import { normaliseHost } from '../proxy/host.js';
+import { ProxyServer } from '../proxy/proxy-server.js';
+import { Upstream, type Route } from '../proxy/upstream.js';
+import { CaError, ensureCa, keyFileIsPrivate } from '../tls/ca.js';
+import { LeafCache } from '../tls/leaf-cache.js';
+import { writeTrustBundle } from '../tls/bundle.js';
+import { parse, parseHostPort, parseSeconds, RuntimeError, UsageError, type Options } from './args.js';
+import { DEFAULT_POLICY, VERSION } from './paths.js';
+
+export const START_HELP = `Usage: scopegate start [options]
+
+Run the proxy in the foreground until SIGTERM or SIGINT.
+
+Options:
+  --policy FILE            YAML policy (default: the shipped policies/default.yaml)
+  --listen HOST:PORT       explicit proxy: CONNECT for HTTPS, absolute-form for plain HTTP
+                           (default 127.0.0.1:8080; port 0 picks a free port, logged at start)
+  --admin HOST:PORT        admin API, /healthz, /metrics (default 127.0.0.1:8081)
+  --admin-token TOKEN      bearer token for the admin API (or env SCOPEGATE_ADMIN_TOKEN); without
+                           one, a random token is kept in DATA_DIR/admin-token (mode 0600)
+  --ca-dir DIR             interception CA: ca.pem + ca-key.pem, created if missing (default certs/)
+  --data-dir DIR           durable state (default .scopegate/)
+  --route HOST=ADDR:PORT   connect to ADDR:PORT instead of resolving HOST; TLS SNI and the
+                           certificate check stay HOST (repeatable)
+  --upstream-ca FILE       an extra CA trusted for upstream TLS, on top of the system roots
+  --drain-timeout SECONDS  on SIGTERM/SIGINT, how long requests in flight may finish (default 10)
+  --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
+  -h, --help               this text
+
+Logs are JSON lines on stdout, one per request; the start-up summary goes to stderr.
+Exit status: 0 after a clean shutdown, 1 on a run-time failure, 2 on bad usage or input.`;
+
+const OPTIONS: Options = {
+  policy: { type: 'string' },
+  listen: { type: 'string' },
+  admin: { type: 'string' },
+  'admin-token': { type: 'string' },
+  'ca-dir': { type: 'string' },
+  'data-dir': { type: 'string' },
+  route: { type: 'string', multiple: true },
+  'upstream-ca': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'log-level': { type: 'string' },
+};
+
+export interface StartConfig {
+  policyPath: string;
+  listen: { host: string; port: number };
+  admin: { host: string; port: number };
+  adminToken?: string;
+  caDir: string;
+  dataDir: string;
+  routes: Map<string, Route>;
+  upstreamCaPath?: string;
+  drainMs: number;
+  logLevel: LevelWithSilent;
+}
+
+export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
+  const { values: v } = parse('start', argv, OPTIONS);
+  if (v['help']) return 'help';
+  const routes = new Map<string, Route>();
+  for (const r of (v['route'] as string[] | undefined) ?? []) {
+    const eq = r.indexOf('=');
+    const host = eq > 0 ? normaliseHost(r.slice(0, eq)) : null;
+    if (eq <= 0 || host === null) throw new UsageError(`--route "${r}" must be HOST=ADDR:PORT`);
+    const to = parseHostPort('--route', r.slice(eq + 1));
+    routes.set(host, { address: to.host, port: to.port });
+  }
+  const level = (v['log-level'] as string | undefined) ?? 'info';
+  if (!LOG_LEVELS.includes(level as LevelWithSilent)) throw new UsageError(`--log-level "${level}" must be one of ${LOG_LEVELS.join(', ')}`);
+  const config: StartConfig = {
+    policyPath: (v['policy'] as string | undefined) ?? DEFAULT_POLICY,
+    listen: parseHostPort('--listen', (v['listen'] as string | undefined) ?? '127.0.0.1:8080'),
+    admin: parseHostPort('--admin', (v['admin'] as string | undefined) ?? '127.0.0.1:8081'),
+    caDir: (v['ca-dir'] as string | undefined) ?? 'certs',
+    dataDir: (v['data-dir'] as string | undefined) ?? '.scopegate',
+    routes,
+    drainMs: parseSeconds('--drain-timeout', (v['drain-timeout'] as string | undefined) ?? '10', 0, 3600) * 1000,
+    logLevel: level as LevelWithSilent,
+  };
+  const token = (v['admin-token'] as string | undefined) ?? env['SCOPEGATE_ADMIN_TOKEN'];
+  if (token !== undefined) {
+    if (token.length < 16) throw new UsageError('the admin token (--admin-token or SCOPEGATE_ADMIN_TOKEN) must be at least 16 characters');
+    config.adminToken = token;
+  }
+  if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
+  return config;
+}
+
+function loadPolicyOrExit(path: string): Policy {
+  try {
+    return loadPolicyFile(path);
+  } catch (err) {
+    if (err instanceof CheckFailed) throw new UsageError(`invalid policy:\n${err.message}`);
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function readUpstreamCa(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--upstream-ca ${path}: cannot read it (${(err as NodeJS.ErrnoException).code})`);
+  }
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new UsageError(`--upstream-ca ${path}: not a PEM certificate`);
+  }
+  return pem;
+}
+
+const display = (p: string): string => {
+  const rel = relative(process.cwd(), resolve(p));
+  return rel.startsWith('..') ? resolve(p) : rel || '.';
+};
+
+/** Run the proxy until a signal. Resolves with the exit code. */
+export async function runStart(argv: string[]): Promise<number> {
+  const parsed = parseStartArgs(argv, process.env);
+  if (parsed === 'help') {
+    process.stdout.write(`${START_HELP}\n`);
+    return 0;
+  }
+  const config = parsed;
+  const policy = loadPolicyOrExit(config.policyPath);
+  const extraCa = config.upstreamCaPath ? readUpstreamCa(config.upstreamCaPath) : undefined;
+  const logger = createLogger(config.logLevel);
+
+  let ca;
+  let created;
+  try {
+    ({ ca, created } = ensureCa(config.caDir));
+  } catch (err) {
+    if (err instanceof CaError) throw new RuntimeError(err.message);
+    throw err;
+  }
+  if (!keyFileIsPrivate(ca.keyPath)) {
+    logger.warn({ key: ca.keyPath }, 'the CA key file is readable by other users; chmod 600 it');
+  }
+  const bundlePath = writeTrustBundle(ca);
+  let token;
+  try {
+    token = resolveAdminToken(config.adminToken, undefined, config.dataDir);
+  } catch (err) {
+    throw new RuntimeError((err as Error).message);
+  }
+
+  const metrics = new Metrics();
+  const leafCache = new LeafCache(ca, { onMint: (ms) => metrics.leafMintSeconds.observe(ms / 1000) });
+  metrics.leafCacheSource = () => leafCache.size;
+  const upstream = new Upstream({ routes: config.routes, ...(extraCa ? { extraCa } : {}) });
+  let current = policy;
+  const proxy = new ProxyServer({ policy: () => current, leafCache, upstream, logger, metrics });
+  let ready = false;
+  const admin = new AdminServer({ token: token.token, metrics, logger, ready: () => ready });
+
+  let proxyAddr;
+  let adminAddr;
+  try {
+    proxyAddr = await proxy.listen(config.listen.host, config.listen.port);
+    adminAddr = await admin.listen(config.admin.host, config.admin.port);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${(e as { address?: string }).address}:${(e as { port?: number }).port} is already in use` : e.message}`);
+  }
+  ready = true;
+  const proxyUrl = `http://${proxyAddr.family === 'IPv6' ? `[${proxyAddr.address}]` : proxyAddr.address}:${proxyAddr.port}`;
+  logger.info(
+    {
+      version: VERSION,
+      listen: `${proxyAddr.address}:${proxyAddr.port}`,
+      admin: `${adminAddr.address}:${adminAddr.port}`,
+      policy: config.policyPath,
+      guarded: policy.providers.map((p) => ({ provider: p.name, hosts: p.hosts })),
+      caCreated: created,
+    },
+    'listening',
+  );
+  const guarded = policy.providers.flatMap((p) => p.hosts).join(', ') || 'none';
+  process.stderr.write(
+    [
+      `scopegate ${VERSION}: proxy ${proxyUrl}, admin http://${adminAddr.address}:${adminAddr.port}`,
+      `  policy   ${display(config.policyPath)} (guards ${guarded}; other hosts: egress ${policy.egress.default})`,
+      `  CA       ${display(ca.certPath)}${created ? ' (created now)' : ''}; clients must trust it: ${display(bundlePath)} is it plus the system roots`,
+      `  agent    export HTTPS_PROXY=${proxyUrl} HTTP_PROXY=${proxyUrl} NODE_EXTRA_CA_CERTS=${resolve(ca.certPath)} SSL_CERT_FILE=${resolve(bundlePath)}`,
+      `           (or: eval "$(npx scopegate env --listen ${proxyAddr.address}:${proxyAddr.port} --ca-dir ${display(config.caDir)})" for every client's variables)`,
+      `  admin    token in ${token.path ? display(token.path) : token.source === 'env' ? 'SCOPEGATE_ADMIN_TOKEN' : '--admin-token'}`,
+      '',
+    ].join('\n'),
+  );
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      ready = false;
+      logger.info({ signal, drainMs: config.drainMs }, 'shutting down: no new connections; letting requests in flight finish');
+      void (async () => {
+        const { unfinished } = await proxy.shutdown(config.drainMs);
+        await admin.close();
+        await upstream.destroy();
+        logger.info({ unfinished }, unfinished > 0 ? 'stopped; requests still in flight were cut' : 'stopped');
+        logger.flush?.();
+        resolveExit(0);
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,218 @@
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type Pair } from 'yaml';
+
+/**
+ * A small structural checker for YAML files that keeps every node's position, so that an error
+ * can say file:line:column and the dotted field path — what `policy check` promises.
+ */
+export type Shape =
+  | { kind: 'object'; fields: Record<string, Field>; description?: string }
+  | { kind: 'map'; values: Shape; keyPattern?: RegExp; keyHint?: string }
+  | { kind: 'array'; items: Shape; minItems?: number }
+  | { kind: 'string'; enum?: readonly string[]; pattern?: RegExp; patternHint?: string; check?: (s: string) => string | null }
+  | { kind: 'boolean' }
+  | { kind: 'integer'; min?: number; max?: number }
+  | { kind: 'oneOf'; options: Shape[]; hint: string };
+
+export interface Field {
+  shape: Shape;
+  required?: boolean;
+}
+
+export interface CheckIssue {
+  file: string;
+  line: number;
+  column: number;
+  /** Dotted path to the field, e.g. `egress.default` or `rules[2].action`. */
+  field: string;
+  message: string;
+}
+
+export function formatIssue(i: CheckIssue): string {
+  return `${i.file}:${i.line}:${i.column}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
+}
+
+export class CheckFailed extends Error {
+  constructor(readonly issues: CheckIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+  }
+}
+
+/** Edit distance, for "did you mean" on misspelt keys. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+export function suggest(word: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best !== null && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : null;
+}
+
+/**
+ * Parse `text` as YAML and check it against `shape`. Returns plain JS data when there are no
+ * issues; throws CheckFailed with every issue found (not only the first) otherwise.
+ */
+export function parseAndCheck(text: string, file: string, shape: Shape): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const issues: CheckIssue[] = [];
+  const at = (offset: number | undefined, field: string, message: string): void => {
+    const pos = lineCounter.linePos(offset ?? 0);
+    issues.push({ file, line: pos.line, column: pos.col, field, message });
+  };
+  for (const e of doc.errors) {
+    const msg = e.message.split('\n')[0] ?? e.message;
+    at(e.pos[0], '', e.code === 'DUPLICATE_KEY' ? `duplicate key: ${msg}` : `YAML syntax error: ${msg}`);
+  }
+  if (issues.length > 0) throw new CheckFailed(issues);
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    at(0, '', 'the file is empty; a policy needs at least `version: 1`');
+    throw new CheckFailed(issues);
+  }
+
+  const walk = (node: YamlNode | null, s: Shape, field: string): unknown => {
+    const offset = node?.range?.[0];
+    switch (s.kind) {
+      case 'object': {
+        if (!isMap(node)) {
+          at(offset, field, `expected a mapping (key: value lines), found ${describe(node)}`);
+          return undefined;
+        }
+        const out: Record<string, unknown> = {};
+        const known = Object.keys(s.fields);
+        for (const pair of node.items as Pair<YamlNode, YamlNode>[]) {
+          const key = isScalar(pair.key) ? String(pair.key.value) : null;
+          const keyOffset = pair.key?.range?.[0];
+          const sub = field ? `${field}.${key}` : String(key);
+          if (key === null) {
+            at(keyOffset, field, 'keys must be plain names');
+            continue;
+          }
+          const f = s.fields[key];
+          if (!f) {
+            const hint = suggest(key, known);
+            at(keyOffset, sub, `unknown key "${key}"${hint ? `; did you mean "${hint}"?` : ''} (known keys: ${known.join(', ')})`);
+            continue;
+          }
+          out[key] = walk(pair.value, f.shape, sub);
+        }
+        for (const [name, f] of Object.entries(s.fields)) {
+          if (f.required && !(name in out)) at(offset, field ? `${field}.${name}` : name, `"${name}" is required`);
+        }
+        return out;
+      }
+      case 'map': {
+        if (!isMap(node)) {
+          at(offset, field, `expected a mapping, found ${describe(node)}`);
+          return undefined;
+        }
+        const out: Record<string, unknown> = {};
+        for (const pair of node.items as Pair<YamlNode, YamlNode>[]) {
+          const key = isScalar(pair.key) ? String(pair.key.value) : '';
+          const sub = field ? `${field}.${key}` : key;
+          if (s.keyPattern && !s.keyPattern.test(key)) {
+            at(pair.key?.range?.[0], sub, `"${key}" is not a valid name${s.keyHint ? ` (${s.keyHint})` : ''}`);
+            continue;
+          }
+          out[key] = walk(pair.value, s.values, sub);
+        }
+        return out;
+      }
+      case 'array': {
+        if (!isSeq(node)) {
+          at(offset, field, `expected a list, found ${describe(node)}`);
+          return undefined;
+        }
+        if (s.minItems !== undefined && node.items.length < s.minItems) {
+          at(offset, field, `needs at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}`);
+        }
+        return node.items.map((item, i) => walk(item as YamlNode, s.items, `${field}[${i}]`));
+      }
+      case 'string': {
+        if (!isScalar(node) || typeof node.value !== 'string') {
+          at(offset, field, `expected a string, found ${describe(node)}`);
+          return undefined;
+        }
+        const v = node.value;
+        if (s.enum && !s.enum.includes(v)) {
+          const hint = suggest(v, s.enum);
+          at(offset, field, `"${v}" is not one of ${s.enum.join(', ')}${hint ? `; did you mean "${hint}"?` : ''}`);
+          return undefined;
+        }
+        if (s.pattern && !s.pattern.test(v)) {
+          at(offset, field, `"${v}" is not valid${s.patternHint ? `: ${s.patternHint}` : ''}`);
+          return undefined;
+        }
+        const problem = s.check?.(v);
+        if (problem) {
+          at(offset, field, problem);
+          return undefined;
+        }
+        return v;
+      }
+      case 'boolean':
+        if (!isScalar(node) || typeof node.value !== 'boolean') {
+          at(offset, field, `expected true or false, found ${describe(node)}`);
+          return undefined;
+        }
+        return node.value;
+      case 'integer': {
+        if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value)) {
+          at(offset, field, `expected a whole number, found ${describe(node)}`);
+          return undefined;
+        }
+        const v = node.value;
+        if ((s.min !== undefined && v < s.min) || (s.max !== undefined && v > s.max)) {
+          at(offset, field, `${v} is out of range (${s.min ?? '…'} to ${s.max ?? '…'})`);
+          return undefined;
+        }
+        return v;
+      }
+      case 'oneOf': {
+        // try each option silently; report one clear message if none fits
+        for (const option of s.options) {
+          const before = issues.length;
+          const v = walk(node, option, field);
+          if (issues.length === before) return v;
+          issues.length = before;
+        }
+        at(offset, field, `expected ${s.hint}, found ${describe(node)}`);
+        return undefined;
+      }
+    }
+  };
+
+  const value = walk(doc.contents as YamlNode, shape, '');
+  if (issues.length > 0) throw new CheckFailed(issues);
+  return value;
+}
+
+function describe(node: YamlNode | null): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return 'an empty value';
+    if (typeof v === 'string') return `the string "${v.slice(0, 40)}"`;
+    return `${typeof v} ${String(v)}`;
+  }
+  return 'something else';
+}

@@ -1,0 +1,128 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { answerPlain } from './answers.js';
+import { describeUpstreamError, type Upstream } from './upstream.js';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) plus the proxy's own: they describe one connection, not
+ * the message, and must not cross the proxy in either direction.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // undici sends its own Host from the origin, and refuses Expect; Node's server already said 100 Continue
+  'host',
+  'expect',
+  'http2-settings',
+]);
+
+/** Request headers to send upstream, duplicates and order kept, from the raw header list. */
+export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string, drop?: ReadonlySet<string>): string[] {
+  const raw = req.rawHeaders;
+  const connectionListed = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') {
+      for (const token of raw[i + 1]!.split(',')) connectionListed.add(token.trim().toLowerCase());
+    }
+  }
+  const out: string[] = ['host', hostHeader];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || connectionListed.has(lower) || drop?.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const listed = new Set(
+    String(headers['connection'] ?? '')
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+export interface ForwardTarget {
+  /** `https://host:port` as undici keys its pools. */
+  origin: string;
+  /** The Host header the upstream should see. */
+  hostHeader: string;
+}
+
+export interface ForwardResult {
+  /** The status the agent got (the upstream's, or scopegate's 502/504); 0 if the client left first. */
+  status: number;
+  bytesOut: number;
+  /** Why the forward failed, for the log line. */
+  error?: string;
+}
+
+/**
+ * Send one request upstream and stream the answer back without buffering it. Failures before the
+ * answer starts become 502/504 with a reason; failures after it started reset the client's
+ * connection, so a truncated answer is never passed off as a whole one.
+ */
+export async function forward(
+  upstream: Upstream,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: ForwardTarget,
+  body: Buffer | Readable | null,
+  decisionId: string,
+  dropHeaders?: ReadonlySet<string>,
+): Promise<ForwardResult> {
+  const abort = new AbortController();
+  const onClientGone = (): void => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.once('close', onClientGone);
+  const hasBody = body !== null && !(Buffer.isBuffer(body) && body.length === 0 && req.method === 'GET');
+  let answer;
+  try {
+    answer = await upstream.request({
+      origin: target.origin,
+      path: req.url ?? '/',
+      method: req.method as 'GET',
+      headers: upstreamRequestHeaders(req, target.hostHeader, dropHeaders),
+      body: hasBody ? body : null,
+      signal: abort.signal,
+    });
+  } catch (err) {
+    res.off('close', onClientGone);
+    if (abort.signal.aborted) return { status: 0, bytesOut: 0, error: 'client closed the connection before the answer' };
+    const { status, reason } = describeUpstreamError(err, target.origin);
+    answerPlain(res, status, decisionId, reason);
+    return { status, bytesOut: 0, error: reason };
+  }
+  let bytesOut = 0;
+  answer.body.on('data', (chunk: Buffer) => {
+    bytesOut += chunk.length;
+  });
+  try {
+    res.writeHead(answer.statusCode, responseHeaders(answer.headers));
+    await pipeline(answer.body, res);
+    return { status: answer.statusCode, bytesOut };
+  } catch (err) {
+    res.destroy();
+    const code = (err as { code?: string }).code ?? 'error';
+    return { status: answer.statusCode, bytesOut, error: abort.signal.aborted ? 'client closed the connection mid-answer' : `upstream failed mid-answer (${code}); client connection reset` };
+  } finally {
+    res.off('close', onClientGone);
+  }
+}

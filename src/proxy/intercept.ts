@@ -1,0 +1,108 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import type { LeafCache } from '../tls/leaf-cache.js';
+import { answerPlainOnSocket } from './answers.js';
+import type { ConnectionContext } from './context.js';
+
+export type RequestHandler = (ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse) => void;
+
+export interface InterceptorOptions {
+  leafCache: LeafCache;
+  handler: RequestHandler;
+  /** Called once per connection that could not be intercepted (handshake refused, not TLS). */
+  onRejected: (ctx: ConnectionContext, reason: string) => void;
+  track: (s: Duplex) => void;
+  keepAliveTimeoutMs?: number;
+}
+
+const TLS_HANDSHAKE = 0x16;
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
+
+/**
+ * Terminates TLS for guarded hosts with a leaf minted for the connection's target, and hands the
+ * decrypted connection to an HTTP server that never listens: it only parses the requests, which
+ * then run through the pipeline with the connection's context.
+ */
+export class Interceptor {
+  private readonly server: Server;
+  private readonly contexts = new WeakMap<object, ConnectionContext>();
+
+  constructor(private readonly options: InterceptorOptions) {
+    this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000, requestTimeout: 300_000, headersTimeout: 30_000 }, (req, res) => {
+      const ctx = this.contexts.get(req.socket);
+      if (!ctx) {
+        res.destroy();
+        return;
+      }
+      options.handler(ctx, req, res);
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      const ctx = this.contexts.get(socket);
+      if (ctx && !/ECONNRESET|EPIPE/.test(err.code ?? '')) options.onRejected(ctx, describeClientError(err));
+      if (socket.writable && err.code === 'HPE_INVALID_METHOD') answerPlainOnSocket(socket, 400, null, 'bad request');
+      else socket.destroy();
+    });
+  }
+
+  /**
+   * Take over a client connection whose next bytes should be a TLS ClientHello for ctx.target.
+   * The first bytes are peeked: h2 prior knowledge and plain text are refused, never passed on.
+   */
+  accept(socket: Duplex, ctx: ConnectionContext, head: Buffer): void {
+    const start = (first: Buffer): void => {
+      if (first.length > 0) socket.unshift(first);
+      if (first[0] !== TLS_HANDSHAKE) {
+        const what = first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) ? 'HTTP/2 with prior knowledge' : 'a protocol other than TLS';
+        this.options.onRejected(ctx, `client spoke ${what} to guarded host ${ctx.target.host}; scopegate intercepts it over TLS with HTTP/1.1 only`);
+        socket.destroy();
+        return;
+      }
+      this.startTls(socket, ctx);
+    };
+    if (head.length > 0) {
+      start(head);
+      return;
+    }
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      start(chunk);
+    });
+  }
+
+  private startTls(socket: Duplex, ctx: ConnectionContext): void {
+    let secureContext;
+    try {
+      secureContext = this.options.leafCache.contextFor(ctx.target.host);
+    } catch (err) {
+      this.options.onRejected(ctx, `cannot mint a certificate for ${ctx.target.host}: ${(err as Error).message}`);
+      socket.destroy();
+      return;
+    }
+    const tls = new TLSSocket(socket as Socket, {
+      isServer: true,
+      secureContext,
+      // HTTP/1.1 only: the inspector reads HTTP/1.1, and clients fall back to it
+      ALPNProtocols: ['http/1.1'],
+    });
+    this.contexts.set(tls, ctx);
+    this.options.track(tls);
+    // The TLS socket takes over the raw socket's handle and replays what was peeked (Node's
+    // initRead); resuming the raw socket here would make it read — and drop — the next bytes.
+    this.server.emit('connection', tls);
+  }
+
+  /** Close keep-alive connections that have no request in flight (shutdown). */
+  closeIdle(): void {
+    this.server.closeIdleConnections();
+  }
+}
+
+function describeClientError(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? '';
+  if (/ALERT|CERTIFICATE|CERT/i.test(`${code} ${err.message}`)) {
+    return `the client refused scopegate's certificate (${code || 'TLS alert'}): it does not trust the CA; see \`scopegate env\``;
+  }
+  return `client connection error: ${code || err.message}`;
+}

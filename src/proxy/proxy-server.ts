@@ -1,0 +1,228 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../audit/logger.js';
+import { newDecisionId } from '../audit/decision-id.js';
+import type { Metrics } from '../admin/metrics.js';
+import { handleRequest, type PipelineDeps } from '../pipeline/request-pipeline.js';
+import { egressVerdict, guardedBy, type Policy } from '../policy/policy.js';
+import type { LeafCache } from '../tls/leaf-cache.js';
+import { answerPlain, answerPlainOnSocket } from './answers.js';
+import type { ConnectionContext } from './context.js';
+import { BadAuthorityError, parseAuthority, type Authority } from './host.js';
+import { Interceptor } from './intercept.js';
+import { openTunnel } from './tunnel.js';
+import type { Upstream } from './upstream.js';
+
+export interface ProxyServerOptions {
+  policy: () => Policy;
+  leafCache: LeafCache;
+  upstream: Upstream;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Counts requests in flight so shutdown knows when it may stop waiting. */
+class Inflight {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+  add(): void {
+    this.count++;
+  }
+  done(): void {
+    this.count--;
+    if (this.count === 0) for (const w of this.waiters.splice(0)) w();
+  }
+  get size(): number {
+    return this.count;
+  }
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+}
+
+/**
+ * The explicit proxy listener (`--listen`): CONNECT for HTTPS — intercepted for guarded hosts,
+ * tunnelled for the rest as egress allows — and absolute-form requests for plain HTTP.
+ */
+export class ProxyServer {
+  private readonly server: Server;
+  private readonly interceptor: Interceptor;
+  private readonly sockets = new Set<Duplex>();
+  private readonly inflight = new Inflight();
+  private readonly deps: PipelineDeps;
+  private closing = false;
+
+  constructor(private readonly options: ProxyServerOptions) {
+    this.deps = { upstream: options.upstream, logger: options.logger, metrics: options.metrics, inflight: this.inflight };
+    this.interceptor = new Interceptor({
+      leafCache: options.leafCache,
+      handler: (ctx, req, res) => void handleRequest(this.deps, ctx, req, res),
+      onRejected: (ctx, reason) =>
+        options.logger.warn({ connectionId: ctx.connectionId, host: ctx.target.host, agent: ctx.agent, reason }, 'interception refused'),
+      track: (s) => this.track(s),
+    });
+    this.server = createServer({ keepAliveTimeout: 30_000, headersTimeout: 30_000, requestTimeout: 300_000 });
+    this.server.on('connection', (s: Socket) => {
+      s.setNoDelay(true);
+      this.track(s);
+      options.metrics.openConnections.inc();
+      s.once('close', () => options.metrics.openConnections.dec());
+    });
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnect(req, socket, head));
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onAbsoluteForm(req, res));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code !== 'ECONNRESET') options.logger.debug({ code: err.code }, 'malformed request on the proxy listener');
+      answerPlainOnSocket(socket, err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, null, 'malformed request');
+    });
+  }
+
+  private track(s: Duplex): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  private context(via: ConnectionContext['via'], target: Authority, scheme: 'http' | 'https', provider: string | null, socket: Duplex): ConnectionContext {
+    return {
+      connectionId: randomBytes(4).toString('hex'),
+      clientAddress: (socket as Socket).remoteAddress ?? '',
+      via,
+      target,
+      scheme,
+      provider,
+      agent: 'anonymous',
+    };
+  }
+
+  private onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const log = this.options.logger;
+    socket.on('error', () => socket.destroy());
+    if (this.closing) {
+      answerPlainOnSocket(socket, 503, null, 'scopegate is shutting down');
+      return;
+    }
+    let target: Authority;
+    try {
+      target = parseAuthority(req.url ?? '');
+    } catch (err) {
+      const reason = err instanceof BadAuthorityError ? err.message : 'bad CONNECT target';
+      log.info({ decision: 'deny', rule: 'bad-request', reason }, 'connect');
+      answerPlainOnSocket(socket, 400, null, reason);
+      return;
+    }
+    const policy = this.options.policy();
+    const provider = guardedBy(policy, target.host);
+    const decisionId = newDecisionId();
+    const egress = egressVerdict(policy, target.host);
+    if (provider && (egress.allowed || !policy.egress.deny.matches(target.host))) {
+      // guarded: judged request by request inside; egress.default never blocks a guarded host
+      const ctx = this.context('connect', target, 'https', provider.name, socket);
+      log.debug({ connectionId: ctx.connectionId, host: target.host, port: target.port, provider: provider.name }, 'intercepting');
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      this.interceptor.accept(socket, ctx, head);
+      return;
+    }
+    if (!egress.allowed) {
+      this.options.metrics.tunnels.inc({ result: 'refused' });
+      log.info({ decisionId, agent: 'anonymous', via: 'connect', host: target.host, port: target.port, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'connect');
+      answerPlainOnSocket(socket, 403, decisionId, egress.reason);
+      return;
+    }
+    const started = Date.now();
+    const destination = this.options.upstream.tunnelTarget(target.host, target.port);
+    openTunnel(socket, head, destination, decisionId, {
+      track: (s) => this.track(s),
+      onOpen: () => this.options.metrics.openTunnels.inc(),
+      onClose: (r) => {
+        if (r.established) this.options.metrics.openTunnels.dec();
+        this.options.metrics.tunnels.inc({ result: r.established ? 'tunnelled' : 'failed' });
+        log.info(
+          {
+            decisionId,
+            agent: 'anonymous',
+            via: 'connect',
+            host: target.host,
+            port: target.port,
+            decision: 'tunnel',
+            rule: 'egress',
+            bytesUp: r.bytesUp,
+            bytesDown: r.bytesDown,
+            durationMs: Date.now() - started,
+            ...(r.error ? { error: r.error } : {}),
+          },
+          'tunnel',
+        );
+      },
+    });
+  }
+
+  /** `GET http://host/path` — plain HTTP through the proxy, under the same egress and guard rules. */
+  private onAbsoluteForm(req: IncomingMessage, res: ServerResponse): void {
+    const decisionId = newDecisionId();
+    const url = req.url ?? '';
+    const m = /^(https?):\/\/([^/?#]*)/i.exec(url);
+    if (!m) {
+      answerPlain(res, 400, decisionId, 'this is a proxy: send CONNECT host:port for HTTPS, or an absolute URL (GET http://host/path) for plain HTTP');
+      return;
+    }
+    const scheme = m[1]!.toLowerCase() as 'http' | 'https';
+    let target: Authority;
+    try {
+      target = parseAuthority(m[2]!, scheme === 'https' ? 443 : 80);
+    } catch (err) {
+      answerPlain(res, 400, decisionId, err instanceof BadAuthorityError ? err.message : 'bad URL');
+      return;
+    }
+    const policy = this.options.policy();
+    const provider = guardedBy(policy, target.host);
+    const egress = egressVerdict(policy, target.host);
+    if (!provider && !egress.allowed) {
+      this.options.metrics.requests.inc({ host: 'other', method: req.method ?? '', decision: 'deny' });
+      this.options.logger.info({ decisionId, agent: 'anonymous', via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'request');
+      answerPlain(res, 403, decisionId, egress.reason);
+      return;
+    }
+    // the pipeline forwards origin-form: strip scheme and authority from the URL
+    req.url = url.slice(m[0].length) || '/';
+    if (!req.url.startsWith('/')) req.url = `/${req.url}`;
+    const ctx = this.context('absolute-form', target, scheme, provider?.name ?? null, req.socket);
+    void handleRequest(this.deps, ctx, req, res);
+  }
+
+  /**
+   * Stop accepting, let requests in flight finish for up to `graceMs`, then close every
+   * connection that is left (idle keep-alives, tunnels).
+   */
+  async shutdown(graceMs: number): Promise<{ unfinished: number }> {
+    this.closing = true;
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    this.server.closeIdleConnections();
+    this.interceptor.closeIdle();
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      this.inflight.idle().then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    const unfinished = gaveUp ? this.inflight.size : 0;
+    // end() lets answers already written drain; whatever has not closed a moment later is cut
+    for (const s of this.sockets) s.end();
+    await new Promise((r) => setTimeout(r, this.sockets.size > 0 ? 300 : 0));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    return { unfinished };
+  }
+}
