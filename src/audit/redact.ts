@@ -4,7 +4,7 @@
  */
 const SECRET_PARAM = /(token|secret|password|passwd|pwd|key|auth|signature|sig|session|credential|code)/i;
 /** Long runs of token alphabet: JWTs, API keys, UUID-ish secrets. Ids we must keep are shorter. */
-const TOKEN_SHAPED = /[A-Za-z0-9_\-.~+/=]{32,}/g;
+const TOKEN_SHAPED = /[A-Za-z0-9_\-.~+=]{32,}/g;
 
 export function redactText(text: string): string {
   return text.replace(TOKEN_SHAPED, '[redacted]');
