@@ -15,6 +15,10 @@ import { LeafCache } from '../tls/leaf-cache.js';
 import { writeTrustBundle } from '../tls/bundle.js';
 import { parse, parseHostPort, parseSeconds, RuntimeError, UsageError, type Options } from './args.js';
 import { DEFAULT_POLICY, VERSION } from './paths.js';
+import { PROVIDERS } from '../providers/registry.js';
+import { PersistedQueries } from '../inspect/persisted-queries.js';
+import type { AnswerStatusMode } from '../proxy/answers.js';
+import { watchPolicy } from '../policy/reload.js';
 
 export const START_HELP = `Usage: scopegate start [options]
 
@@ -32,10 +36,16 @@ Options:
   --route HOST=ADDR:PORT   connect to ADDR:PORT instead of resolving HOST; TLS SNI and the
                            certificate check stay HOST (repeatable)
   --upstream-ca FILE       an extra CA trusted for upstream TLS, on top of the system roots
+  --answer-status graphql|http
+                           status of scopegate's own GraphQL answers: 200 with errors (graphql),
+                           or 403 denied / 409 pending (http)  (default graphql)
+  --max-body BYTES         largest request body judged on a guarded host; larger gets 413
+                           (default 5242880, also the limit after decompression)
   --drain-timeout SECONDS  on SIGTERM/SIGINT, how long requests in flight may finish (default 10)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               this text
 
+The policy is reloaded on SIGHUP and when its file changes; an invalid file keeps the old policy.
 Logs are JSON lines on stdout, one per request; the start-up summary goes to stderr.
 Exit status: 0 after a clean shutdown, 1 on a run-time failure, 2 on bad usage or input.`;
 
@@ -49,6 +59,8 @@ const OPTIONS: Options = {
   route: { type: 'string', multiple: true },
   'upstream-ca': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'answer-status': { type: 'string' },
+  'max-body': { type: 'string' },
   'log-level': { type: 'string' },
 };
 
@@ -63,6 +75,8 @@ export interface StartConfig {
   upstreamCaPath?: string;
   drainMs: number;
   logLevel: LevelWithSilent;
+  answerStatus: AnswerStatusMode;
+  maxBody: number;
 }
 
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
@@ -87,6 +101,8 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     routes,
     drainMs: parseSeconds('--drain-timeout', (v['drain-timeout'] as string | undefined) ?? '10', 0, 3600) * 1000,
     logLevel: level as LevelWithSilent,
+    answerStatus: parseAnswerStatus((v['answer-status'] as string | undefined) ?? 'graphql'),
+    maxBody: parseBytes('--max-body', (v['max-body'] as string | undefined) ?? '5242880'),
   };
   const token = (v['admin-token'] as string | undefined) ?? env['SCOPEGATE_ADMIN_TOKEN'];
   if (token !== undefined) {
@@ -95,6 +111,16 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
   }
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
   return config;
+}
+
+function parseAnswerStatus(v: string): AnswerStatusMode {
+  if (v !== 'graphql' && v !== 'http') throw new UsageError(`--answer-status "${v}" must be graphql or http`);
+  return v;
+}
+
+function parseBytes(flag: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1024 || Number(v) > 1024 ** 3) throw new UsageError(`${flag} "${v}" must be a number of bytes from 1024 to 1073741824`);
+  return Number(v);
 }
 
 function loadPolicyOrExit(path: string): Policy {
@@ -162,7 +188,20 @@ export async function runStart(argv: string[]): Promise<number> {
   metrics.leafCacheSource = () => leafCache.size;
   const upstream = new Upstream({ routes: config.routes, ...(extraCa ? { extraCa } : {}) });
   let current = policy;
-  const proxy = new ProxyServer({ policy: () => current, leafCache, upstream, logger, metrics });
+  const proxy = new ProxyServer({
+    policy: () => current,
+    leafCache,
+    upstream,
+    logger,
+    metrics,
+    providers: PROVIDERS,
+    persisted: new PersistedQueries(),
+    answerStatus: config.answerStatus,
+    bodyLimits: { maxBytes: config.maxBody, maxDecodedBytes: config.maxBody },
+  });
+  const reloader = watchPolicy(config.policyPath, logger, (p) => {
+    current = p;
+  });
   let ready = false;
   const admin = new AdminServer({ token: token.token, metrics, logger, ready: () => ready });
 
@@ -209,6 +248,7 @@ export async function runStart(argv: string[]): Promise<number> {
       ready = false;
       logger.info({ signal, drainMs: config.drainMs }, 'shutting down: no new connections; letting requests in flight finish');
       void (async () => {
+        reloader.close();
         const { unfinished } = await proxy.shutdown(config.drainMs);
         await admin.close();
         await upstream.destroy();

@@ -4,27 +4,52 @@ import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
 import { redactPath } from '../audit/redact.js';
 import type { Metrics } from '../admin/metrics.js';
-import { answerPlain } from '../proxy/answers.js';
+import { DEFAULT_BODY_LIMITS, decodeContentEncoding, isBodyProblem, readBody, type BodyLimits } from '../inspect/body.js';
+import { inspectRequest } from '../inspect/inspect-request.js';
+import type { Operation } from '../inspect/operation.js';
+import type { PersistedQueries } from '../inspect/persisted-queries.js';
+import { evaluate, needsScope, strictest, type Verdict } from '../policy/evaluate.js';
+import type { Action, Policy } from '../policy/policy.js';
+import type { ProviderAdapter } from '../providers/types.js';
+import { answerGraphQL, answerPlain, type AnswerCode, type AnswerStatusMode } from '../proxy/answers.js';
 import type { ConnectionContext } from '../proxy/context.js';
 import { forward, type ForwardResult } from '../proxy/forward.js';
 import { formatAuthority, parseAuthority } from '../proxy/host.js';
 import type { Upstream } from '../proxy/upstream.js';
+import { describeScope, NOT_NEEDED, unresolved, type Scope } from '../scope/scope.js';
 
 export type DecisionKind = 'allow' | 'deny' | 'hold' | 'pass' | 'error';
 
-/** The outcome of the decide stage: plain data, logged as-is. */
+/** The outcome of one request: plain data, logged as one line. */
 export interface Decision {
   decision: DecisionKind;
-  /** Which stage or rule produced it. */
+  /** The rule or the stage that decided. */
   rule: string;
   reason?: string;
-  status?: number;
+  /** The operation that decided (the strictest one). */
+  operation?: Operation;
+  scope?: Scope;
+  /** Every operation the request carried, with its verdict. */
+  judged?: JudgedOperation[];
+  /** Monitor mode: what enforcement would have done. */
+  wouldBe?: Action;
+}
+
+export interface JudgedOperation {
+  operation: Operation;
+  scope: Scope;
+  verdict: Verdict;
 }
 
 export interface PipelineDeps {
   upstream: Upstream;
   logger: Logger;
   metrics: Metrics;
+  policy: () => Policy;
+  providers: ReadonlyMap<string, ProviderAdapter>;
+  persisted: PersistedQueries;
+  bodyLimits?: BodyLimits;
+  answerStatus: AnswerStatusMode;
   /** Called when a request starts and when it has fully finished, so shutdown can wait for it. */
   inflight: { add(): void; done(): void };
 }
@@ -36,7 +61,7 @@ function requestHasBody(req: IncomingMessage): boolean {
 
 /**
  * The request's path through scopegate, top to bottom:
- *   identify → check host → inspect → resolve → decide → forward → record.
+ *   check host → read body → inspect → resolve → decide → forward | answer → record.
  * Each stage hands plain data to the next; the stage that ends a request names itself in the
  * decision's `rule`, which is what the log line, the metric and the agent's answer carry.
  */
@@ -44,40 +69,137 @@ export async function handleRequest(deps: PipelineDeps, ctx: ConnectionContext, 
   const started = performance.now();
   const decisionId = newDecisionId();
   deps.inflight.add();
-  let decision: Decision;
+  let decision: Decision = { decision: 'error', rule: 'internal' };
   let result: ForwardResult = { status: 0, bytesOut: 0 };
   try {
-    // check host: inside a tunnel the target was fixed by CONNECT (or SNI); a Host header naming
-    // anything else is a request the client meant for another host, and is refused, not believed.
-    const mismatch = hostHeaderMismatch(ctx, req);
-    if (mismatch) {
-      decision = { decision: 'deny', rule: 'host-mismatch', reason: mismatch, status: 421 };
-      answerPlain(res, 421, decisionId, mismatch);
-      result = { status: 421, bytesOut: 0 };
-    } else {
-      // inspect / resolve / decide: every request on a guarded host is forwarded for now;
-      // the inspector and policy engine slot in here.
-      decision = ctx.provider ? { decision: 'allow', rule: 'forward' } : { decision: 'pass', rule: 'egress' };
-      const hostHeader = formatAuthority(ctx.target, ctx.scheme);
-      result = await forward(
-        deps.upstream,
-        req,
-        res,
-        { origin: `${ctx.scheme}://${hostHeader}`, hostHeader },
-        requestHasBody(req) ? req : null,
-        decisionId,
-      );
-      if (result.error && result.status >= 500) decision = { decision: 'error', rule: 'upstream', reason: result.error, status: result.status };
-    }
+    ({ decision, result } = await judgeAndAct(deps, ctx, req, res, decisionId));
   } catch (err) {
     decision = { decision: 'error', rule: 'internal', reason: (err as Error).message };
     deps.logger.error({ decisionId, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'request pipeline failed');
-    answerPlain(res, 500, decisionId, 'internal error; nothing was forwarded after the failure');
+    answerPlain(res, 500, decisionId, 'internal error; the request was not forwarded');
     result = { status: 500, bytesOut: 0 };
   } finally {
     deps.inflight.done();
   }
   record(deps, ctx, req, decisionId, decision, result, performance.now() - started);
+}
+
+async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, decisionId: string): Promise<{ decision: Decision; result: ForwardResult }> {
+  const hostHeader = formatAuthority(ctx.target, ctx.scheme);
+  const target = { origin: `${ctx.scheme}://${hostHeader}`, hostHeader };
+
+  // check host: inside a tunnel the target was fixed by CONNECT (or SNI); a Host header naming
+  // anything else is a request the client meant for another host, and is refused, not believed.
+  const mismatch = hostHeaderMismatch(ctx, req);
+  if (mismatch) {
+    answerPlain(res, 421, decisionId, mismatch);
+    return { decision: { decision: 'deny', rule: 'host-mismatch', reason: mismatch }, result: { status: 421, bytesOut: 0 } };
+  }
+
+  const adapter = ctx.provider ? deps.providers.get(ctx.provider) : undefined;
+  if (!adapter) {
+    // not guarded: egress already allowed it; stream it through untouched
+    const result = await forward(deps.upstream, req, res, target, requestHasBody(req) ? req : null, decisionId);
+    return { decision: failed(result) ?? { decision: 'pass', rule: 'egress' }, result };
+  }
+
+  // read body: whole and within limits, so the bytes judged are the bytes forwarded
+  const limits = deps.bodyLimits ?? DEFAULT_BODY_LIMITS;
+  const raw = await readBody(req, limits);
+  if (isBodyProblem(raw)) return unjudgeable(deps, res, decisionId, raw.reason, raw.status);
+  const decoded = decodeContentEncoding(raw, req.headers['content-encoding'], limits);
+  if (isBodyProblem(decoded)) return unjudgeable(deps, res, decisionId, decoded.reason, decoded.status);
+
+  // inspect: every operation the upstream would execute
+  const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, deps.persisted);
+  if (!inspection.ok) return unjudgeable(deps, res, decisionId, inspection.reason, inspection.status);
+
+  // resolve: the live scope of each operation's target (reads need none)
+  const judged: JudgedOperation[] = [];
+  const policy = deps.policy();
+  for (const operation of inspection.operations) {
+    const scope = needsScope(operation) ? unresolved('live scope resolution is not configured for this provider') : NOT_NEEDED;
+    // decide: first matching rule, defaults failing closed
+    judged.push({ operation, scope, verdict: evaluate(policy, { agent: ctx.agent, operation, scope }) });
+  }
+  const worst = strictest(judged);
+  const decision: Decision = {
+    decision: worst.verdict.action,
+    rule: worst.verdict.rule,
+    reason: worst.verdict.because.join('; '),
+    operation: worst.operation,
+    scope: worst.scope,
+    judged,
+  };
+
+  if (policy.mode === 'monitor' && decision.decision !== 'allow') {
+    decision.wouldBe = decision.decision as Action;
+    decision.decision = 'allow';
+  }
+  if (decision.decision === 'allow') {
+    const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
+    return { decision: failed(result, decision) ?? decision, result };
+  }
+  const status = answerDecision(deps, res, decisionId, decision);
+  return { decision, result: { status, bytesOut: 0 } };
+}
+
+function failed(result: ForwardResult, base?: Decision): Decision | null {
+  if (!result.error || result.status < 500) return null;
+  return { ...(base ?? {}), decision: 'error', rule: 'upstream', reason: result.error };
+}
+
+function unjudgeable(deps: PipelineDeps, res: ServerResponse, decisionId: string, reason: string, httpStatus: number): { decision: Decision; result: ForwardResult } {
+  let status: number;
+  if (httpStatus === 413) {
+    // the rest of the body is still on the wire: answer, then close rather than read it
+    res.setHeader('connection', 'close');
+    answerPlain(res, 413, decisionId, `${reason}; nothing was forwarded`);
+    status = 413;
+  } else {
+    status = answerGraphQL(res, deps.answerStatus, 'SCOPEGATE_UNJUDGEABLE', `scopegate could not judge this request, so it was not forwarded: ${reason}`, { reason }, decisionId);
+  }
+  return { decision: { decision: 'deny', rule: 'unjudgeable', reason }, result: { status, bytesOut: 0 } };
+}
+
+function targetText(op: Operation): string {
+  return op.target?.id ? ` on ${op.target.type} ${op.target.id}` : '';
+}
+
+function answerDecision(deps: PipelineDeps, res: ServerResponse, decisionId: string, d: Decision): number {
+  const op = d.operation!;
+  const scope = d.scope!;
+  const code: AnswerCode = d.decision === 'deny' ? 'SCOPEGATE_DENIED' : 'SCOPEGATE_HOLD_PENDING';
+  const why = `${describeScope(scope)}; rule ${d.rule}${d.reason ? ` (${d.reason})` : ''}`;
+  const message =
+    d.decision === 'deny'
+      ? `scopegate denied ${op.name}${targetText(op)}: ${why}`
+      : `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Ask the person who runs scopegate to review decision ${decisionId}; do not retry with a different call.`;
+  return answerGraphQL(
+    res,
+    deps.answerStatus,
+    code,
+    message,
+    {
+      rule: d.rule,
+      operation: op.name,
+      class: op.class,
+      ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}),
+      scope: scopeSummary(scope),
+    },
+    decisionId,
+  );
+}
+
+function scopeSummary(s: Scope): Record<string, unknown> {
+  return {
+    status: s.status,
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...(s.project ? { project: s.project.name ?? s.project.id } : {}),
+    environments: s.environments.map((e) => e.name),
+    ...(s.shared ? { shared: true } : {}),
+    ...(s.backups ? { backups: s.backups } : {}),
+  };
 }
 
 function hostHeaderMismatch(ctx: ConnectionContext, req: IncomingMessage): string | null {
@@ -98,6 +220,7 @@ function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage
   const host = ctx.target.host;
   deps.metrics.requests.inc({ host: ctx.provider ? host : 'other', method: req.method ?? '', decision: d.decision });
   deps.metrics.requestSeconds.observe({ decision: d.decision }, ms / 1000);
+  const op = d.operation;
   deps.logger.info(
     {
       decisionId,
@@ -115,6 +238,10 @@ function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage
       durationMs: Math.round(ms * 1000) / 1000,
       decision: d.decision,
       rule: d.rule,
+      ...(d.wouldBe ? { wouldBe: d.wouldBe, enforced: false } : {}),
+      ...(op ? { operation: op.name, class: op.class, ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}) } : {}),
+      ...(d.judged && d.judged.length > 1 ? { operations: d.judged.map((j) => `${j.operation.name}:${j.verdict.action}`) } : {}),
+      ...(d.scope && d.scope.status !== 'not-needed' ? { scope: describeScope(d.scope) } : {}),
       ...(d.reason ? { reason: d.reason } : {}),
       ...(r.error && d.decision !== 'error' ? { error: r.error } : {}),
     },

@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { OperationClass } from '../inspect/operation.js';
 import { HostMatcher } from '../proxy/host.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { POLICY_SHAPE } from './schema.js';
-import { CheckFailed, parseAndCheck } from './yaml-check.js';
+import { CheckFailed, parseAndLocate, type CheckIssue } from './yaml-check.js';
 
+export type Action = 'allow' | 'deny' | 'hold';
 export type EgressVerdict = { allowed: true } | { allowed: false; reason: string };
 
 export interface GuardedProvider {
@@ -13,26 +16,94 @@ export interface GuardedProvider {
   matcher: HostMatcher;
 }
 
+/** An environment set, as names (case-insensitive) and ids; the label is what explanations say. */
+export interface EnvSet {
+  label: string;
+  members: ReadonlySet<string>;
+}
+
+export interface ScopeMatch {
+  resolved?: boolean;
+  anyIn?: EnvSet;
+  allIn?: EnvSet;
+  only?: EnvSet;
+  noneIn?: EnvSet;
+  shared?: boolean;
+  liveDeployments?: boolean;
+  backups?: 'none' | 'present' | 'on_target_only' | { olderThanMs: number; text: string };
+  project?: ReadonlySet<string>;
+}
+
+export interface Rule {
+  name: string;
+  description?: string;
+  /** Where it is written, for `explain`. */
+  line: number;
+  providers?: ReadonlySet<string>;
+  operations?: ReadonlySet<string>;
+  classes?: ReadonlySet<OperationClass>;
+  types?: ReadonlySet<string>;
+  agents?: ReadonlySet<string>;
+  scope?: ScopeMatch;
+  action: Action;
+}
+
+export interface AgentEntry {
+  name: string;
+  /** sha256 of the secret: compared in constant time, never kept or shown in the clear. */
+  secretHash: Buffer;
+}
+
 /** A policy after validation: frozen, with matchers built once. */
 export interface Policy {
   source: string;
+  /** sha256 of the file text: which policy decided, in the log line. */
+  digest: string;
   mode: 'enforce' | 'monitor';
   egress: { default: 'allow' | 'deny'; allow: HostMatcher; deny: HostMatcher };
   providers: readonly GuardedProvider[];
+  sets: ReadonlyMap<string, EnvSet>;
+  agents: ReadonlyMap<string, AgentEntry>;
+  rules: readonly Rule[];
+  defaults: { noMatch: Action; unknown: Action; unresolved: Action; anonymous: 'allow' | 'deny' };
 }
 
+type OneOrMany<T> = T | T[];
+interface RawScope {
+  resolved?: boolean;
+  environments?: { any_in?: OneOrMany<string>; all_in?: OneOrMany<string>; only?: OneOrMany<string>; none_in?: OneOrMany<string> };
+  shared?: boolean;
+  live_deployments?: boolean;
+  backups?: 'none' | 'present' | 'on_target_only' | { older_than: string };
+  project?: OneOrMany<string>;
+}
+interface RawRule {
+  name: string;
+  description?: string;
+  match?: { provider?: OneOrMany<string>; operation?: OneOrMany<string>; class?: OneOrMany<string>; type?: OneOrMany<string>; agent?: OneOrMany<string>; scope?: RawScope };
+  action: Action;
+}
 interface RawPolicy {
   version: 1;
   mode?: 'enforce' | 'monitor';
   egress?: { default?: 'allow' | 'deny'; allow?: string[]; deny?: string[] };
   providers?: Record<string, { hosts?: string[] }>;
+  sets?: Record<string, string[]>;
+  agents?: Record<string, { secret_env?: string; secret_file?: string; description?: string }>;
+  defaults?: { no_match?: Action; unknown?: Action; unresolved?: Action; anonymous?: 'allow' | 'deny' };
+  rules?: RawRule[];
 }
 
 export class PolicyError extends Error {
   readonly code = 'SCOPEGATE_POLICY';
 }
 
-export function loadPolicyFile(path: string): Policy {
+export { CheckFailed };
+
+const list = <T>(v: OneOrMany<T> | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function loadPolicyFile(path: string, env: NodeJS.ProcessEnv = process.env): Policy {
   const abs = resolve(path);
   let text: string;
   try {
@@ -40,18 +111,137 @@ export function loadPolicyFile(path: string): Policy {
   } catch (err) {
     throw new PolicyError(`cannot read policy ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return parsePolicy(text, path);
+  return parsePolicy(text, path, env);
 }
 
-/** Throws CheckFailed (every problem, with file:line:column) or returns the frozen policy. */
-export function parsePolicy(text: string, source: string): Policy {
-  const raw = parseAndCheck(text, source, POLICY_SHAPE) as RawPolicy;
+/** Throws CheckFailed (every problem, with file:line:column and field) or returns the frozen policy. */
+export function parsePolicy(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Policy {
+  const located = parseAndLocate(text, source, POLICY_SHAPE);
+  const raw = located.value as RawPolicy;
+  const issues: CheckIssue[] = [];
+  const problem = (field: string, message: string): void => {
+    const p = located.position(field);
+    issues.push({ file: source, line: p.line, column: p.column, field, message });
+  };
+
+  const sets = new Map<string, EnvSet>();
+  for (const [name, members] of Object.entries(raw.sets ?? {})) {
+    if (members.length === 0) problem(`sets.${name}`, 'an empty set matches nothing; list at least one environment name or id');
+    sets.set(name, { label: name, members: new Set(members.map((m) => m.toLowerCase())) });
+  }
+  // the shipped default set, unless the policy defines its own
+  if (!sets.has('protected-environments')) {
+    sets.set('protected-environments', { label: 'protected-environments', members: new Set(['production', 'prod', 'live', 'main']) });
+  }
+
+  const agents = new Map<string, AgentEntry>();
+  for (const [name, a] of Object.entries(raw.agents ?? {})) {
+    const field = `agents.${name}`;
+    if (name === 'anonymous') {
+      problem(field, '"anonymous" is the name of callers without Proxy-Authorization; it cannot have a secret');
+      continue;
+    }
+    if ((a.secret_env === undefined) === (a.secret_file === undefined)) {
+      problem(field, 'give exactly one of secret_env (an environment variable name) or secret_file (a path); secrets are never written in the policy');
+      continue;
+    }
+    let secret: string | undefined;
+    if (a.secret_env !== undefined) {
+      secret = env[a.secret_env];
+      if (!secret) problem(`${field}.secret_env`, `the environment variable ${a.secret_env} is not set or empty`);
+    } else {
+      try {
+        secret = readFileSync(resolve(a.secret_file!), 'utf8').trim();
+        if (!secret) problem(`${field}.secret_file`, `${a.secret_file} is empty`);
+      } catch (err) {
+        problem(`${field}.secret_file`, `cannot read ${a.secret_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    }
+    if (secret && secret.length < 12) problem(field, 'the agent secret must be at least 12 characters');
+    if (secret) agents.set(name, { name, secretHash: createHash('sha256').update(secret).digest() });
+  }
+
+  const envSet = (v: OneOrMany<string> | undefined, field: string): EnvSet | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v === 'string') {
+      const s = sets.get(v);
+      if (s) return s;
+      // a single bare word that is not a set: treat it as one environment name
+      return { label: v, members: new Set([v.toLowerCase()]) };
+    }
+    if (v.length === 0) problem(field, 'an empty list matches nothing');
+    return { label: `[${v.join(', ')}]`, members: new Set(v.map((x) => x.toLowerCase())) };
+  };
+
+  const rules: Rule[] = [];
+  const seen = new Set<string>();
+  (raw.rules ?? []).forEach((r, i) => {
+    const field = `rules[${i}]`;
+    if (seen.has(r.name)) problem(`${field}.name`, `a rule named "${r.name}" already exists; rule names must be unique`);
+    seen.add(r.name);
+    const m = r.match ?? {};
+    const classes = list(m.class)?.flatMap((c) => (c === 'destructive' ? ['destructive-recoverable', 'destructive-irreversible'] : [c])) as OperationClass[] | undefined;
+    const agentNames = list(m.agent);
+    for (const [j, a] of (agentNames ?? []).entries()) {
+      if (a !== 'anonymous' && !agents.has(a) && !(raw.agents ?? {})[a]) {
+        problem(`${field}.match.agent${agentNames!.length > 1 || Array.isArray(m.agent) ? `[${j}]` : ''}`, `agent "${a}" is not declared under agents: (nor is it "anonymous")`);
+      }
+    }
+    let scope: ScopeMatch | undefined;
+    if (m.scope) {
+      const s = m.scope;
+      const e = s.environments ?? {};
+      scope = {
+        ...(s.resolved !== undefined ? { resolved: s.resolved } : {}),
+        ...(e.any_in !== undefined ? { anyIn: envSet(e.any_in, `${field}.match.scope.environments.any_in`)! } : {}),
+        ...(e.all_in !== undefined ? { allIn: envSet(e.all_in, `${field}.match.scope.environments.all_in`)! } : {}),
+        ...(e.only !== undefined ? { only: envSet(e.only, `${field}.match.scope.environments.only`)! } : {}),
+        ...(e.none_in !== undefined ? { noneIn: envSet(e.none_in, `${field}.match.scope.environments.none_in`)! } : {}),
+        ...(s.shared !== undefined ? { shared: s.shared } : {}),
+        ...(s.live_deployments !== undefined ? { liveDeployments: s.live_deployments } : {}),
+        ...(s.project !== undefined ? { project: new Set(list(s.project)!) } : {}),
+      };
+      if (s.backups !== undefined) {
+        if (typeof s.backups === 'string') scope.backups = s.backups;
+        else {
+          const mm = /^(\d+)(s|m|h|d)$/.exec(s.backups.older_than)!;
+          scope.backups = { olderThanMs: Number(mm[1]) * DURATION_MS[mm[2]!]!, text: s.backups.older_than };
+        }
+      }
+      const asksScope = Object.keys(scope).some((k) => k !== 'resolved');
+      if (s.resolved === false && asksScope) {
+        problem(`${field}.match.scope`, 'this rule can never match: it asks for facts of a resolved scope and for resolved: false');
+      }
+      if (classes && classes.every((c) => c === 'read' || c === 'benign') && (asksScope || s.resolved !== undefined)) {
+        problem(`${field}.match.scope`, 'this rule can never match: reads and benign calls are decided without a scope lookup');
+      }
+    }
+    if (classes && m.type && list(m.type)!.every((t) => t !== 'mutation') && classes.every((c) => c !== 'read' && c !== 'unknown')) {
+      problem(`${field}.match`, 'this rule can never match: only mutations have the classes it lists');
+    }
+    rules.push({
+      name: r.name,
+      line: located.position(field).line,
+      action: r.action,
+      ...(r.description ? { description: r.description } : {}),
+      ...(m.provider ? { providers: new Set(list(m.provider)) } : {}),
+      ...(m.operation ? { operations: new Set(list(m.operation)) } : {}),
+      ...(classes ? { classes: new Set(classes) } : {}),
+      ...(m.type ? { types: new Set(list(m.type)) } : {}),
+      ...(agentNames ? { agents: new Set(agentNames) } : {}),
+      ...(scope ? { scope } : {}),
+    });
+  });
+  if (issues.length > 0) throw new CheckFailed(issues);
+
   const providers: GuardedProvider[] = Object.entries(raw.providers ?? {}).map(([name, p]) => {
     const hosts = p.hosts ?? PROVIDERS.get(name)!.defaultHosts;
     return { name, hosts, matcher: new HostMatcher(hosts) };
   });
+  const d = raw.defaults ?? {};
   return Object.freeze({
     source,
+    digest: createHash('sha256').update(text).digest('hex').slice(0, 16),
     mode: raw.mode ?? 'enforce',
     egress: {
       default: raw.egress?.default ?? 'allow',
@@ -59,10 +249,13 @@ export function parsePolicy(text: string, source: string): Policy {
       deny: new HostMatcher(raw.egress?.deny ?? []),
     },
     providers,
+    sets,
+    agents,
+    rules,
+    // every default fails closed: what no rule decides is held for a person
+    defaults: { noMatch: d.no_match ?? 'hold', unknown: d.unknown ?? 'hold', unresolved: d.unresolved ?? 'hold', anonymous: d.anonymous ?? 'allow' },
   });
 }
-
-export { CheckFailed };
 
 /** The provider guarding `host` (normalised), if any. */
 export function guardedBy(policy: Policy, host: string): GuardedProvider | null {

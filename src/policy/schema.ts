@@ -1,5 +1,6 @@
 import { normaliseHost } from '../proxy/host.js';
 import { PROVIDERS } from '../providers/registry.js';
+import { OPERATION_CLASSES } from '../inspect/operation.js';
 import type { Shape } from './yaml-check.js';
 
 const hostPattern: Shape = {
@@ -7,6 +8,80 @@ const hostPattern: Shape = {
   check: (s) => {
     const name = s.startsWith('*.') ? s.slice(2) : s;
     return normaliseHost(name) === null ? `"${s}" is not a host name or *.domain pattern` : null;
+  },
+};
+
+const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/i;
+const nameString: Shape = { kind: 'string', pattern: NAME, patternHint: 'letters, digits, _ . - (at most 64)' };
+const oneOrMany = (item: Shape, hint: string): Shape => ({ kind: 'oneOf', options: [item, { kind: 'array', items: item, minItems: 1 }], hint });
+
+export const ACTIONS = ['allow', 'deny', 'hold'] as const;
+export const CLASS_NAMES = [...OPERATION_CLASSES, 'destructive'] as const;
+
+const action: Shape = { kind: 'string', enum: ACTIONS };
+const duration: Shape = { kind: 'string', pattern: /^\d+(s|m|h|d)$/, patternHint: 'a duration such as 30m, 24h or 7d' };
+/** A set reference (its name) or an inline list of environment names/ids. */
+const envSet: Shape = oneOrMany({ kind: 'string', pattern: /^[^\s]{1,128}$/, patternHint: 'a set name or an environment name' }, 'a set name or a list of environment names');
+
+export const SCOPE_SHAPE: Shape = {
+  kind: 'object',
+  fields: {
+    resolved: { shape: { kind: 'boolean' } },
+    environments: {
+      shape: {
+        kind: 'object',
+        fields: {
+          any_in: { shape: envSet },
+          all_in: { shape: envSet },
+          only: { shape: envSet },
+          none_in: { shape: envSet },
+        },
+      },
+    },
+    shared: { shape: { kind: 'boolean' } },
+    live_deployments: { shape: { kind: 'boolean' } },
+    backups: {
+      shape: {
+        kind: 'oneOf',
+        hint: 'none, present, on_target_only, or {older_than: DURATION}',
+        options: [
+          { kind: 'string', enum: ['none', 'present', 'on_target_only'] },
+          { kind: 'object', fields: { older_than: { shape: duration, required: true } } },
+        ],
+      },
+    },
+    project: { shape: oneOrMany({ kind: 'string' }, 'a project id or name, or a list of them') },
+  },
+};
+
+const RULE_SHAPE: Shape = {
+  kind: 'object',
+  fields: {
+    name: { shape: nameString, required: true },
+    description: { shape: { kind: 'string' } },
+    match: {
+      shape: {
+        kind: 'object',
+        fields: {
+          provider: { shape: oneOrMany({ kind: 'string', enum: [...PROVIDERS.keys()] }, 'a provider name or a list') },
+          operation: { shape: oneOrMany({ kind: 'string', pattern: /^[A-Za-z_][A-Za-z0-9_]*$|^[A-Z]+ \/.*$/, patternHint: 'a GraphQL field name, or "METHOD /path"' }, 'an operation name or a list') },
+          class: { shape: oneOrMany({ kind: 'string', enum: CLASS_NAMES }, 'a class or a list of classes') },
+          type: { shape: oneOrMany({ kind: 'string', enum: ['query', 'mutation', 'subscription', 'http'] }, 'an operation type or a list') },
+          agent: { shape: oneOrMany(nameString, 'an agent name or a list') },
+          scope: { shape: SCOPE_SHAPE },
+        },
+      },
+    },
+    action: { shape: action, required: true },
+  },
+};
+
+const AGENT_SHAPE: Shape = {
+  kind: 'object',
+  fields: {
+    secret_env: { shape: { kind: 'string', pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, patternHint: 'an environment variable name' } },
+    secret_file: { shape: { kind: 'string' } },
+    description: { shape: { kind: 'string' } },
   },
 };
 
@@ -38,5 +113,19 @@ export const POLICY_SHAPE: Shape = {
         },
       },
     },
+    sets: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: { kind: 'array', items: { kind: 'string' } } } },
+    agents: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: AGENT_SHAPE } },
+    defaults: {
+      shape: {
+        kind: 'object',
+        fields: {
+          no_match: { shape: action },
+          unknown: { shape: action },
+          unresolved: { shape: action },
+          anonymous: { shape: { kind: 'string', enum: ['allow', 'deny'] } },
+        },
+      },
+    },
+    rules: { shape: { kind: 'array', items: RULE_SHAPE } },
   },
 };

@@ -70,6 +70,17 @@ export function suggest(word: string, candidates: readonly string[]): string | n
  * issues; throws CheckFailed with every issue found (not only the first) otherwise.
  */
 export function parseAndCheck(text: string, file: string, shape: Shape): unknown {
+  return parseAndLocate(text, file, shape).value;
+}
+
+export interface Located {
+  value: unknown;
+  /** Where each field path (as in CheckIssue.field) starts in the file, for checks after the shape. */
+  position(field: string): { line: number; column: number };
+}
+
+export function parseAndLocate(text: string, file: string, shape: Shape): Located {
+  const positions = new Map<string, { line: number; column: number }>();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const issues: CheckIssue[] = [];
@@ -89,6 +100,10 @@ export function parseAndCheck(text: string, file: string, shape: Shape): unknown
 
   const walk = (node: YamlNode | null, s: Shape, field: string): unknown => {
     const offset = node?.range?.[0];
+    if (!positions.has(field)) {
+      const pos = lineCounter.linePos(offset ?? 0);
+      positions.set(field, { line: pos.line, column: pos.col });
+    }
     switch (s.kind) {
       case 'object': {
         if (!isMap(node)) {
@@ -201,7 +216,17 @@ export function parseAndCheck(text: string, file: string, shape: Shape): unknown
 
   const value = walk(doc.contents as YamlNode, shape, '');
   if (issues.length > 0) throw new CheckFailed(issues);
-  return value;
+  return {
+    value,
+    position: (field) => {
+      // the nearest recorded ancestor when the exact field has no node of its own
+      for (let f = field; ; f = f.replace(/(\.[^.[\]]*|\[\d+\])$/, '')) {
+        const p = positions.get(f);
+        if (p) return p;
+        if (f === '') return { line: 1, column: 1 };
+      }
+    },
+  };
 }
 
 function describe(node: YamlNode | null): string {

@@ -24,8 +24,13 @@ export function answerPlain(res: ServerResponse, status: number, decisionId: str
   res.end(body);
 }
 
+/** 407 on a raw CONNECT socket, asking for the agent's credentials. */
+export function answerProxyAuthRequired(socket: Duplex, decisionId: string, reason: string): void {
+  answerPlainOnSocket(socket, 407, decisionId, reason, ['Proxy-Authenticate: Basic realm="scopegate"']);
+}
+
 /** The same answer written on a raw socket: a refused CONNECT has no ServerResponse. */
-export function answerPlainOnSocket(socket: Duplex, status: number, decisionId: string | null, reason: string): void {
+export function answerPlainOnSocket(socket: Duplex, status: number, decisionId: string | null, reason: string, extraHeaders: string[] = []): void {
   if (socket.destroyed || !socket.writable) return;
   const body = `scopegate: ${reason}\n`;
   const head = [
@@ -34,6 +39,31 @@ export function answerPlainOnSocket(socket: Duplex, status: number, decisionId: 
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
     ...(decisionId ? [`${DECISION_HEADER}: ${decisionId}`] : []),
+    ...extraHeaders,
   ];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+}
+
+export type AnswerCode = 'SCOPEGATE_DENIED' | 'SCOPEGATE_HOLD_PENDING' | 'SCOPEGATE_UNJUDGEABLE';
+export type AnswerStatusMode = 'graphql' | 'http';
+
+/**
+ * scopegate's own GraphQL-shaped answer. Status 200 by default, the way Railway reports its own
+ * refusals and the only form some agent tool servers pass on; 403/409 with --answer-status http.
+ */
+export function answerGraphQL(res: ServerResponse, mode: AnswerStatusMode, code: AnswerCode, message: string, extensions: Record<string, unknown>, decisionId: string): number {
+  const status = mode === 'graphql' ? 200 : code === 'SCOPEGATE_HOLD_PENDING' ? 409 : 403;
+  if (res.headersSent) {
+    res.destroy();
+    return status;
+  }
+  const body = JSON.stringify({ data: null, errors: [{ message, extensions: { code, ...extensions, decisionId } }] });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    [DECISION_HEADER]: decisionId,
+  });
+  res.end(body);
+  return status;
 }

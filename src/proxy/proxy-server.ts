@@ -8,7 +8,12 @@ import type { Metrics } from '../admin/metrics.js';
 import { handleRequest, type PipelineDeps } from '../pipeline/request-pipeline.js';
 import { egressVerdict, guardedBy, type Policy } from '../policy/policy.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
-import { answerPlain, answerPlainOnSocket } from './answers.js';
+import type { PersistedQueries } from '../inspect/persisted-queries.js';
+import type { ProviderAdapter } from '../providers/types.js';
+import type { AnswerStatusMode } from './answers.js';
+import { identify } from './identity.js';
+import type { BodyLimits } from '../inspect/body.js';
+import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './answers.js';
 import type { ConnectionContext } from './context.js';
 import { BadAuthorityError, parseAuthority, type Authority } from './host.js';
 import { Interceptor } from './intercept.js';
@@ -21,6 +26,10 @@ export interface ProxyServerOptions {
   upstream: Upstream;
   logger: Logger;
   metrics: Metrics;
+  providers: ReadonlyMap<string, ProviderAdapter>;
+  persisted: PersistedQueries;
+  answerStatus: AnswerStatusMode;
+  bodyLimits?: BodyLimits;
 }
 
 /** Counts requests in flight so shutdown knows when it may stop waiting. */
@@ -55,7 +64,17 @@ export class ProxyServer {
   private closing = false;
 
   constructor(private readonly options: ProxyServerOptions) {
-    this.deps = { upstream: options.upstream, logger: options.logger, metrics: options.metrics, inflight: this.inflight };
+    this.deps = {
+      upstream: options.upstream,
+      logger: options.logger,
+      metrics: options.metrics,
+      inflight: this.inflight,
+      policy: options.policy,
+      providers: options.providers,
+      persisted: options.persisted,
+      answerStatus: options.answerStatus,
+      ...(options.bodyLimits ? { bodyLimits: options.bodyLimits } : {}),
+    };
     this.interceptor = new Interceptor({
       leafCache: options.leafCache,
       handler: (ctx, req, res) => void handleRequest(this.deps, ctx, req, res),
@@ -93,7 +112,7 @@ export class ProxyServer {
     });
   }
 
-  private context(via: ConnectionContext['via'], target: Authority, scheme: 'http' | 'https', provider: string | null, socket: Duplex): ConnectionContext {
+  private context(via: ConnectionContext['via'], target: Authority, scheme: 'http' | 'https', provider: string | null, socket: Duplex, agent: string): ConnectionContext {
     return {
       connectionId: randomBytes(4).toString('hex'),
       clientAddress: (socket as Socket).remoteAddress ?? '',
@@ -101,7 +120,7 @@ export class ProxyServer {
       target,
       scheme,
       provider,
-      agent: 'anonymous',
+      agent,
     };
   }
 
@@ -122,12 +141,19 @@ export class ProxyServer {
       return;
     }
     const policy = this.options.policy();
-    const provider = guardedBy(policy, target.host);
     const decisionId = newDecisionId();
+    const who = identify(policy, req.headers['proxy-authorization']);
+    if (!who.ok) {
+      log.info({ decisionId, via: 'connect', host: target.host, port: target.port, status: 407, decision: 'deny', rule: 'identity', reason: who.reason }, 'connect');
+      answerProxyAuthRequired(socket, decisionId, who.reason);
+      return;
+    }
+    const agent = who.agent;
+    const provider = guardedBy(policy, target.host);
     const egress = egressVerdict(policy, target.host);
     if (provider && (egress.allowed || !policy.egress.deny.matches(target.host))) {
       // guarded: judged request by request inside; egress.default never blocks a guarded host
-      const ctx = this.context('connect', target, 'https', provider.name, socket);
+      const ctx = this.context('connect', target, 'https', provider.name, socket, agent);
       log.debug({ connectionId: ctx.connectionId, host: target.host, port: target.port, provider: provider.name }, 'intercepting');
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       this.interceptor.accept(socket, ctx, head);
@@ -135,7 +161,7 @@ export class ProxyServer {
     }
     if (!egress.allowed) {
       this.options.metrics.tunnels.inc({ result: 'refused' });
-      log.info({ decisionId, agent: 'anonymous', via: 'connect', host: target.host, port: target.port, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'connect');
+      log.info({ decisionId, agent, via: 'connect', host: target.host, port: target.port, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'connect');
       answerPlainOnSocket(socket, 403, decisionId, egress.reason);
       return;
     }
@@ -150,7 +176,7 @@ export class ProxyServer {
         log.info(
           {
             decisionId,
-            agent: 'anonymous',
+            agent,
             via: 'connect',
             host: target.host,
             port: target.port,
@@ -185,18 +211,25 @@ export class ProxyServer {
       return;
     }
     const policy = this.options.policy();
+    const who = identify(policy, req.headers['proxy-authorization']);
+    if (!who.ok) {
+      this.options.logger.info({ decisionId, via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 407, decision: 'deny', rule: 'identity', reason: who.reason }, 'request');
+      res.setHeader('proxy-authenticate', 'Basic realm="scopegate"');
+      answerPlain(res, 407, decisionId, who.reason);
+      return;
+    }
     const provider = guardedBy(policy, target.host);
     const egress = egressVerdict(policy, target.host);
     if (!provider && !egress.allowed) {
       this.options.metrics.requests.inc({ host: 'other', method: req.method ?? '', decision: 'deny' });
-      this.options.logger.info({ decisionId, agent: 'anonymous', via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'request');
+      this.options.logger.info({ decisionId, agent: who.agent, via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'request');
       answerPlain(res, 403, decisionId, egress.reason);
       return;
     }
     // the pipeline forwards origin-form: strip scheme and authority from the URL
     req.url = url.slice(m[0].length) || '/';
     if (!req.url.startsWith('/')) req.url = `/${req.url}`;
-    const ctx = this.context('absolute-form', target, scheme, provider?.name ?? null, req.socket);
+    const ctx = this.context('absolute-form', target, scheme, provider?.name ?? null, req.socket, who.agent);
     void handleRequest(this.deps, ctx, req, res);
   }
 

@@ -6,10 +6,11 @@ import { connect as netConnect } from 'node:net';
 import { ProxyAgent, request } from 'undici';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { BIG_SHA256, TestUpstream } from '../helpers/upstream.js';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { ROOT, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
 
 const GUARDED = 'backboard.railway.com';
+const FORWARD_ALL = join(ROOT, 'test', 'fixtures', 'policies', 'forward-all.yaml');
 
 let pki: TestPki;
 let upstream: TestUpstream;
@@ -20,6 +21,7 @@ beforeAll(async () => {
   upstream = await new TestUpstream(pki).start();
   proxy = await startProxy({
     args: [
+      '--policy', FORWARD_ALL,
       '--upstream-ca', pki.caPath,
       '--route', `${GUARDED}=127.0.0.1:${upstream.port}`,
       '--route', `tunnel.test=127.0.0.1:${upstream.port}`,
@@ -169,7 +171,7 @@ describe('tunnelled (not guarded) host', () => {
 
 describe('upstream failures on a guarded host', () => {
   it('upstream down → 502 with a reason and the decision header; the proxy stays up', async () => {
-    const down = await startProxy({ args: ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:1`] });
+    const down = await startProxy({ args: ['--policy', FORWARD_ALL, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:1`] });
     try {
       const r = await run('curl', ['-sS', '--max-time', '15', '--suppress-connect-headers', '--proxy', down.proxyUrl, '--cacert', join(down.caDir, 'ca.pem'), '-D', '-', `https://${GUARDED}/graphql/v2`]);
       expect(r.stdout).toMatch(/^HTTP\/1.1 502/);
@@ -185,7 +187,7 @@ describe('upstream failures on a guarded host', () => {
   it('an upstream whose certificate scopegate does not trust is refused, and it receives nothing', async () => {
     const rogue = makeTestPki('rogue', [GUARDED]);
     const rogueUpstream = await new TestUpstream(rogue).start();
-    const p = await startProxy({ args: ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${rogueUpstream.port}`] });
+    const p = await startProxy({ args: ['--policy', FORWARD_ALL, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${rogueUpstream.port}`] });
     try {
       const r = await run('curl', ['-sS', '--max-time', '15', '--suppress-connect-headers', '--proxy', p.proxyUrl, '--cacert', join(p.caDir, 'ca.pem'), '-D', '-', '--data', 'x=1', `https://${GUARDED}/graphql/v2`]);
       expect(r.stdout).toMatch(/^HTTP\/1.1 502/);

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { TestUpstream } from '../helpers/upstream.js';
-import { startProxy } from '../helpers/proxy-process.js';
+import { ROOT, startProxy } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
 
 const GUARDED = 'backboard.railway.com';
+const FORWARD_ALL = join(ROOT, 'test', 'fixtures', 'policies', 'forward-all.yaml');
 let pki: TestPki;
 let upstream: TestUpstream;
 
@@ -41,7 +42,7 @@ describe('secrets stay secret', () => {
       queryToken: 'qu3ryT0ken5ecret',
       adminGuess: 'not-the-admin-token-but-secret-ddd',
     };
-    const p = await startProxy({ args: ['--log-level', 'trace', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`] });
+    const p = await startProxy({ args: ['--policy', FORWARD_ALL, '--log-level', 'trace', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`] });
     try {
       const auth = ['-H', `Authorization: Bearer ${secrets.bearer}`, '-H', `Project-Access-Token: ${secrets.projectToken}`, '-H', `Cookie: ${secrets.cookie}`, '-H', `Team-Access-Token: ${secrets.teamToken}`];
       const withProxyAuth = `http://agent:${secrets.proxyPass}@127.0.0.1:${p.proxyPort}`;
@@ -70,7 +71,7 @@ describe('secrets stay secret', () => {
 
 describe('shutdown', () => {
   it('SIGTERM lets a request in flight finish, refuses new connections, and exits 0', async () => {
-    const p = await startProxy({ args: ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`] });
+    const p = await startProxy({ args: ['--policy', FORWARD_ALL, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`] });
     const agent = new ProxyAgent({ uri: p.proxyUrl, requestTls: { ca: p.caPem } });
     try {
       const inflight = request(`https://${GUARDED}/slow?ms=1500`, { dispatcher: agent });
@@ -91,7 +92,7 @@ describe('shutdown', () => {
   });
 
   it('a request still in flight past --drain-timeout is cut and the process still exits 0', async () => {
-    const p = await startProxy({ args: ['--drain-timeout', '1', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`] });
+    const p = await startProxy({ args: ['--policy', FORWARD_ALL, '--drain-timeout', '1', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`] });
     const agent = new ProxyAgent({ uri: p.proxyUrl, requestTls: { ca: p.caPem } });
     try {
       const inflight = request(`https://${GUARDED}/slow?ms=8000`, { dispatcher: agent }).then(

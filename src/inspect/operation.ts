@@ -1,0 +1,52 @@
+/** Operation classes, from harmless to the ones a person must see. */
+export const OPERATION_CLASSES = [
+  'read',
+  'benign',
+  'create',
+  'modify',
+  'deploy',
+  'destructive-recoverable',
+  'destructive-irreversible',
+  'credential',
+  'unknown',
+] as const;
+export type OperationClass = (typeof OPERATION_CLASSES)[number];
+
+/** What a call targets, as named in its arguments (resolved live later). */
+export interface Target {
+  type: string;
+  /** The id the arguments name; null when the argument is absent. */
+  id: string | null;
+  /** Other context arguments by role: environmentId, projectId, serviceId, … */
+  with: Record<string, unknown>;
+}
+
+/**
+ * One thing the upstream would execute: a root field of a GraphQL operation, or a request the
+ * inspector could not read as GraphQL. Plain data: the policy, the log line, a hold and the
+ * agent's answer all read it as it is.
+ */
+export interface Operation {
+  provider: string;
+  type: 'query' | 'mutation' | 'subscription' | 'http';
+  /** Schema root field name, or "METHOD /path" for a request that is not GraphQL. */
+  name: string;
+  alias: string | null;
+  operationName: string | null;
+  args: Record<string, unknown>;
+  class: OperationClass;
+  target: Target | null;
+  /** Where the provider applies it regardless of the environment named (project, non-fork environments…). */
+  reach: string | null;
+  flags: string[];
+  /** Why the class is what it is, when the catalogue or the payload decided something notable. */
+  classReason: string | null;
+  /** The payload kind for calls judged by their payload (patch, change set, replace, staged patch). */
+  payloadKind: string | null;
+  conditional: boolean;
+}
+
+/** The inspection of one HTTP request: the operations, or why it cannot be judged. */
+export type Inspection =
+  | { ok: true; operations: Operation[]; transport: string }
+  | { ok: false; reason: string; status: number };
