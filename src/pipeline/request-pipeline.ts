@@ -6,40 +6,18 @@ import { redactPath } from '../audit/redact.js';
 import type { Metrics } from '../admin/metrics.js';
 import { DEFAULT_BODY_LIMITS, decodeContentEncoding, isBodyProblem, readBody, type BodyLimits } from '../inspect/body.js';
 import { inspectRequest } from '../inspect/inspect-request.js';
-import type { Operation } from '../inspect/operation.js';
 import type { PersistedQueries } from '../inspect/persisted-queries.js';
-import { evaluate, needsScope, strictest, type Verdict } from '../policy/evaluate.js';
-import type { Action, Policy } from '../policy/policy.js';
+import type { Policy } from '../policy/policy.js';
 import type { ProviderAdapter } from '../providers/types.js';
-import { answerGraphQL, answerPlain, type AnswerCode, type AnswerStatusMode } from '../proxy/answers.js';
+import { answerGraphQL, answerPlain, type AnswerStatusMode } from '../proxy/answers.js';
 import type { ConnectionContext } from '../proxy/context.js';
 import { forward, type ForwardResult } from '../proxy/forward.js';
 import { formatAuthority, parseAuthority } from '../proxy/host.js';
 import type { Upstream } from '../proxy/upstream.js';
-import { describeScope, NOT_NEEDED, unresolved, type Scope } from '../scope/scope.js';
+import { describeScope } from '../scope/scope.js';
+import { decisionAnswer, judge, type Decision } from './judge.js';
 
-export type DecisionKind = 'allow' | 'deny' | 'hold' | 'pass' | 'error';
-
-/** The outcome of one request: plain data, logged as one line. */
-export interface Decision {
-  decision: DecisionKind;
-  /** The rule or the stage that decided. */
-  rule: string;
-  reason?: string;
-  /** The operation that decided (the strictest one). */
-  operation?: Operation;
-  scope?: Scope;
-  /** Every operation the request carried, with its verdict. */
-  judged?: JudgedOperation[];
-  /** Monitor mode: what enforcement would have done. */
-  wouldBe?: Action;
-}
-
-export interface JudgedOperation {
-  operation: Operation;
-  scope: Scope;
-  verdict: Verdict;
-}
+export type { Decision } from './judge.js';
 
 export interface PipelineDeps {
   upstream: Upstream;
@@ -114,28 +92,10 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
   const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, deps.persisted);
   if (!inspection.ok) return unjudgeable(deps, res, decisionId, inspection.reason, inspection.status);
 
-  // resolve: the live scope of each operation's target (reads need none)
-  const judged: JudgedOperation[] = [];
+  // resolve + decide
   const policy = deps.policy();
-  for (const operation of inspection.operations) {
-    const scope = needsScope(operation) ? unresolved('live scope resolution is not configured for this provider') : NOT_NEEDED;
-    // decide: first matching rule, defaults failing closed
-    judged.push({ operation, scope, verdict: evaluate(policy, { agent: ctx.agent, operation, scope }) });
-  }
-  const worst = strictest(judged);
-  const decision: Decision = {
-    decision: worst.verdict.action,
-    rule: worst.verdict.rule,
-    reason: worst.verdict.because.join('; '),
-    operation: worst.operation,
-    scope: worst.scope,
-    judged,
-  };
+  const decision = await judge(deps, policy, ctx.agent, inspection.operations);
 
-  if (policy.mode === 'monitor' && decision.decision !== 'allow') {
-    decision.wouldBe = decision.decision as Action;
-    decision.decision = 'allow';
-  }
   if (decision.decision === 'allow') {
     const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
     return { decision: failed(result, decision) ?? decision, result };
@@ -162,44 +122,9 @@ function unjudgeable(deps: PipelineDeps, res: ServerResponse, decisionId: string
   return { decision: { decision: 'deny', rule: 'unjudgeable', reason }, result: { status, bytesOut: 0 } };
 }
 
-function targetText(op: Operation): string {
-  return op.target?.id ? ` on ${op.target.type} ${op.target.id}` : '';
-}
-
 function answerDecision(deps: PipelineDeps, res: ServerResponse, decisionId: string, d: Decision): number {
-  const op = d.operation!;
-  const scope = d.scope!;
-  const code: AnswerCode = d.decision === 'deny' ? 'SCOPEGATE_DENIED' : 'SCOPEGATE_HOLD_PENDING';
-  const why = `${describeScope(scope)}; rule ${d.rule}${d.reason ? ` (${d.reason})` : ''}`;
-  const message =
-    d.decision === 'deny'
-      ? `scopegate denied ${op.name}${targetText(op)}: ${why}`
-      : `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Ask the person who runs scopegate to review decision ${decisionId}; do not retry with a different call.`;
-  return answerGraphQL(
-    res,
-    deps.answerStatus,
-    code,
-    message,
-    {
-      rule: d.rule,
-      operation: op.name,
-      class: op.class,
-      ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}),
-      scope: scopeSummary(scope),
-    },
-    decisionId,
-  );
-}
-
-function scopeSummary(s: Scope): Record<string, unknown> {
-  return {
-    status: s.status,
-    ...(s.reason ? { reason: s.reason } : {}),
-    ...(s.project ? { project: s.project.name ?? s.project.id } : {}),
-    environments: s.environments.map((e) => e.name),
-    ...(s.shared ? { shared: true } : {}),
-    ...(s.backups ? { backups: s.backups } : {}),
-  };
+  const { code, message, extensions } = decisionAnswer(d, decisionId);
+  return answerGraphQL(res, deps.answerStatus, code, message, extensions, decisionId);
 }
 
 function hostHeaderMismatch(ctx: ConnectionContext, req: IncomingMessage): string | null {

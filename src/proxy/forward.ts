@@ -92,7 +92,7 @@ export async function forward(
     if (!res.writableFinished) abort.abort();
   };
   res.once('close', onClientGone);
-  const hasBody = body !== null && !(Buffer.isBuffer(body) && body.length === 0 && req.method === 'GET');
+  const hasBody = body !== null && !(Buffer.isBuffer(body) && body.length === 0 && (req.method === 'GET' || req.method === 'HEAD'));
   let answer;
   try {
     answer = await upstream.request({

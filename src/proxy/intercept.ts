@@ -7,10 +7,13 @@ import { answerPlainOnSocket } from './answers.js';
 import type { ConnectionContext } from './context.js';
 
 export type RequestHandler = (ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse) => void;
+export type UpgradeHandler = (ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 export interface InterceptorOptions {
   leafCache: LeafCache;
   handler: RequestHandler;
+  /** WebSocket (and any other Upgrade) requests on an intercepted connection. */
+  upgrade: UpgradeHandler;
   /** Called once per connection that could not be intercepted (handshake refused, not TLS). */
   onRejected: (ctx: ConnectionContext, reason: string) => void;
   track: (s: Duplex) => void;
@@ -37,6 +40,14 @@ export class Interceptor {
         return;
       }
       options.handler(ctx, req, res);
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const ctx = this.contexts.get(socket);
+      if (!ctx) {
+        socket.destroy();
+        return;
+      }
+      options.upgrade(ctx, req, socket, head);
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       const ctx = this.contexts.get(socket);

@@ -6,6 +6,7 @@ import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
 import type { Metrics } from '../admin/metrics.js';
 import { handleRequest, type PipelineDeps } from '../pipeline/request-pipeline.js';
+import { handleUpgrade } from '../pipeline/websocket.js';
 import { egressVerdict, guardedBy, type Policy } from '../policy/policy.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
 import type { PersistedQueries } from '../inspect/persisted-queries.js';
@@ -78,6 +79,7 @@ export class ProxyServer {
     this.interceptor = new Interceptor({
       leafCache: options.leafCache,
       handler: (ctx, req, res) => void handleRequest(this.deps, ctx, req, res),
+      upgrade: (ctx, req, socket, head) => handleUpgrade(this.deps, ctx, req, socket, head),
       onRejected: (ctx, reason) =>
         options.logger.warn({ connectionId: ctx.connectionId, host: ctx.target.host, agent: ctx.agent, reason }, 'interception refused'),
       track: (s) => this.track(s),

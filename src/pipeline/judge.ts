@@ -1,0 +1,92 @@
+import type { Operation } from '../inspect/operation.js';
+import { evaluate, needsScope, strictest, type Verdict } from '../policy/evaluate.js';
+import type { Action, Policy } from '../policy/policy.js';
+import type { AnswerCode } from '../proxy/answers.js';
+import { describeScope, NOT_NEEDED, unresolved, type Scope } from '../scope/scope.js';
+
+export type DecisionKind = 'allow' | 'deny' | 'hold' | 'pass' | 'error';
+
+export interface JudgedOperation {
+  operation: Operation;
+  scope: Scope;
+  verdict: Verdict;
+}
+
+/** The outcome of one request: plain data, logged as one line. */
+export interface Decision {
+  decision: DecisionKind;
+  /** The rule or the stage that decided. */
+  rule: string;
+  reason?: string;
+  /** The operation that decided (the strictest one). */
+  operation?: Operation;
+  scope?: Scope;
+  /** Every operation the request carried, with its verdict. */
+  judged?: JudgedOperation[];
+  /** Monitor mode: what enforcement would have done. */
+  wouldBe?: Action;
+}
+
+/**
+ * resolve → decide for the operations of one request (or one websocket message): the live scope
+ * of each target, the first matching rule for each, and the strictest verdict for the whole.
+ */
+export async function judge(_deps: unknown, policy: Policy, agent: string, operations: readonly Operation[]): Promise<Decision> {
+  const judged: JudgedOperation[] = [];
+  for (const operation of operations) {
+    const scope = needsScope(operation) ? unresolved('live scope resolution is not configured for this provider') : NOT_NEEDED;
+    judged.push({ operation, scope, verdict: evaluate(policy, { agent, operation, scope }) });
+  }
+  const worst = strictest(judged);
+  const decision: Decision = {
+    decision: worst.verdict.action,
+    rule: worst.verdict.rule,
+    reason: worst.verdict.because.join('; '),
+    operation: worst.operation,
+    scope: worst.scope,
+    judged,
+  };
+  if (policy.mode === 'monitor' && decision.decision !== 'allow') {
+    decision.wouldBe = decision.decision as Action;
+    decision.decision = 'allow';
+  }
+  return decision;
+}
+
+function targetText(op: Operation): string {
+  return op.target?.id ? ` on ${op.target.type} ${op.target.id}` : '';
+}
+
+export function scopeSummary(s: Scope): Record<string, unknown> {
+  return {
+    status: s.status,
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...(s.project ? { project: s.project.name ?? s.project.id } : {}),
+    environments: s.environments.map((e) => e.name),
+    ...(s.shared ? { shared: true } : {}),
+    ...(s.backups ? { backups: s.backups } : {}),
+  };
+}
+
+/** The words and fields an agent gets for a deny or a hold: what, on what, bound where, which rule. */
+export function decisionAnswer(d: Decision, decisionId: string): { code: AnswerCode; message: string; extensions: Record<string, unknown> } {
+  const op = d.operation!;
+  const scope = d.scope!;
+  const code: AnswerCode = d.decision === 'deny' ? 'SCOPEGATE_DENIED' : 'SCOPEGATE_HOLD_PENDING';
+  const why = `${describeScope(scope)}; rule ${d.rule}${d.reason ? ` (${d.reason})` : ''}`;
+  const message =
+    d.decision === 'deny'
+      ? `scopegate denied ${op.name}${targetText(op)}: ${why}`
+      : `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Ask the person who runs scopegate to review decision ${decisionId}; do not retry with a different call.`;
+  return {
+    code,
+    message,
+    extensions: {
+      rule: d.rule,
+      operation: op.name,
+      class: op.class,
+      ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}),
+      scope: scopeSummary(scope),
+    },
+  };
+}

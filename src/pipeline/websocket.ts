@@ -1,0 +1,201 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { newDecisionId } from '../audit/decision-id.js';
+import { redactPath } from '../audit/redact.js';
+import { analyseDocument } from '../inspect/graphql-document.js';
+import type { Operation } from '../inspect/operation.js';
+import { answerPlainOnSocket } from '../proxy/answers.js';
+import type { ConnectionContext } from '../proxy/context.js';
+import { formatAuthority } from '../proxy/host.js';
+import { describeScope } from '../scope/scope.js';
+import { decisionAnswer, judge, type Decision } from './judge.js';
+import type { PipelineDeps } from './request-pipeline.js';
+
+/**
+ * GraphQL over WebSocket on guarded hosts. Two subprotocols exist: `graphql-transport-ws` (the
+ * graphql-ws library, what Railway's CLI speaks) and `graphql-ws` (the older
+ * subscriptions-transport-ws). Every client message that carries a document is judged like an
+ * HTTP call before it reaches the upstream; one that cannot be judged closes the socket.
+ */
+const SUBPROTOCOLS = new Set(['graphql-transport-ws', 'graphql-ws']);
+/** Message types that carry a document, per subprotocol. */
+const DOCUMENT_TYPES: Record<string, string> = { 'graphql-transport-ws': 'subscribe', 'graphql-ws': 'start' };
+/** Message types that carry none and pass as they are. */
+const CONTROL_TYPES: Record<string, ReadonlySet<string>> = {
+  'graphql-transport-ws': new Set(['connection_init', 'ping', 'pong', 'complete']),
+  'graphql-ws': new Set(['connection_init', 'stop', 'connection_terminate', 'ka']),
+};
+const MAX_MESSAGE = 1024 * 1024;
+/** Close codes: 4400 the message cannot be judged (as graphql-ws uses 4400 for bad requests). */
+const CLOSE_UNJUDGEABLE = 4400;
+
+
+/** Headers that describe the client's handshake, not the call: the upstream handshake makes its own. */
+const HANDSHAKE_HEADERS = new Set([
+  'host', 'connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions',
+  'sec-websocket-protocol', 'proxy-authorization', 'proxy-connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'content-length',
+]);
+
+function refuse(socket: Duplex, status: number, reason: string, decisionId: string, deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage): void {
+  deps.logger.info({ decisionId, connectionId: ctx.connectionId, agent: ctx.agent, host: ctx.target.host, path: redactPath(req.url ?? ''), status, decision: 'deny', rule: 'upgrade', reason }, 'upgrade');
+  answerPlainOnSocket(socket, status, decisionId, reason);
+}
+
+export function handleUpgrade(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const decisionId = newDecisionId();
+  socket.on('error', () => socket.destroy());
+  const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
+  if (upgrade !== 'websocket') {
+    refuse(socket, 400, `upgrade to "${upgrade.slice(0, 40)}" is refused on guarded host ${ctx.target.host}: scopegate judges HTTP/1.1 and GraphQL over WebSocket only`, decisionId, deps, ctx, req);
+    return;
+  }
+  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const protocols = offered.filter((p) => SUBPROTOCOLS.has(p));
+  if (protocols.length === 0) {
+    refuse(socket, 400, `WebSocket subprotocol "${offered.join(', ').slice(0, 60) || 'none'}" cannot be judged; scopegate reads graphql-transport-ws and graphql-ws`, decisionId, deps, ctx, req);
+    return;
+  }
+  const adapter = ctx.provider ? deps.providers.get(ctx.provider) : undefined;
+  if (!adapter) {
+    refuse(socket, 502, 'no provider adapter for this host', decisionId, deps, ctx, req);
+    return;
+  }
+
+  // open the upstream first: the client's handshake completes with the subprotocol it agreed
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!.toLowerCase();
+    if (HANDSHAKE_HEADERS.has(name) || adapter.strippedHeaders.has(name)) continue;
+    headers[name] = headers[name] ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
+  }
+  const authority = formatAuthority(ctx.target, ctx.scheme);
+  const url = `${ctx.scheme === 'https' ? 'wss' : 'ws'}://${authority}${req.url ?? '/'}`;
+  const dest = deps.upstream.tunnelTarget(ctx.target.host, ctx.target.port);
+  const upstream = new WebSocket(url, protocols, {
+    headers,
+    handshakeTimeout: 10_000,
+    perMessageDeflate: false,
+    maxPayload: 64 * 1024 * 1024,
+    createConnection: ((opts: object) =>
+      ctx.scheme === 'https'
+        ? tlsConnect({ ...opts, host: dest.host, port: dest.port, servername: ctx.target.host, ca: deps.upstream.ca, ALPNProtocols: ['http/1.1'] })
+        : netConnect({ host: dest.host, port: dest.port })) as never,
+  });
+  let clientGone = false;
+  socket.once('close', () => {
+    clientGone = true;
+    upstream.terminate();
+  });
+  upstream.once('unexpected-response', (_r, res) => {
+    refuse(socket, 502, `the upstream refused the WebSocket handshake with HTTP ${res.statusCode}`, decisionId, deps, ctx, req);
+    upstream.terminate();
+  });
+  upstream.once('error', (err: NodeJS.ErrnoException) => {
+    if (!clientGone && upstream.readyState !== WebSocket.OPEN) refuse(socket, 502, `cannot open the upstream WebSocket: ${err.code ?? err.message}`, decisionId, deps, ctx, req);
+  });
+  upstream.once('open', () => {
+    if (clientGone) {
+      upstream.terminate();
+      return;
+    }
+    const protocol = upstream.protocol;
+    // the client gets the subprotocol the upstream chose, so both ends speak the same one
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: false, handleProtocols: () => protocol || false });
+    wss.handleUpgrade(req, socket, head, (client) => relay(deps, ctx, req, client, upstream, protocol));
+  });
+}
+
+function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage, client: WebSocket, upstream: WebSocket, protocol: string): void {
+  const adapter = deps.providers.get(ctx.provider!)!;
+  deps.logger.info({ connectionId: ctx.connectionId, agent: ctx.agent, host: ctx.target.host, path: redactPath(req.url ?? ''), protocol }, 'websocket open');
+  const close = (ws: WebSocket, code: number, reason: string): void => {
+    // a close reason has at most 123 bytes on the wire
+    if (ws.readyState === WebSocket.OPEN) ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
+  };
+  upstream.on('message', (data: RawData, isBinary: boolean) => {
+    if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
+  });
+  upstream.on('close', (code, reason) => close(client, code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1011, reason.toString()));
+  client.on('close', (code, reason) => close(upstream, code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1000, reason.toString()));
+  client.on('error', () => upstream.terminate());
+  upstream.on('error', () => client.terminate());
+
+  // judge messages in order: one at a time, so a later message never overtakes an earlier one
+  let queue: Promise<void> = Promise.resolve();
+  client.on('message', (data: RawData, isBinary: boolean) => {
+    queue = queue.then(() => judgeMessage(data, isBinary)).catch((err: Error) => {
+      deps.logger.error({ connectionId: ctx.connectionId, err: { message: err.message } }, 'websocket message judging failed');
+      close(client, 1011, 'scopegate internal error');
+    });
+  });
+
+  const judgeMessage = async (data: RawData, isBinary: boolean): Promise<void> => {
+    const decisionId = newDecisionId();
+    const unjudgeable = (reason: string): void => {
+      deps.logger.info({ decisionId, connectionId: ctx.connectionId, agent: ctx.agent, host: ctx.target.host, via: 'websocket', decision: 'deny', rule: 'unjudgeable', reason }, 'websocket message');
+      close(client, CLOSE_UNJUDGEABLE, `scopegate: ${reason} (${decisionId})`);
+      close(upstream, 1000, 'client closed');
+    };
+    if (isBinary) return unjudgeable('binary frames cannot be judged');
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data.toString());
+    } catch {
+      return unjudgeable('a message that is not JSON');
+    }
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return unjudgeable('a message that is not a JSON object');
+    const m = msg as Record<string, unknown>;
+    const type = m['type'];
+    if (typeof type !== 'string') return unjudgeable('a message without a type');
+    if (CONTROL_TYPES[protocol]?.has(type)) {
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: false });
+      return;
+    }
+    if (type !== DOCUMENT_TYPES[protocol]) return unjudgeable(`message type "${type.slice(0, 40)}" is not part of ${protocol}`);
+    const payload = m['payload'];
+    if (typeof payload !== 'object' || payload === null) return unjudgeable('a subscribe message without a payload');
+    const p = payload as Record<string, unknown>;
+    if (typeof p['query'] !== 'string') return unjudgeable('a subscribe message without query text (persisted queries are not accepted over WebSocket)');
+    const variables = p['variables'];
+    if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return unjudgeable('variables that are not an object');
+    const analysis = analyseDocument(p['query'], (variables ?? undefined) as Record<string, unknown> | undefined);
+    if (!analysis.ok) return unjudgeable(analysis.reason);
+    const operations: Operation[] = analysis.fields.map((f) => adapter.classify(f));
+    const policy = deps.policy();
+    const decision: Decision = await judge(deps, policy, ctx.agent, operations);
+    const op = decision.operation;
+    deps.metrics.requests.inc({ host: ctx.target.host, method: 'WS', decision: decision.decision });
+    deps.logger.info(
+      {
+        decisionId,
+        connectionId: ctx.connectionId,
+        agent: ctx.agent,
+        host: ctx.target.host,
+        via: 'websocket',
+        decision: decision.decision,
+        rule: decision.rule,
+        ...(decision.wouldBe ? { wouldBe: decision.wouldBe, enforced: false } : {}),
+        ...(op ? { operation: op.name, class: op.class, ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}) } : {}),
+        ...(decision.scope && decision.scope.status !== 'not-needed' ? { scope: describeScope(decision.scope) } : {}),
+        ...(decision.reason ? { reason: decision.reason } : {}),
+      },
+      'websocket message',
+    );
+    if (decision.decision === 'allow') {
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: false });
+      return;
+    }
+    // refused: answer this subscription with a GraphQL error, keep the socket for the others
+    const { code, message, extensions } = decisionAnswer(decision, decisionId);
+    const error = { message, extensions: { code, ...extensions, decisionId } };
+    const id = m['id'];
+    const reply = protocol === 'graphql-transport-ws' ? { id, type: 'error', payload: [error] } : { id, type: 'error', payload: error };
+    if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify(reply));
+  };
+}
