@@ -1,0 +1,257 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { ProxyAgent, request } from 'undici';
+import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { TestUpstream } from '../helpers/upstream.js';
+import { startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { exchange, tunnel } from '../helpers/raw-client.js';
+
+/**
+ * The same destructive call, spelled every way a GraphQL server would accept it, must get the
+ * same decision — end to end through the real proxy, asserting that the upstream received nothing.
+ */
+const GUARDED = 'backboard.railway.com';
+const VOL = 'vol-7f3a9d';
+const EVIL = `mutation { volumeDelete(volumeId: "${VOL}") }`;
+const BENIGN = '{ me { id } }';
+
+let pki: TestPki;
+let upstream: TestUpstream;
+let proxy: ProxyProcess;
+let agent: ProxyAgent;
+
+beforeAll(async () => {
+  pki = makeTestPki('upstream', [GUARDED, 'backboard.railway.app']);
+  upstream = await new TestUpstream(pki).start();
+  const policy = join(pki.dir, 'spelling.yaml');
+  writeFileSync(
+    policy,
+    [
+      'version: 1',
+      'providers:',
+      '  railway: {}',
+      'rules:',
+      '  - name: reads',
+      '    match: { class: [read, benign] }',
+      '    action: allow',
+      '  - name: no-volume-delete',
+      '    match: { operation: volumeDelete }',
+      '    action: deny',
+      '  - name: rest',
+      '    match: {}',
+      '    action: hold',
+      '',
+    ].join('\n'),
+  );
+  proxy = await startProxy({
+    args: ['--policy', policy, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`, '--route', `backboard.railway.app=127.0.0.1:${upstream.port}`],
+  });
+  agent = new ProxyAgent({ uri: proxy.proxyUrl, requestTls: { ca: proxy.caPem } });
+});
+
+afterAll(async () => {
+  await agent?.close();
+  await proxy?.stop();
+  await upstream?.stop();
+});
+
+interface Spelling {
+  name: string;
+  method?: 'GET' | 'POST';
+  host?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer | (() => Readable);
+}
+
+const json = (v: unknown): string => JSON.stringify(v);
+const multipart = (): { body: string; type: string } => {
+  const b = 'sgboundary';
+  const ops = json({ query: 'mutation($f: Upload) { volumeDelete(volumeId: "vol-7f3a9d") }', variables: { f: null } });
+  return {
+    type: `multipart/form-data; boundary=${b}`,
+    body: `--${b}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${ops}\r\n--${b}\r\nContent-Disposition: form-data; name="map"\r\n\r\n{"0":["variables.f"]}\r\n--${b}\r\nContent-Disposition: form-data; name="0"; filename="x"\r\n\r\nx\r\n--${b}--\r\n`,
+  };
+};
+
+const SPELLINGS: Spelling[] = [
+  { name: 'plain JSON', body: json({ query: EVIL }) },
+  { name: 'alias hiding the name', body: json({ query: `mutation { cleanupStaging: volumeDelete(volumeId: "${VOL}") }` }) },
+  { name: 'alias named like a harmless field', body: json({ query: `mutation { me: volumeDelete(volumeId: "${VOL}") }` }) },
+  { name: 'named fragment', body: json({ query: `mutation { ...F } fragment F on Mutation { volumeDelete(volumeId: "${VOL}") }` }) },
+  { name: 'inline fragment', body: json({ query: `mutation { ... on Mutation { volumeDelete(volumeId: "${VOL}") } }` }) },
+  { name: 'nested fragments', body: json({ query: `mutation { ...A } fragment A on Mutation { ... { ...B } } fragment B on Mutation { volumeDelete(volumeId: "${VOL}") }` }) },
+  { name: 'second operation, operationName picks the harmless one', body: json({ query: `query Safe ${BENIGN} mutation Evil { volumeDelete(volumeId: "${VOL}") }`, operationName: 'Safe' }) },
+  { name: 'batch with the harmless call first', body: json([{ query: BENIGN }, { query: EVIL }]) },
+  { name: 'variable', body: json({ query: 'mutation($v: String!) { volumeDelete(volumeId: $v) }', variables: { v: VOL } }) },
+  { name: 'variable default', body: json({ query: `mutation($v: String = "${VOL}") { volumeDelete(volumeId: $v) }` }) },
+  { name: 'variables double-encoded as a string', body: json({ query: 'mutation($v: String!) { volumeDelete(volumeId: $v) }', variables: json({ v: VOL }) }) },
+  { name: '@include with a true variable', body: json({ query: `mutation($go: Boolean!) { volumeDelete(volumeId: "${VOL}") @include(if: $go) }`, variables: { go: true } }) },
+  { name: 'duplicate JSON key: the last one wins', body: `{"query":${JSON.stringify(BENIGN)},"query":${JSON.stringify(EVIL)}}` },
+  { name: 'unicode escape in the field name', body: `{"query":"mutation { volume\\u0044elete(volumeId: \\"${VOL}\\") }"}` },
+  { name: 'GET query string', method: 'GET', path: `/graphql/v2?query=${encodeURIComponent(EVIL)}`, body: undefined },
+  { name: 'application/graphql', headers: { 'content-type': 'application/graphql' }, body: EVIL },
+  { name: 'form-encoded', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `query=${encodeURIComponent(EVIL)}` },
+  { name: 'text/plain JSON', headers: { 'content-type': 'text/plain' }, body: json({ query: EVIL }) },
+  { name: 'no content type', headers: { 'content-type': '' }, body: json({ query: EVIL }) },
+  { name: 'gzip body', headers: { 'content-encoding': 'gzip' }, body: gzipSync(json({ query: EVIL })) },
+  { name: 'deflate body', headers: { 'content-encoding': 'deflate' }, body: deflateSync(json({ query: EVIL })) },
+  { name: 'br body', headers: { 'content-encoding': 'br' }, body: brotliCompressSync(json({ query: EVIL })) },
+  { name: 'stacked gzip then br', headers: { 'content-encoding': 'gzip, br' }, body: brotliCompressSync(gzipSync(json({ query: EVIL }))) },
+  { name: 'chunked body', body: () => Readable.from([Buffer.from(json({ query: EVIL }).slice(0, 10)), Buffer.from(json({ query: EVIL }).slice(10))]) },
+  { name: 'the dashboard path /graphql/internal', path: '/graphql/internal', body: json({ query: EVIL }) },
+  { name: 'the legacy host backboard.railway.app', host: 'backboard.railway.app', body: json({ query: EVIL }) },
+  { name: 'Team-Access-Token instead of Authorization', headers: { 'team-access-token': 'x'.repeat(20) }, body: json({ query: EVIL }) },
+];
+
+async function send(s: Spelling): Promise<{ status: number; body: Record<string, unknown>; decision: string | undefined }> {
+  const mp = s.name === 'multipart' ? multipart() : null;
+  const headers: Record<string, string> = { 'content-type': mp?.type ?? 'application/json', ...(s.headers ?? {}) };
+  if (headers['content-type'] === '') delete headers['content-type'];
+  const body = typeof s.body === 'function' ? s.body() : (mp?.body ?? s.body);
+  const res = await request(`https://${s.host ?? GUARDED}${s.path ?? '/graphql/v2'}`, { dispatcher: agent, method: s.method ?? 'POST', headers, body });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: JSON.parse(text) as Record<string, unknown>, decision: res.headers['x-scopegate-decision'] as string | undefined };
+}
+
+describe('the incident call, spelled every way a server accepts, is denied the same way', () => {
+  for (const s of [...SPELLINGS, { name: 'multipart' } as Spelling]) {
+    it(s.name, async () => {
+      const before = upstream.seen.length;
+      const r = await send(s);
+      expect(r.status).toBe(200);
+      const err = (r.body['errors'] as { message: string; extensions: Record<string, unknown> }[])[0]!;
+      expect(err.extensions).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'no-volume-delete', operation: 'volumeDelete', target: { type: 'volume', id: VOL } });
+      expect(err.message).toMatch(/^scopegate denied volumeDelete on volume vol-7f3a9d/);
+      expect(r.decision).toBe(err.extensions['decisionId']);
+      expect(upstream.seen.length).toBe(before);
+      const line = await proxy.waitForLog((l) => l.decisionId === r.decision);
+      expect(line).toMatchObject({ decision: 'deny', rule: 'no-volume-delete', operation: 'volumeDelete' });
+    });
+  }
+
+  it('CONNECT target spelled in upper case with a trailing dot', async () => {
+    const before = upstream.seen.length;
+    const t = await tunnel(proxy.proxyPort, 'BACKBOARD.Railway.COM.:443', GUARDED, proxy.caPem);
+    const body = json({ query: EVIL });
+    const answer = await exchange(t, `POST /graphql/v2 HTTP/1.1\r\nHost: Backboard.Railway.com\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+    expect(answer).toContain('"code":"SCOPEGATE_DENIED"');
+    expect(upstream.seen.length).toBe(before);
+  });
+
+});
+
+describe('GraphQL over WebSocket (graphql-transport-ws) against the fake Railway', () => {
+  it('a subscribe message carrying the mutation is answered with SCOPEGATE_DENIED and never reaches the provider; a read passes', async () => {
+    const { startFakeRailway, POCKETOS } = await import('../fixtures/fake-railway/index.js');
+    const { default: WebSocket } = await import('ws');
+    const fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
+    const policy = join(pki.dir, 'spelling.yaml');
+    const p = await startProxy({ args: ['--policy', policy, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`] });
+    try {
+      const t = await tunnel(p.proxyPort, `${GUARDED}:443`, GUARDED, p.caPem);
+      const ws = new WebSocket(`wss://${GUARDED}/graphql/v2`, 'graphql-transport-ws', {
+        createConnection: (() => t) as never,
+        headers: { authorization: `Bearer ${POCKETOS.token.account}` },
+      });
+      const inbox: Record<string, unknown>[] = [];
+      const waiters: (() => void)[] = [];
+      ws.on('message', (d) => {
+        inbox.push(JSON.parse(d.toString()) as Record<string, unknown>);
+        waiters.splice(0).forEach((w) => w());
+      });
+      const next = async (): Promise<Record<string, unknown>> => {
+        for (let i = 0; i < 50 && inbox.length === 0; i++) await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 100); });
+        const m = inbox.shift();
+        if (!m) throw new Error('no message');
+        return m;
+      };
+      await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+      expect(ws.protocol).toBe('graphql-transport-ws');
+      ws.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      expect(await next()).toEqual({ type: 'connection_ack' });
+      ws.send(JSON.stringify({ id: 'evil', type: 'subscribe', payload: { query: `mutation { a: volumeDelete(volumeId: "${VOL}") }` } }));
+      const refused = await next();
+      expect(refused).toMatchObject({ id: 'evil', type: 'error' });
+      expect((refused['payload'] as { extensions: Record<string, unknown> }[])[0]!.extensions).toMatchObject({ code: 'SCOPEGATE_DENIED', operation: 'volumeDelete' });
+      ws.send(JSON.stringify({ id: 'ok', type: 'subscribe', payload: { query: 'subscription($id: String!) { deployment(id: $id) { id status } }', variables: { id: 'dep-api-stg' } } }));
+      expect(await next()).toMatchObject({ id: 'ok', type: 'next' });
+      ws.send('not json');
+      const closed = await new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+      expect(closed.code).toBe(4400);
+      expect(closed.reason).toMatch(/not JSON/);
+      expect(fake.received.some((x) => x.rootFields.includes('volumeDelete'))).toBe(false);
+      expect(fake.received.some((x) => x.transport === 'ws' && x.rootFields.includes('deployment'))).toBe(true);
+      expect(fake.world.volumes.some((v: { id: string }) => v.id === VOL)).toBe(true);
+    } finally {
+      await p.stop();
+      await fake.stop();
+    }
+  });
+});
+
+describe('what is not the incident call passes as it was sent', () => {
+  it('a read is forwarded byte for byte, without Team-Access-Token', async () => {
+    const before = upstream.seen.length;
+    const body = `{"query":"${BENIGN}","variables":{"a":"é\\u00e9"}}`;
+    const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', 'team-access-token': 'legacy-team-token-123', authorization: 'Bearer abc' }, body });
+    expect(res.statusCode).toBe(200);
+    const echoed = (await res.body.json()) as { body: string; headers: Record<string, string> };
+    expect(echoed.body).toBe(body);
+    expect(echoed.headers['team-access-token']).toBeUndefined();
+    expect(echoed.headers['authorization']).toBe('Bearer abc');
+    expect(upstream.seen.length).toBe(before + 1);
+  });
+
+  it('a gzip-encoded read reaches the upstream still encoded, as the client sent it', async () => {
+    const raw = gzipSync(json({ query: BENIGN }));
+    const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: raw });
+    expect(res.statusCode).toBe(200);
+    const echoed = (await res.body.json()) as { headers: Record<string, string> };
+    expect(echoed.headers['content-encoding']).toBe('gzip');
+    expect(Number(echoed.headers['content-length'])).toBe(raw.length);
+  });
+
+  it('a request that is not GraphQL is held as unknown (policy rest), not forwarded', async () => {
+    const before = upstream.seen.length;
+    const res = await request(`https://${GUARDED}/oauth/token`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+    const body = (await res.body.json()) as { errors: { extensions: Record<string, unknown> }[] };
+    expect(body.errors[0]!.extensions).toMatchObject({ code: 'SCOPEGATE_HOLD_PENDING', rule: 'rest', class: 'unknown', operation: 'POST /oauth/token' });
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('unreadable bodies are refused as unjudgeable, never forwarded', async () => {
+    const before = upstream.seen.length;
+    for (const [body, type] of [['{"query": ', 'application/json'], ['<q/>', 'application/xml; x=1'], [json({ query: 'mutation {' }), 'application/json']] as const) {
+      const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': type }, body });
+      const text = await res.body.text();
+      if (type.startsWith('application/xml')) {
+        expect(text).toContain('SCOPEGATE_HOLD_PENDING'); // readable, just not GraphQL: unknown → hold
+      } else {
+        expect(text).toContain('SCOPEGATE_UNJUDGEABLE');
+      }
+    }
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('a body over the limit gets 413 and is not forwarded', async () => {
+    const before = upstream.seen.length;
+    const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(6 * 1024 * 1024, 0x20) }).catch((e: Error) => e);
+    if (!(res instanceof Error)) {
+      expect(res.statusCode).toBe(413);
+      await res.body.dump();
+    }
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('an h2c upgrade to a guarded host is refused', async () => {
+    const t = await tunnel(proxy.proxyPort, `${GUARDED}:443`, GUARDED, proxy.caPem);
+    const answer = await exchange(t, `GET /graphql/v2 HTTP/1.1\r\nHost: ${GUARDED}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1.1 400/);
+    expect(answer).toMatch(/upgrade to "h2c" is refused/);
+  });
+});
