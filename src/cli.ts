@@ -3,6 +3,7 @@ import { runCa, CA_HELP } from './cli/ca.js';
 import { runEnv, ENV_HELP } from './cli/env.js';
 import { runPolicy, POLICY_HELP } from './cli/policy.js';
 import { runStart, START_HELP } from './cli/start.js';
+import { runExplain, EXPLAIN_HELP } from './cli/explain.js';
 import { VERSION } from './cli/paths.js';
 
 const HELP = `scopegate ${VERSION}: an HTTPS egress proxy that judges AI agents' cloud API calls
@@ -14,6 +15,7 @@ Verbs:
   ca             init | show | path: the local interception CA
   env            print the environment an agent needs to use scopegate (proxy, CA trust)
   policy check   validate a policy file; errors name file:line:column and the field
+  explain        decide offline what a policy does with a recorded request, and why
 
 Quick start:
   npx scopegate start                  proxy on 127.0.0.1:8080 with the shipped default policy
@@ -26,6 +28,7 @@ const VERBS: Record<string, { run: (argv: string[]) => number | Promise<number>;
   ca: { run: runCa, help: CA_HELP },
   env: { run: runEnv, help: ENV_HELP },
   policy: { run: runPolicy, help: POLICY_HELP },
+  explain: { run: runExplain, help: EXPLAIN_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -31,10 +31,15 @@ export interface Decision {
  * resolve → decide for the operations of one request (or one websocket message): the live scope
  * of each target, the first matching rule for each, and the strictest verdict for the whole.
  */
-export async function judge(_deps: unknown, policy: Policy, agent: string, operations: readonly Operation[]): Promise<Decision> {
+export type ScopeSource = (operation: Operation) => Promise<Scope>;
+
+/** Without a resolver every scope that matters is unresolved: the policy's unresolved default applies. */
+export const NO_RESOLVER: ScopeSource = async () => unresolved('live scope resolution is not configured for this provider');
+
+export async function judge(policy: Policy, agent: string, operations: readonly Operation[], scopeFor: ScopeSource = NO_RESOLVER): Promise<Decision> {
   const judged: JudgedOperation[] = [];
   for (const operation of operations) {
-    const scope = needsScope(operation) ? unresolved('live scope resolution is not configured for this provider') : NOT_NEEDED;
+    const scope = needsScope(operation) ? await scopeFor(operation) : NOT_NEEDED;
     judged.push({ operation, scope, verdict: evaluate(policy, { agent, operation, scope }) });
   }
   const worst = strictest(judged);

@@ -94,7 +94,7 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
 
   // resolve + decide
   const policy = deps.policy();
-  const decision = await judge(deps, policy, ctx.agent, inspection.operations);
+  const decision = await judge(policy, ctx.agent, inspection.operations);
 
   if (decision.decision === 'allow') {
     const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);

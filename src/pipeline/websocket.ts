@@ -168,7 +168,7 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
     if (!analysis.ok) return unjudgeable(analysis.reason);
     const operations: Operation[] = analysis.fields.map((f) => adapter.classify(f));
     const policy = deps.policy();
-    const decision: Decision = await judge(deps, policy, ctx.agent, operations);
+    const decision: Decision = await judge(policy, ctx.agent, operations);
     const op = decision.operation;
     deps.metrics.requests.inc({ host: ctx.target.host, method: 'WS', decision: decision.decision });
     deps.logger.info(

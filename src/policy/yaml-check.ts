@@ -201,14 +201,20 @@ export function parseAndLocate(text: string, file: string, shape: Shape): Locate
         return v;
       }
       case 'oneOf': {
-        // try each option silently; report one clear message if none fits
+        // try each option silently; if none fits, the option of the node's own kind says what is
+        // wrong (a misspelt enum value keeps its suggestion), else one message names the choices
+        const kindOf = (o: Shape): boolean =>
+          (isSeq(node) && o.kind === 'array') || (isMap(node) && (o.kind === 'object' || o.kind === 'map')) || (isScalar(node) && !['array', 'object', 'map', 'oneOf'].includes(o.kind));
+        let ownKind: CheckIssue[] | null = null;
         for (const option of s.options) {
           const before = issues.length;
           const v = walk(node, option, field);
           if (issues.length === before) return v;
+          if (ownKind === null && kindOf(option)) ownKind = issues.slice(before);
           issues.length = before;
         }
-        at(offset, field, `expected ${s.hint}, found ${describe(node)}`);
+        if (ownKind && ownKind.length > 0) issues.push(...ownKind);
+        else at(offset, field, `expected ${s.hint}, found ${describe(node)}`);
         return undefined;
       }
     }
