@@ -1,10 +1,13 @@
 import { CheckFailed, loadPolicyFile, PolicyError } from '../policy/policy.js';
 import { parse, UsageError } from './args.js';
+import { policyJsonSchema } from '../policy/json-schema.js';
 
 export const POLICY_HELP = `Usage: scopegate policy check FILE
+       scopegate policy schema
 
-Validate a policy. Every problem is printed as FILE:LINE:COLUMN: field: message, and a
-misspelt key gets a suggestion. Exit 0 when the policy is valid, 2 when it is not.
+  check    validate a policy. Every problem is printed as FILE:LINE:COLUMN: field: message,
+           and a misspelt key gets a suggestion. Exit 0 when valid, 2 when not.
+  schema   print the policy's JSON Schema (for editor completion; policies/policy.schema.json)
 
 Options:
   -h, --help   this text`;
@@ -15,12 +18,16 @@ export function runPolicy(argv: string[]): number {
     process.stdout.write(`${POLICY_HELP}\n`);
     return 0;
   }
-  if (positionals[0] !== 'check' || positionals.length !== 2) throw new UsageError(`scopegate policy: say check FILE\n\n${POLICY_HELP}`);
+  if (positionals[0] === 'schema' && positionals.length === 1) {
+    process.stdout.write(policyJsonSchema());
+    return 0;
+  }
+  if (positionals[0] !== 'check' || positionals.length !== 2) throw new UsageError(`scopegate policy: say check FILE or schema\n\n${POLICY_HELP}`);
   const file = positionals[1]!;
   try {
     const policy = loadPolicyFile(file);
     const hosts = policy.providers.flatMap((p) => p.hosts);
-    process.stdout.write(`${file}: valid (mode ${policy.mode}; guards ${hosts.join(', ') || 'no host'}; egress default ${policy.egress.default})\n`);
+    process.stdout.write(`${file}: valid (mode ${policy.mode}; ${policy.rules.length} rules; guards ${hosts.join(', ') || 'no host'}; egress default ${policy.egress.default})\n`);
     return 0;
   } catch (err) {
     if (err instanceof CheckFailed || err instanceof PolicyError) throw new UsageError(err.message);

@@ -160,3 +160,10 @@ describe('policy validation after the shape: file:line:column and the field', ()
     for (const f of ['default.yaml', 'strict.yaml', 'observe.yaml']) expect(() => load(f)).not.toThrow();
   });
 });
+
+describe('policies/policy.schema.json', () => {
+  it('is the JSON Schema generated from the checker shape (regenerate with `scopegate policy schema`)', async () => {
+    const { policyJsonSchema } = await import('../../src/policy/json-schema.js');
+    expect(readFileSync(join(ROOT, 'policies', 'policy.schema.json'), 'utf8')).toBe(policyJsonSchema());
+  });
+});
