@@ -99,6 +99,8 @@ const up = await startUpstream(p);
 const sg = await startScopegate(work, p, up.port);
 try {
   const mint = await mintBench(work);
+  const { decisionBench } = await import('./decision.mjs');
+  const decision = await decisionBench();
   const ca = readFileSync(p.ca, 'utf8');
   const direct = new Agent({ connect: { ca, servername: HOST, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]) }, connections: CONCURRENCY });
   // direct goes to the upstream's port: rewrite the origin through a tiny interceptor
@@ -136,6 +138,15 @@ Loopback only; ${ROUNDS} interleaved rounds of ${REQUESTS} keep-alive POST Graph
 | mint for a new host, median | ${fmt(mint.median)} ms |
 | mint, p99 | ${fmt(mint.p99)} ms |
 | cache hit | ${fmt(mint.hitUs)} µs |
+
+## Decision cost without the live lookup (in process)
+
+decode + extract + parse + classify + policy for a ${decision.bytes}-byte mutation with two root fields.
+
+| body | median | p99 |
+|---|---|---|
+| plain JSON | ${fmt(decision.plain.median * 1000, 1)} µs | ${fmt(decision.plain.p99 * 1000, 1)} µs |
+| gzip | ${fmt(decision.gzip.median * 1000, 1)} µs | ${fmt(decision.gzip.p99 * 1000, 1)} µs |
 `;
   writeFileSync(join(ROOT, 'bench', 'RESULTS.md'), out);
   process.stdout.write(out);

@@ -1,0 +1,56 @@
+// The decision path without the live lookup: decode + extract + parse + classify + policy, in
+// process, for a typical ~1 KB mutation. Exported for bench/run.mjs; runnable alone.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const dist = (p) => import(join(ROOT, 'dist', p));
+
+export async function decisionBench(iterations = 20000) {
+  const { inspectRequest } = await dist('inspect/inspect-request.js');
+  const { decodeContentEncoding, DEFAULT_BODY_LIMITS } = await dist('inspect/body.js');
+  const { PersistedQueries } = await dist('inspect/persisted-queries.js');
+  const { parsePolicy } = await dist('policy/policy.js');
+  const { judge } = await dist('pipeline/judge.js');
+  const { railway } = await dist('providers/railway/index.js');
+  const policy = parsePolicy(readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8'), 'default.yaml');
+  const query = `mutation upsertVariables($input: VariableCollectionUpsertInput!, $env: String!) {
+    variableCollectionUpsert(input: $input)
+    serviceInstanceRedeploy(environmentId: $env, serviceId: "svc-api")
+  }`;
+  const variables = {
+    env: 'env-staging',
+    input: { projectId: 'prj-pocketos', environmentId: 'env-staging', serviceId: 'svc-api', replace: false,
+      variables: Object.fromEntries(Array.from({ length: 18 }, (_, i) => [`FEATURE_FLAG_${i}`, `value-${i}-${'x'.repeat(12)}`])) },
+  };
+  const body = Buffer.from(JSON.stringify({ query, variables }));
+  const gz = gzipSync(body);
+  const scope = { status: 'resolved', environments: [{ id: 'env-staging', name: 'staging' }], shared: false, liveDeployments: [] };
+  const persisted = new PersistedQueries();
+  const one = async (raw, enc) => {
+    const decoded = decodeContentEncoding(raw, enc, DEFAULT_BODY_LIMITS);
+    const insp = await inspectRequest(railway, { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: decoded }, persisted);
+    return judge(policy, 'anonymous', insp.operations, async () => scope);
+  };
+  const d = await one(body);
+  if (d.decision !== 'allow') throw new Error(`bench request decided ${d.decision}, expected allow`);
+  const measure = async (raw, enc) => {
+    for (let i = 0; i < 2000; i++) await one(raw, enc);
+    const times = [];
+    for (let i = 0; i < iterations; i++) {
+      const t = performance.now();
+      await one(raw, enc);
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    return { median: times[times.length >> 1], p99: times[Math.floor(times.length * 0.99)] };
+  };
+  return { bytes: body.length, plain: await measure(body), gzip: await measure(gz, 'gzip') };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const r = await decisionBench();
+  console.log(JSON.stringify(r, null, 2));
+}
