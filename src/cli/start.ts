@@ -19,6 +19,7 @@ import { PROVIDERS } from '../providers/registry.js';
 import { PersistedQueries } from '../inspect/persisted-queries.js';
 import type { AnswerStatusMode } from '../proxy/answers.js';
 import { watchPolicy } from '../policy/reload.js';
+import { GraphQLLookups } from '../scope/graphql-lookup.js';
 
 export const START_HELP = `Usage: scopegate start [options]
 
@@ -41,10 +42,16 @@ Options:
                            or 403 denied / 409 pending (http)  (default graphql)
   --max-body BYTES         largest request body judged on a guarded host; larger gets 413
                            (default 5242880, also the limit after decompression)
+  --lookup-timeout SECONDS  a live scope lookup (retries included) not done by then leaves the
+                           scope unresolved (default 5)
+  --lookup-cache SECONDS   reuse a lookup's answer this long for creating, modifying and deploying
+                           calls of the same credential; destructive calls always ask live (default 5)
   --drain-timeout SECONDS  on SIGTERM/SIGINT, how long requests in flight may finish (default 10)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               this text
 
+Live scope lookups use the calling agent's own Railway credential, or SCOPEGATE_RAILWAY_RESOLVER_TOKEN
+when set (a read-broad token: project tokens see only their own environment).
 The policy is reloaded on SIGHUP and when its file changes; an invalid file keeps the old policy.
 Logs are JSON lines on stdout, one per request; the start-up summary goes to stderr.
 Exit status: 0 after a clean shutdown, 1 on a run-time failure, 2 on bad usage or input.`;
@@ -61,6 +68,8 @@ const OPTIONS: Options = {
   'drain-timeout': { type: 'string' },
   'answer-status': { type: 'string' },
   'max-body': { type: 'string' },
+  'lookup-timeout': { type: 'string' },
+  'lookup-cache': { type: 'string' },
   'log-level': { type: 'string' },
 };
 
@@ -77,6 +86,8 @@ export interface StartConfig {
   logLevel: LevelWithSilent;
   answerStatus: AnswerStatusMode;
   maxBody: number;
+  lookupTimeoutMs: number;
+  lookupCacheMs: number;
 }
 
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
@@ -103,6 +114,8 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     logLevel: level as LevelWithSilent,
     answerStatus: parseAnswerStatus((v['answer-status'] as string | undefined) ?? 'graphql'),
     maxBody: parseBytes('--max-body', (v['max-body'] as string | undefined) ?? '5242880'),
+    lookupTimeoutMs: parseSeconds('--lookup-timeout', (v['lookup-timeout'] as string | undefined) ?? '5', 0.1, 60) * 1000,
+    lookupCacheMs: parseSeconds('--lookup-cache', (v['lookup-cache'] as string | undefined) ?? '5', 0, 300) * 1000,
   };
   const token = (v['admin-token'] as string | undefined) ?? env['SCOPEGATE_ADMIN_TOKEN'];
   if (token !== undefined) {
@@ -198,6 +211,8 @@ export async function runStart(argv: string[]): Promise<number> {
     persisted: new PersistedQueries(),
     answerStatus: config.answerStatus,
     bodyLimits: { maxBytes: config.maxBody, maxDecodedBytes: config.maxBody },
+    lookups: new GraphQLLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
+    lookupTimeoutMs: config.lookupTimeoutMs,
   });
   const reloader = watchPolicy(config.policyPath, logger, (p) => {
     current = p;

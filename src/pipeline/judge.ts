@@ -40,7 +40,9 @@ export async function judge(policy: Policy, agent: string, operations: readonly 
   const judged: JudgedOperation[] = [];
   for (const operation of operations) {
     const scope = needsScope(operation) ? await scopeFor(operation) : NOT_NEEDED;
-    judged.push({ operation, scope, verdict: evaluate(policy, { agent, operation, scope }) });
+    // a payload found live (a staged patch) decides the class instead of the catalogue's worst case
+    const judgedOp = scope.payloadClass ? { ...operation, class: scope.payloadClass.class, classReason: scope.payloadClass.reason } : operation;
+    judged.push({ operation: judgedOp, scope, verdict: evaluate(policy, { agent, operation: judgedOp, scope }) });
   }
   const worst = strictest(judged);
   const decision: Decision = {
@@ -78,7 +80,9 @@ export function decisionAnswer(d: Decision, decisionId: string): { code: AnswerC
   const op = d.operation!;
   const scope = d.scope!;
   const code: AnswerCode = d.decision === 'deny' ? 'SCOPEGATE_DENIED' : 'SCOPEGATE_HOLD_PENDING';
-  const why = `${describeScope(scope)}; rule ${d.rule}${d.reason ? ` (${d.reason})` : ''}`;
+  // a call judged by its payload says what the payload does: that is the surprising part
+  const payload = op.payloadKind && op.classReason ? `; ${op.classReason}` : '';
+  const why = `${describeScope(scope)}${payload}; rule ${d.rule}${d.reason ? ` (${d.reason})` : ''}`;
   const message =
     d.decision === 'deny'
       ? `scopegate denied ${op.name}${targetText(op)}: ${why}`

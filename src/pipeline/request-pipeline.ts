@@ -1,4 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { GraphQLLookups } from '../scope/graphql-lookup.js';
+import { unresolved, type Scope } from '../scope/scope.js';
+import type { Operation } from '../inspect/operation.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
@@ -15,7 +18,7 @@ import { forward, type ForwardResult } from '../proxy/forward.js';
 import { formatAuthority, parseAuthority } from '../proxy/host.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { describeScope } from '../scope/scope.js';
-import { decisionAnswer, judge, type Decision } from './judge.js';
+import { decisionAnswer, judge, type Decision, type ScopeSource } from './judge.js';
 
 export type { Decision } from './judge.js';
 
@@ -28,6 +31,10 @@ export interface PipelineDeps {
   persisted: PersistedQueries;
   bodyLimits?: BodyLimits;
   answerStatus: AnswerStatusMode;
+  /** Live scope lookups (cached briefly, joined in flight). */
+  lookups: GraphQLLookups;
+  /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
+  lookupTimeoutMs: number;
   /** Called when a request starts and when it has fully finished, so shutdown can wait for it. */
   inflight: { add(): void; done(): void };
 }
@@ -94,14 +101,41 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
 
   // resolve + decide
   const policy = deps.policy();
-  const decision = await judge(policy, ctx.agent, inspection.operations);
+  const decision = await judge(policy, ctx.agent, inspection.operations, liveScope(deps, adapter, ctx, req.headers));
 
   if (decision.decision === 'allow') {
     const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
+    forgetAfterMutation(deps, adapter, inspection.operations, req.headers);
     return { decision: failed(result, decision) ?? decision, result };
   }
   const status = answerDecision(deps, res, decisionId, decision);
   return { decision, result: { status, bytesOut: 0 } };
+}
+
+/**
+ * The resolve stage's scope source for one request: the provider's live lookup, all of the
+ * request's lookups under one deadline.
+ */
+export function liveScope(deps: PipelineDeps, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders): ScopeSource {
+  const signal = AbortSignal.timeout(deps.lookupTimeoutMs);
+  return async (operation) => {
+    const deadline = new Promise<Scope>((resolve) => {
+      const t = setTimeout(() => resolve(unresolved(`live lookup did not finish within ${deps.lookupTimeoutMs} ms`)), deps.lookupTimeoutMs + 50);
+      t.unref();
+    });
+    try {
+      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal }), deadline]);
+    } catch (err) {
+      return unresolved(`live lookup failed: ${(err as Error).message}`);
+    }
+  };
+}
+
+/** A mutation that went through may have changed what cached lookups say for its credential. */
+export function forgetAfterMutation(deps: PipelineDeps, adapter: ProviderAdapter, operations: readonly Operation[], headers: IncomingHttpHeaders): void {
+  if (!operations.some((o) => o.type === 'mutation')) return;
+  const cred = adapter.credential(headers);
+  if (cred) deps.lookups.invalidate(cred);
 }
 
 function failed(result: ForwardResult, base?: Decision): Decision | null {

@@ -12,7 +12,7 @@ import type { ConnectionContext } from '../proxy/context.js';
 import { formatAuthority } from '../proxy/host.js';
 import { describeScope } from '../scope/scope.js';
 import { decisionAnswer, judge, type Decision } from './judge.js';
-import type { PipelineDeps } from './request-pipeline.js';
+import { forgetAfterMutation, liveScope, type PipelineDeps } from './request-pipeline.js';
 
 /**
  * GraphQL over WebSocket on guarded hosts. Two subprotocols exist: `graphql-transport-ws` (the
@@ -168,7 +168,7 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
     if (!analysis.ok) return unjudgeable(analysis.reason);
     const operations: Operation[] = analysis.fields.map((f) => adapter.classify(f));
     const policy = deps.policy();
-    const decision: Decision = await judge(policy, ctx.agent, operations);
+    const decision: Decision = await judge(policy, ctx.agent, operations, liveScope(deps, adapter, ctx, req.headers));
     const op = decision.operation;
     deps.metrics.requests.inc({ host: ctx.target.host, method: 'WS', decision: decision.decision });
     deps.logger.info(
@@ -189,6 +189,7 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
     );
     if (decision.decision === 'allow') {
       if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: false });
+      forgetAfterMutation(deps, adapter, operations, req.headers);
       return;
     }
     // refused: answer this subscription with a GraphQL error, keep the socket for the others

@@ -14,6 +14,7 @@ import type { ProviderAdapter } from '../providers/types.js';
 import type { AnswerStatusMode } from './answers.js';
 import { identify } from './identity.js';
 import type { BodyLimits } from '../inspect/body.js';
+import type { GraphQLLookups } from '../scope/graphql-lookup.js';
 import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './answers.js';
 import type { ConnectionContext } from './context.js';
 import { BadAuthorityError, parseAuthority, type Authority } from './host.js';
@@ -31,6 +32,8 @@ export interface ProxyServerOptions {
   persisted: PersistedQueries;
   answerStatus: AnswerStatusMode;
   bodyLimits?: BodyLimits;
+  lookups: GraphQLLookups;
+  lookupTimeoutMs: number;
 }
 
 /** Counts requests in flight so shutdown knows when it may stop waiting. */
@@ -74,6 +77,8 @@ export class ProxyServer {
       providers: options.providers,
       persisted: options.persisted,
       answerStatus: options.answerStatus,
+      lookups: options.lookups,
+      lookupTimeoutMs: options.lookupTimeoutMs,
       ...(options.bodyLimits ? { bodyLimits: options.bodyLimits } : {}),
     };
     this.interceptor = new Interceptor({

@@ -29,6 +29,11 @@ export interface Scope {
   backups?: { count: number; newestAt?: string; onTarget: boolean };
   /** Extra facts a person should see (staged patch id, what a patch deletes, newer backups dropped…). */
   facts?: Record<string, unknown>;
+  /**
+   * The class the call really has, when the lookup found its payload (a staged patch the commit
+   * applies): it replaces the catalogue's worst case.
+   */
+  payloadClass?: { class: import('../inspect/operation.js').OperationClass; reason: string };
   resolvedAt?: string;
   /** Names of the lookups made, for the audit trail. */
   lookups?: string[];
