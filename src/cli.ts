@@ -4,6 +4,7 @@ import { runEnv, ENV_HELP } from './cli/env.js';
 import { runPolicy, POLICY_HELP } from './cli/policy.js';
 import { runStart, START_HELP } from './cli/start.js';
 import { runExplain, EXPLAIN_HELP } from './cli/explain.js';
+import { runDemo, DEMO_HELP } from './cli/demo.js';
 import { VERSION } from './cli/paths.js';
 
 const HELP = `scopegate ${VERSION}: an HTTPS egress proxy that judges AI agents' cloud API calls
@@ -16,8 +17,10 @@ Verbs:
   env            print the environment an agent needs to use scopegate (proxy, CA trust)
   policy check   validate a policy file; errors name file:line:column and the field
   explain        decide offline what a policy does with a recorded request, and why
+  demo           replay the PocketOS incident against a fake Railway and show what scopegate does
 
 Quick start:
+  npx scopegate demo                   see it stop the incident (fake Railway, ~5 seconds)
   npx scopegate start                  proxy on 127.0.0.1:8080 with the shipped default policy
   eval "$(npx scopegate env)"          in the agent's shell: proxy and CA variables
 
@@ -29,6 +32,7 @@ const VERBS: Record<string, { run: (argv: string[]) => number | Promise<number>;
   env: { run: runEnv, help: ENV_HELP },
   policy: { run: runPolicy, help: POLICY_HELP },
   explain: { run: runExplain, help: EXPLAIN_HELP },
+  demo: { run: runDemo, help: DEMO_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
