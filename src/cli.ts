@@ -5,6 +5,7 @@ import { runPolicy, POLICY_HELP } from './cli/policy.js';
 import { runStart, START_HELP } from './cli/start.js';
 import { runExplain, EXPLAIN_HELP } from './cli/explain.js';
 import { runDemo, DEMO_HELP } from './cli/demo.js';
+import { runHolds, HOLDS_HELP } from './cli/holds.js';
 import { VERSION } from './cli/paths.js';
 
 const HELP = `scopegate ${VERSION}: an HTTPS egress proxy that judges AI agents' cloud API calls
@@ -17,6 +18,7 @@ Verbs:
   env            print the environment an agent needs to use scopegate (proxy, CA trust)
   policy check   validate a policy file; errors name file:line:column and the field
   explain        decide offline what a policy does with a recorded request, and why
+  holds          list | show ID | approve ID | deny ID: held calls, through the admin API
   demo           replay the PocketOS incident against a fake Railway and show what scopegate does
 
 Quick start:
@@ -32,6 +34,7 @@ const VERBS: Record<string, { run: (argv: string[]) => number | Promise<number>;
   env: { run: runEnv, help: ENV_HELP },
   policy: { run: runPolicy, help: POLICY_HELP },
   explain: { run: runExplain, help: EXPLAIN_HELP },
+  holds: { run: runHolds, help: HOLDS_HELP },
   demo: { run: runDemo, help: DEMO_HELP },
 };
 

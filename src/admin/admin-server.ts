@@ -1,7 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger.js';
+import type { Holds } from '../holds/holds.js';
+import type { Hold, HoldStatus } from '../holds/store.js';
 import type { Metrics } from './metrics.js';
+import { holdsPage, loginPage } from './page.js';
 import { bearerFrom, tokenMatches } from './token.js';
 
 export interface AdminServerOptions {
@@ -10,16 +14,36 @@ export interface AdminServerOptions {
   logger: Logger;
   /** Whether the proxy listeners are up; /healthz answers 503 until they are. */
   ready: () => boolean;
+  holds?: Holds;
+  /** Environment names shown as protected on the page. */
+  protectedNames?: () => ReadonlySet<string>;
 }
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => void | Promise<void>;
 
 interface Route {
+  pattern: RegExp;
   methods: readonly string[];
-  auth: boolean;
-  handle: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+  /** bearer: Authorization header only; session: the page's cookie (and CSRF on POST); none: /healthz. */
+  auth: 'bearer' | 'session' | 'none';
+  handle: Handler;
 }
 
+const STATUSES: readonly HoldStatus[] = ['pending', 'approved', 'denied', 'expired', 'used'];
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+const MAX_BODY = 16 * 1024;
+
 function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    'referrer-policy': 'no-referrer',
+    ...extra,
+  });
   res.end(body);
 }
 
@@ -27,47 +51,224 @@ function sendJson(res: ServerResponse, status: number, value: unknown, extra: Re
   send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value)}\n`, extra);
 }
 
-/** Admin API, health and metrics. Plain HTTP on loopback by default; bearer token on all but /healthz. */
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** A hold as the admin API shows it (interface.md), with the extra fields after the documented ones. */
+export function holdJson(h: Hold): Record<string, unknown> {
+  return {
+    id: h.id,
+    decisionId: h.decisionId,
+    status: h.status,
+    createdAt: iso(h.createdAt),
+    expiresAt: iso(h.expiresAt),
+    agent: h.agent,
+    host: h.host,
+    operation: h.operation,
+    target: h.target,
+    scope: h.scope,
+    rule: h.rule,
+    reason: h.reason,
+    path: h.path,
+    operations: h.operations,
+    decidedAt: iso(h.decidedAt),
+    decidedBy: h.decidedBy,
+    decisionReason: h.decisionReason,
+    approvalExpiresAt: iso(h.approvalExpiresAt),
+    usedAt: iso(h.usedAt),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', () => resolve(null));
+  });
+}
+
+function cookie(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return undefined;
+}
+
+/** Admin API, approval page, health and metrics. Plain HTTP on loopback by default. */
 export class AdminServer {
   private readonly server: Server;
-  private readonly routes = new Map<string, Route>();
+  private readonly routes: Route[] = [];
+  /** Page sessions: random id → CSRF token and expiry. In memory: a restart signs everyone out. */
+  private readonly sessions = new Map<string, { csrf: string; expires: number }>();
 
   constructor(private readonly options: AdminServerOptions) {
-    this.routes.set('/healthz', {
-      methods: ['GET', 'HEAD'],
-      auth: false,
-      handle: (_req, res) => (options.ready() ? sendJson(res, 200, { status: 'ok' }) : sendJson(res, 503, { status: 'starting' })),
+    const holds = options.holds;
+    this.route(/^\/healthz$/, ['GET', 'HEAD'], 'none', (_q, res) => (options.ready() ? sendJson(res, 200, { status: 'ok' }) : sendJson(res, 503, { status: 'starting' })));
+    this.route(/^\/metrics$/, ['GET'], 'bearer', async (_q, res) => send(res, 200, options.metrics.registry.contentType, await options.metrics.registry.metrics()));
+    this.route(/^\/api\/holds$/, ['GET'], 'bearer', (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const status = url.searchParams.get('status') ?? undefined;
+      if (status !== undefined && !STATUSES.includes(status as HoldStatus)) return sendJson(res, 400, { error: 'bad_request', message: `status must be one of ${STATUSES.join(', ')}` });
+      const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
+      sendJson(res, 200, this.needHolds().store.listHolds(status as HoldStatus | undefined, limit).map(holdJson));
     });
-    this.routes.set('/metrics', {
-      methods: ['GET'],
-      auth: true,
-      handle: async (_req, res) => send(res, 200, options.metrics.registry.contentType, await options.metrics.registry.metrics()),
+    this.route(/^\/api\/holds\/([A-Za-z0-9_-]{1,80})$/, ['GET'], 'bearer', (_q, res, [id]) => {
+      const h = this.needHolds().store.getHold(id!);
+      if (!h) return sendJson(res, 404, { error: 'not_found', message: `no hold ${id}` });
+      sendJson(res, 200, holdJson(h));
+    });
+    this.route(/^\/api\/holds\/([A-Za-z0-9_-]{1,80})\/(approve|deny)$/, ['POST'], 'bearer', async (req, res, [id, verb]) => {
+      const text = await readBody(req);
+      if (text === null) return sendJson(res, 413, { error: 'too_large', message: `the body is over ${MAX_BODY} bytes` });
+      let reason: string | null = null;
+      if (text.trim() !== '') {
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          return sendJson(res, 400, { error: 'bad_request', message: 'the body must be JSON: {"reason": "..."}' });
+        }
+        const r = (body as { reason?: unknown } | null)?.reason;
+        if (r !== undefined && typeof r !== 'string') return sendJson(res, 400, { error: 'bad_request', message: 'reason must be a string' });
+        reason = r ?? null;
+      }
+      this.decide(res, id!, verb === 'approve', 'admin-api', reason, (h) => sendJson(res, 200, holdJson(h)));
+    });
+    this.route(/^\/api\/audit$/, ['GET'], 'bearer', (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const cursor = url.searchParams.get('cursor');
+      if (cursor !== null && !/^\d+$/.test(cursor)) return sendJson(res, 400, { error: 'bad_request', message: 'cursor must be the nextCursor of a previous page' });
+      const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
+      const events = this.needHolds().store.queryAudit({
+        ...(url.searchParams.get('hold') ? { hold: url.searchParams.get('hold')! } : {}),
+        ...(url.searchParams.get('agent') ? { agent: url.searchParams.get('agent')! } : {}),
+        ...(url.searchParams.get('host') ? { host: url.searchParams.get('host')! } : {}),
+        ...(cursor !== null ? { before: Number(cursor) } : {}),
+        limit,
+      });
+      const last = events[events.length - 1];
+      sendJson(res, 200, { events: events.map((e) => ({ ...e, at: iso(e.at) })), nextCursor: events.length === limit && last?.seq !== undefined ? String(last.seq) : null });
+    });
+    // the page: the same token, through a login form and a session cookie
+    this.route(/^\/$/, ['GET'], 'none', (req, res) => {
+      const s = this.session(req);
+      if (!s) return send(res, 200, 'text/html; charset=utf-8', loginPage());
+      const store = this.needHolds().store;
+      const recent = store.listHolds(undefined, 30).filter((h) => h.status !== 'pending');
+      send(res, 200, 'text/html; charset=utf-8', holdsPage(store.listHolds('pending', 200), recent, s.csrf, options.protectedNames?.() ?? new Set()));
+    });
+    this.route(/^\/login$/, ['POST'], 'none', async (req, res) => {
+      if (!this.sameOrigin(req)) return send(res, 403, 'text/plain; charset=utf-8', 'cross-site form posts are refused\n');
+      const form = new URLSearchParams((await readBody(req)) ?? '');
+      if (!tokenMatches(options.token, form.get('token') ?? undefined)) {
+        options.logger.warn({ route: '/login' }, 'approval page sign-in with a wrong token');
+        return send(res, 401, 'text/html; charset=utf-8', loginPage('That is not the admin token.'));
+      }
+      const id = randomBytes(24).toString('base64url');
+      this.sessions.set(id, { csrf: randomBytes(24).toString('base64url'), expires: Date.now() + SESSION_TTL_MS });
+      send(res, 303, 'text/plain; charset=utf-8', 'signed in\n', { location: '/', 'set-cookie': `sg_session=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_TTL_MS / 1000}` });
+    });
+    this.route(/^\/logout$/, ['POST'], 'session', (req, res) => {
+      this.sessions.delete(cookie(req, 'sg_session') ?? '');
+      send(res, 303, 'text/plain; charset=utf-8', 'signed out\n', { location: '/', 'set-cookie': 'sg_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0' });
+    });
+    this.route(/^\/holds\/([A-Za-z0-9_-]{1,80})\/(approve|deny)$/, ['POST'], 'session', (req, res, [id, verb]) => {
+      const form = (req as IncomingMessage & { form?: URLSearchParams }).form!;
+      const reason = form.get('reason') || null;
+      this.decide(res, id!, verb === 'approve', 'page', reason, () => send(res, 303, 'text/plain; charset=utf-8', 'decided\n', { location: `/#${id}` }));
     });
     this.server = createServer((req, res) => void this.dispatch(req, res));
     this.server.keepAliveTimeout = 5_000;
   }
 
+  private needHolds(): Holds {
+    if (!this.options.holds) throw new Error('holds are not enabled');
+    return this.options.holds;
+  }
+
+  private decide(res: ServerResponse, id: string, approve: boolean, actor: string, reason: string | null, ok: (h: Hold) => void): void {
+    const holds = this.needHolds();
+    const existing = holds.store.getHold(id);
+    if (!existing) return sendJson(res, 404, { error: 'not_found', message: `no hold ${id}` });
+    const h = holds.decide(id, approve, actor, reason);
+    if (!h) {
+      const now = holds.store.getHold(id)!;
+      const why = now.status === 'pending' ? 'it expired' : `it is already ${now.status}`;
+      return sendJson(res, 409, { error: 'conflict', message: `hold ${id} cannot be ${approve ? 'approved' : 'denied'}: ${why}`, hold: holdJson(now) });
+    }
+    this.options.logger.info({ holdId: id, decisionId: h.decisionId, status: h.status, actor, ...(reason ? { reason } : {}) }, approve ? 'hold approved' : 'hold denied');
+    ok(h);
+  }
+
+  private route(pattern: RegExp, methods: readonly string[], auth: Route['auth'], handle: Handler): void {
+    this.routes.push({ pattern, methods, auth, handle });
+  }
+
+  private session(req: IncomingMessage): { csrf: string; expires: number } | null {
+    const id = cookie(req, 'sg_session');
+    const s = id ? this.sessions.get(id) : undefined;
+    if (!s) return null;
+    if (s.expires < Date.now()) {
+      this.sessions.delete(id!);
+      return null;
+    }
+    return s;
+  }
+
+  /** A form post must come from this page: an Origin or Referer naming another site is refused. */
+  private sameOrigin(req: IncomingMessage): boolean {
+    const origin = req.headers.origin ?? req.headers.referer;
+    if (!origin) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
-    const route = this.routes.get(path);
+    let match: RegExpExecArray | null = null;
+    const route = this.routes.find((r) => (match = r.pattern.exec(path)) !== null);
+    const api = path.startsWith('/api/') || path === '/metrics';
     // authenticate before saying whether a route exists: an unauthenticated caller learns nothing
-    if (route?.auth !== false && !tokenMatches(this.options.token, bearerFrom(req.headers.authorization))) {
-      sendJson(res, 401, { error: 'unauthorized', message: 'send Authorization: Bearer <admin token> (see the admin-token file in --data-dir)' }, { 'www-authenticate': 'Bearer realm="scopegate"' });
-      return;
+    if ((api || route?.auth === 'bearer') && !tokenMatches(this.options.token, bearerFrom(req.headers.authorization))) {
+      return sendJson(res, 401, { error: 'unauthorized', message: 'send Authorization: Bearer <admin token> (see the admin-token file in --data-dir)' }, { 'www-authenticate': 'Bearer realm="scopegate"' });
     }
-    if (!route) {
-      sendJson(res, 404, { error: 'not_found', message: `no admin route ${path}` });
-      return;
-    }
+    if (!route) return sendJson(res, 404, { error: 'not_found', message: `no admin route ${path}` });
     if (!route.methods.includes(req.method ?? '')) {
-      sendJson(res, 405, { error: 'method_not_allowed', message: `${path} takes ${route.methods.join(', ')}` }, { allow: route.methods.join(', ') });
-      return;
+      return sendJson(res, 405, { error: 'method_not_allowed', message: `${path} takes ${route.methods.join(', ')}` }, { allow: route.methods.join(', ') });
+    }
+    if ((route.pattern.source.includes('holds') || route.pattern.source.includes('audit')) && !this.options.holds) {
+      return sendJson(res, 503, { error: 'unavailable', message: 'holds are not enabled in this process' });
+    }
+    if (route.auth === 'session') {
+      const s = this.session(req);
+      if (!s) return send(res, 401, 'text/html; charset=utf-8', loginPage('Your session ended; sign in again.'));
+      const text = await readBody(req);
+      const form = new URLSearchParams(text ?? '');
+      // CSRF: a form token bound to the session, plus the same-origin check; SameSite=Strict is the third lock
+      if (!this.sameOrigin(req) || !tokenMatches(s.csrf, form.get('csrf') ?? undefined)) {
+        this.options.logger.warn({ path }, 'approval page post without a valid CSRF token');
+        return send(res, 403, 'text/plain; charset=utf-8', 'refused: this form was not sent from the approval page\n');
+      }
+      (req as IncomingMessage & { form?: URLSearchParams }).form = form;
     }
     try {
-      await route.handle(req, res);
+      await route.handle(req, res, (match as unknown as RegExpExecArray).slice(1));
     } catch (err) {
       this.options.logger.error({ path, err: { message: (err as Error).message } }, 'admin route failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'the admin route failed; see scopegate log' });
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'the admin route failed; see the scopegate log' });
     }
   }
 

@@ -79,7 +79,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     proxy = spawn(
       process.execPath,
       [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', join(work, 'data'),
-        '--upstream-ca', upstreamTls.caPath, '--route', `backboard.railway.com=127.0.0.1:${fake.port}`, '--drain-timeout', '1'],
+        '--upstream-ca', upstreamTls.caPath, '--route', `backboard.railway.com=127.0.0.1:${fake.port}`, '--drain-timeout', '1', '--hold-timeout', '0'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const lines: LogLine[] = [];
@@ -109,17 +109,20 @@ export async function runDemo(argv: string[]): Promise<number> {
     out();
 
     const env = Object.fromEntries(agentEnvironment({ host: host!, port: Number(port) }, caDir));
-    const agent = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'demo', 'agent.js')], {
-      env: { PATH: process.env['PATH'] ?? '', ...env, RAILWAY_TOKEN: POCKETOS.token.project, RAILWAY_API_TOKEN: POCKETOS.token.account },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let agentOut = '';
-    agent.stdout!.on('data', (c: Buffer) => {
-      agentOut += c.toString();
-    });
-    const agentCode = await new Promise<number | null>((r) => agent.once('exit', r));
-    if (agentCode !== 0) throw new RuntimeError(`the demo agent exited with ${agentCode}`);
-    const steps = agentOut.trim().split('\n').map((l) => JSON.parse(l) as AgentLine);
+    const runAgent = async (...args: string[]): Promise<AgentLine[]> => {
+      const agent = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'demo', 'agent.js'), ...args], {
+        env: { PATH: process.env['PATH'] ?? '', ...env, RAILWAY_TOKEN: POCKETOS.token.project, RAILWAY_API_TOKEN: POCKETOS.token.account },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let agentOut = '';
+      agent.stdout!.on('data', (c: Buffer) => {
+        agentOut += c.toString();
+      });
+      const agentCode = await new Promise<number | null>((r) => agent.once('exit', r));
+      if (agentCode !== 0) throw new RuntimeError(`the demo agent exited with ${agentCode}`);
+      return agentOut.trim().split('\n').map((l) => JSON.parse(l) as AgentLine);
+    };
+    const steps = await runAgent();
     const logFor = async (id: string | null | undefined): Promise<LogLine | undefined> => (id ? waitForLine(proxy!, (l) => l.decisionId === id && (l.msg === 'request'), lines, 3000).catch(() => undefined) : undefined);
 
     for (const s of steps) {
@@ -145,12 +148,31 @@ export async function runDemo(argv: string[]): Promise<number> {
       out(`   agent is told: ${err ? err.message : 'the provider answered'}`);
       out();
     }
+    // a person reviews the hold and approves it; the agent retries the identical call
+    const holdId = steps.find((x) => x.step === 'staging-only')?.body?.errors?.[0]?.extensions?.['holdId'];
+    if (typeof holdId === 'string') {
+      out(bold('4. A person approves the staging-only deletion'));
+      const { readFileSync } = await import('node:fs');
+      const adminToken = readFileSync(join(work, 'data', 'admin-token'), 'utf8').trim();
+      const res = await fetch(`http://${String(listening['admin'])}/api/holds/${holdId}/approve`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'scratch space, staging only: ok to delete' }),
+      });
+      out(`   person   ${cyan(`scopegate holds approve ${holdId} --reason "scratch space, staging only: ok to delete"`)}  ${dim(`(admin API: HTTP ${res.status})`)}`);
+      const [retry] = await runAgent('retry');
+      const line = await logFor(retry?.decisionId);
+      const gone = !fake.world.volumes.some((v) => v.id === POCKETOS.volume.scratch);
+      out(`   agent    retries the identical call: ${retry?.body?.errors ? yellow(retry.body.errors[0]!.message) : green('Railway answered')} ${dim(`(rule ${String(line?.['rule'] ?? '?')})`)}`);
+      out(`   ${gone ? green('vol-stg-only was deleted') : red('vol-stg-only still exists')}; the approval is used up: the same call again would be held anew`);
+      out();
+    }
     const survived = fake.world.volumes.some((v) => v.id === POCKETOS.volume.pgdata);
     const backups = fake.world.backups.filter((b) => b.volumeInstanceId === POCKETOS.volumeInstance.prod || b.volumeInstanceId === POCKETOS.volumeInstance.staging).length;
     const deletes = fake.received.filter((r) => r.executed && r.rootFields.includes('volumeDelete')).length;
     out(bold('Afterwards'));
-    out(`   ${survived ? green('vol-7f3a9d still exists') : red('vol-7f3a9d was deleted')}, with ${backups} backups; Railway executed ${deletes} volumeDelete call${deletes === 1 ? '' : 's'}`);
-    out(dim(`   the staging-only delete waits for a person; every decision is in scopegate's log with its decision id`));
+    out(`   ${survived ? green('vol-7f3a9d still exists') : red('vol-7f3a9d was deleted')}, with ${backups} backups; Railway executed ${deletes} volumeDelete call${deletes === 1 ? '' : 's'}, the approved one`);
+    out(dim(`   every decision is in scopegate's log and audit trail with its decision id`));
     return survived ? 0 : 1;
   } finally {
     if (proxy && proxy.exitCode === null) {

@@ -13,7 +13,10 @@ import { Upstream, type Route } from '../proxy/upstream.js';
 import { CaError, ensureCa, keyFileIsPrivate } from '../tls/ca.js';
 import { LeafCache } from '../tls/leaf-cache.js';
 import { writeTrustBundle } from '../tls/bundle.js';
-import { parse, parseHostPort, parseSeconds, RuntimeError, UsageError, type Options } from './args.js';
+import { parse, parseDuration, parseHostPort, parseSeconds, RuntimeError, UsageError, type Options } from './args.js';
+import { Holds } from '../holds/holds.js';
+import { SqliteHoldStore, StoreError } from '../holds/store.js';
+import { notifier, type Webhook } from '../holds/notify.js';
 import { DEFAULT_POLICY, VERSION } from './paths.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { PersistedQueries } from '../inspect/persisted-queries.js';
@@ -46,6 +49,12 @@ Options:
                            scope unresolved (default 5)
   --lookup-cache SECONDS   reuse a lookup's answer this long for creating, modifying and deploying
                            calls of the same credential; destructive calls always ask live (default 5)
+  --hold-timeout SECONDS   how long a held call waits for a person before the agent gets a
+                           "pending" answer (default 25; under the 30 s many clients give up at)
+  --hold-ttl DURATION      a pending hold expires this long after it was made (default 24h)
+  --approval-ttl DURATION  an approval lets the identical call through only this long (default 15m)
+  --notify URL             POST a JSON notification of every new hold here (repeatable)
+  --notify-slack URL       post a Slack-compatible message of every new hold here (repeatable)
   --drain-timeout SECONDS  on SIGTERM/SIGINT, how long requests in flight may finish (default 10)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               this text
@@ -69,6 +78,11 @@ const OPTIONS: Options = {
   'answer-status': { type: 'string' },
   'max-body': { type: 'string' },
   'lookup-timeout': { type: 'string' },
+  'hold-timeout': { type: 'string' },
+  'hold-ttl': { type: 'string' },
+  'approval-ttl': { type: 'string' },
+  notify: { type: 'string', multiple: true },
+  'notify-slack': { type: 'string', multiple: true },
   'lookup-cache': { type: 'string' },
   'log-level': { type: 'string' },
 };
@@ -88,6 +102,10 @@ export interface StartConfig {
   maxBody: number;
   lookupTimeoutMs: number;
   lookupCacheMs: number;
+  holdTimeoutMs: number;
+  holdTtlMs: number;
+  approvalTtlMs: number;
+  webhooks: Webhook[];
 }
 
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
@@ -116,6 +134,13 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     maxBody: parseBytes('--max-body', (v['max-body'] as string | undefined) ?? '5242880'),
     lookupTimeoutMs: parseSeconds('--lookup-timeout', (v['lookup-timeout'] as string | undefined) ?? '5', 0.1, 60) * 1000,
     lookupCacheMs: parseSeconds('--lookup-cache', (v['lookup-cache'] as string | undefined) ?? '5', 0, 300) * 1000,
+    holdTimeoutMs: parseSeconds('--hold-timeout', (v['hold-timeout'] as string | undefined) ?? '25', 0, 3600) * 1000,
+    holdTtlMs: parseDuration('--hold-ttl', (v['hold-ttl'] as string | undefined) ?? '24h'),
+    approvalTtlMs: parseDuration('--approval-ttl', (v['approval-ttl'] as string | undefined) ?? '15m'),
+    webhooks: [
+      ...((v['notify'] as string[] | undefined) ?? []).map((url) => ({ url: checkUrl('--notify', url), format: 'json' as const })),
+      ...((v['notify-slack'] as string[] | undefined) ?? []).map((url) => ({ url: checkUrl('--notify-slack', url), format: 'slack' as const })),
+    ],
   };
   const token = (v['admin-token'] as string | undefined) ?? env['SCOPEGATE_ADMIN_TOKEN'];
   if (token !== undefined) {
@@ -124,6 +149,17 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
   }
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
   return config;
+}
+
+function checkUrl(flag: string, url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UsageError(`${flag} needs an http(s) URL`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UsageError(`${flag} needs an http(s) URL`);
+  return url;
 }
 
 function parseAnswerStatus(v: string): AnswerStatusMode {
@@ -158,6 +194,13 @@ function readUpstreamCa(path: string): string {
     throw new UsageError(`--upstream-ca ${path}: not a PEM certificate`);
   }
   return pem;
+}
+
+function formatDuration(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Math.round(ms / 1000)}s`;
 }
 
 const display = (p: string): string => {
@@ -196,6 +239,19 @@ export async function runStart(argv: string[]): Promise<number> {
     throw new RuntimeError((err as Error).message);
   }
 
+  let store;
+  try {
+    store = new SqliteHoldStore(config.dataDir);
+  } catch (err) {
+    if (err instanceof StoreError) throw new RuntimeError(err.message);
+    throw err;
+  }
+  // the page URL is known once the admin listener is up; notifications read it then
+  let pageUrl = `http://${config.admin.host}:${config.admin.port}/`;
+  const notify = notifier({ webhooks: config.webhooks, logger, get pageUrl() { return pageUrl; } } as Parameters<typeof notifier>[0]);
+  const holds = new Holds(store, { dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, approvalTtlMs: config.approvalTtlMs, logger, onNewHold: notify });
+  holds.startSweeper();
+
   const metrics = new Metrics();
   const leafCache = new LeafCache(ca, { onMint: (ms) => metrics.leafMintSeconds.observe(ms / 1000) });
   metrics.leafCacheSource = () => leafCache.size;
@@ -213,12 +269,15 @@ export async function runStart(argv: string[]): Promise<number> {
     bodyLimits: { maxBytes: config.maxBody, maxDecodedBytes: config.maxBody },
     lookups: new GraphQLLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
     lookupTimeoutMs: config.lookupTimeoutMs,
+    holds,
+    holdTimeoutMs: config.holdTimeoutMs,
+    holdHints: { get pageUrl() { return pageUrl; }, approvalTtlText: formatDuration(config.approvalTtlMs) },
   });
   const reloader = watchPolicy(config.policyPath, logger, (p) => {
     current = p;
   });
   let ready = false;
-  const admin = new AdminServer({ token: token.token, metrics, logger, ready: () => ready });
+  const admin = new AdminServer({ token: token.token, metrics, logger, ready: () => ready, holds, protectedNames: () => current.sets.get('protected-environments')?.members ?? new Set() });
 
   let proxyAddr;
   let adminAddr;
@@ -230,6 +289,7 @@ export async function runStart(argv: string[]): Promise<number> {
     throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${(e as { address?: string }).address}:${(e as { port?: number }).port} is already in use` : e.message}`);
   }
   ready = true;
+  pageUrl = `http://${adminAddr.family === 'IPv6' ? `[${adminAddr.address}]` : adminAddr.address}:${adminAddr.port}/`;
   const proxyUrl = `http://${proxyAddr.family === 'IPv6' ? `[${proxyAddr.address}]` : proxyAddr.address}:${proxyAddr.port}`;
   logger.info(
     {
@@ -250,6 +310,7 @@ export async function runStart(argv: string[]): Promise<number> {
       `  CA       ${display(ca.certPath)}${created ? ' (created now)' : ''}; clients must trust it: ${display(bundlePath)} is it plus the system roots`,
       `  agent    export HTTPS_PROXY=${proxyUrl} HTTP_PROXY=${proxyUrl} NODE_EXTRA_CA_CERTS=${resolve(ca.certPath)} SSL_CERT_FILE=${resolve(bundlePath)}`,
       `           (or: eval "$(npx scopegate env --listen ${proxyAddr.address}:${proxyAddr.port} --ca-dir ${display(config.caDir)})" for every client's variables)`,
+      `  holds    approve at http://${adminAddr.address}:${adminAddr.port}/ or with \`scopegate holds list\` / \`approve ID\``,
       `  admin    token in ${token.path ? display(token.path) : token.source === 'env' ? 'SCOPEGATE_ADMIN_TOKEN' : '--admin-token'}`,
       '',
     ].join('\n'),
@@ -267,6 +328,7 @@ export async function runStart(argv: string[]): Promise<number> {
         const { unfinished } = await proxy.shutdown(config.drainMs);
         await admin.close();
         await upstream.destroy();
+        holds.close();
         logger.info({ unfinished }, unfinished > 0 ? 'stopped; requests still in flight were cut' : 'stopped');
         logger.flush?.();
         resolveExit(0);

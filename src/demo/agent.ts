@@ -20,7 +20,9 @@ const STEPS: Step[] = [
 
 const tokens = { project: process.env['RAILWAY_TOKEN'] ?? '', account: process.env['RAILWAY_API_TOKEN'] ?? '' };
 
-for (const s of STEPS) {
+// `retry` replays only the staging-only deletion: the identical call, after a person approved it
+const steps = process.argv[2] === 'retry' ? STEPS.filter((s) => s.step === 'staging-only').map((s) => ({ ...s, step: 'retry' })) : STEPS;
+for (const s of steps) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (s.token === 'project') headers['project-access-token'] = tokens.project;
   else headers['authorization'] = `Bearer ${tokens.account}`;

@@ -2,6 +2,7 @@ import type { Operation } from '../inspect/operation.js';
 import { evaluate, needsScope, strictest, type Verdict } from '../policy/evaluate.js';
 import type { Action, Policy } from '../policy/policy.js';
 import type { AnswerCode } from '../proxy/answers.js';
+import type { Hold } from '../holds/store.js';
 import { describeScope, NOT_NEEDED, unresolved, type Scope } from '../scope/scope.js';
 
 export type DecisionKind = 'allow' | 'deny' | 'hold' | 'pass' | 'error';
@@ -25,6 +26,14 @@ export interface Decision {
   judged?: JudgedOperation[];
   /** Monitor mode: what enforcement would have done. */
   wouldBe?: Action;
+  /** The hold this decision made, or whose approval let the call through. */
+  holdId?: string;
+}
+
+/** Where and how a person approves, for the agent's message. */
+export interface HoldHints {
+  pageUrl: string;
+  approvalTtlText: string;
 }
 
 /**
@@ -76,7 +85,7 @@ export function scopeSummary(s: Scope): Record<string, unknown> {
 }
 
 /** The words and fields an agent gets for a deny or a hold: what, on what, bound where, which rule. */
-export function decisionAnswer(d: Decision, decisionId: string): { code: AnswerCode; message: string; extensions: Record<string, unknown> } {
+export function decisionAnswer(d: Decision, decisionId: string, hold?: Hold, hints?: HoldHints): { code: AnswerCode; message: string; extensions: Record<string, unknown> } {
   const op = d.operation!;
   const scope = d.scope!;
   const code: AnswerCode = d.decision === 'deny' ? 'SCOPEGATE_DENIED' : 'SCOPEGATE_HOLD_PENDING';
@@ -86,7 +95,9 @@ export function decisionAnswer(d: Decision, decisionId: string): { code: AnswerC
   const message =
     d.decision === 'deny'
       ? `scopegate denied ${op.name}${targetText(op)}: ${why}`
-      : `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Ask the person who runs scopegate to review decision ${decisionId}; do not retry with a different call.`;
+      : hold
+        ? `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Hold ${hold.id} must be approved by the person who runs scopegate (\`scopegate holds approve ${hold.id}\`${hints ? ` or the approval page ${hints.pageUrl}` : ''}); once it is, retry this identical call${hints ? ` within ${hints.approvalTtlText}` : ''} and it will go through once. Do not work around it with a different call.`
+        : `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Ask the person who runs scopegate to review decision ${decisionId}; do not retry with a different call.`;
   return {
     code,
     message,
@@ -96,6 +107,7 @@ export function decisionAnswer(d: Decision, decisionId: string): { code: AnswerC
       class: op.class,
       ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}),
       scope: scopeSummary(scope),
+      ...(hold ? { holdId: hold.id, holdExpiresAt: new Date(hold.expiresAt).toISOString(), approve: `scopegate holds approve ${hold.id}` } : d.holdId ? { holdId: d.holdId } : {}),
     },
   };
 }

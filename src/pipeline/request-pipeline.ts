@@ -18,7 +18,9 @@ import { forward, type ForwardResult } from '../proxy/forward.js';
 import { formatAuthority, parseAuthority } from '../proxy/host.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { describeScope } from '../scope/scope.js';
-import { decisionAnswer, judge, type Decision, type ScopeSource } from './judge.js';
+import { decisionAnswer, judge, type Decision, type HoldHints, type ScopeSource } from './judge.js';
+import type { Holds } from '../holds/holds.js';
+import type { Hold } from '../holds/store.js';
 
 export type { Decision } from './judge.js';
 
@@ -31,6 +33,12 @@ export interface PipelineDeps {
   persisted: PersistedQueries;
   bodyLimits?: BodyLimits;
   answerStatus: AnswerStatusMode;
+  /** Holds and approvals; without it a hold is answered as pending with no way to approve it. */
+  holds?: Holds;
+  /** How long a held call waits for a person before the agent gets "pending". */
+  holdTimeoutMs: number;
+  /** Where a person approves: shown in the agent's answer. */
+  holdHints?: HoldHints;
   /** Live scope lookups (cached briefly, joined in flight). */
   lookups: GraphQLLookups;
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
@@ -103,13 +111,76 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
   const policy = deps.policy();
   const decision = await judge(policy, ctx.agent, inspection.operations, liveScope(deps, adapter, ctx, req.headers));
 
-  if (decision.decision === 'allow') {
+  const send = async (d: Decision): Promise<{ decision: Decision; result: ForwardResult }> => {
     const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
     forgetAfterMutation(deps, adapter, inspection.operations, req.headers);
-    return { decision: failed(result, decision) ?? decision, result };
+    return { decision: failed(result, d) ?? d, result };
+  };
+  if (decision.decision === 'allow') return send(decision);
+  if (decision.decision === 'hold' && deps.holds) {
+    return holdStage(deps, ctx, req, res, decisionId, inspection.operations, decision, send, () => judge(deps.policy(), ctx.agent, inspection.operations, liveScope(deps, adapter, ctx, req.headers)));
   }
   const status = answerDecision(deps, res, decisionId, decision);
   return { decision, result: { status, bytesOut: 0 } };
+}
+
+/**
+ * hold: an approved identical call goes through once; otherwise the call is written down as a
+ * hold (durably, before its id is shown to anyone) and waits up to --hold-timeout for a person.
+ * Approved meanwhile, the scope is resolved again and the call forwarded only if it is unchanged.
+ */
+async function holdStage(
+  deps: PipelineDeps,
+  ctx: ConnectionContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  decisionId: string,
+  operations: readonly Operation[],
+  decision: Decision,
+  send: (d: Decision) => Promise<{ decision: Decision; result: ForwardResult }>,
+  rejudge: () => Promise<Decision>,
+): Promise<{ decision: Decision; result: ForwardResult }> {
+  const holds = deps.holds!;
+  const call = { agent: ctx.agent, host: ctx.target.host, path: req.url ?? '/', operations, scopes: (decision.judged ?? []).map((j) => j.scope) };
+  const fp = holds.fingerprint(call);
+  const approved = holds.consume(fp.call, decisionId);
+  if (approved) return send({ ...decision, decision: 'allow', rule: `approved-hold:${approved.id}`, reason: `${approved.id} approved by ${approved.decidedBy ?? 'a person'}`, holdId: approved.id });
+
+  const hold = holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+  const gone = new AbortController();
+  const onClose = (): void => {
+    if (!res.writableEnded) gone.abort();
+  };
+  req.socket.once('close', onClose);
+  const outcome = await holds.waitForDecision(hold.id, deps.holdTimeoutMs, gone.signal);
+  req.socket.off('close', onClose);
+  const held: Decision = { ...decision, holdId: hold.id };
+  switch (outcome) {
+    case 'approved': {
+      // live state over the state at hold time: the approval covers only the scope the person saw
+      const again = await rejudge();
+      if (again.decision === 'deny') {
+        return { decision: { ...again, holdId: hold.id }, result: { status: answerDecision(deps, res, decisionId, again), bytesOut: 0 } };
+      }
+      const fp2 = holds.fingerprint({ ...call, scopes: (again.judged ?? []).map((j) => j.scope) });
+      const used = fp2.call === fp.call ? holds.consume(fp.call, decisionId, hold.id) : null;
+      if (used) return send({ ...decision, decision: 'allow', rule: `approved-hold:${hold.id}`, reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id });
+      const fresh = holds.create({ ...call, scopes: (again.judged ?? []).map((j) => j.scope) }, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
+      const d2: Decision = { ...again, decision: 'hold', holdId: fresh.id };
+      return { decision: d2, result: { status: answerDecision(deps, res, decisionId, d2, fresh), bytesOut: 0 } };
+    }
+    case 'denied':
+    case 'expired': {
+      const h = holds.store.getHold(hold.id);
+      const why = outcome === 'denied' ? `${hold.id} was denied by ${h?.decidedBy ?? 'a person'}${h?.decisionReason ? `: ${h.decisionReason}` : ''}` : `${hold.id} expired before anyone decided`;
+      const denied: Decision = { ...held, decision: 'deny', rule: `hold-${outcome}`, reason: why };
+      return { decision: denied, result: { status: answerDecision(deps, res, decisionId, denied), bytesOut: 0 } };
+    }
+    case 'gone':
+      return { decision: { ...held, reason: `${decision.reason ?? ''}; the client left while ${hold.id} was pending (it stays pending)` }, result: { status: 0, bytesOut: 0 } };
+    case 'timeout':
+      return { decision: held, result: { status: answerDecision(deps, res, decisionId, held, hold), bytesOut: 0 } };
+  }
 }
 
 /**
@@ -156,8 +227,8 @@ function unjudgeable(deps: PipelineDeps, res: ServerResponse, decisionId: string
   return { decision: { decision: 'deny', rule: 'unjudgeable', reason }, result: { status, bytesOut: 0 } };
 }
 
-function answerDecision(deps: PipelineDeps, res: ServerResponse, decisionId: string, d: Decision): number {
-  const { code, message, extensions } = decisionAnswer(d, decisionId);
+function answerDecision(deps: PipelineDeps, res: ServerResponse, decisionId: string, d: Decision, hold?: Hold): number {
+  const { code, message, extensions } = decisionAnswer(d, decisionId, hold, deps.holdHints);
   return answerGraphQL(res, deps.answerStatus, code, message, extensions, decisionId);
 }
 
@@ -177,6 +248,21 @@ function hostHeaderMismatch(ctx: ConnectionContext, req: IncomingMessage): strin
 /** One line per request: the canonical decision record. */
 function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage, decisionId: string, d: Decision, r: ForwardResult, ms: number): void {
   const host = ctx.target.host;
+  // the hold itself was audited when it was made; every other outcome is audited here
+  if (ctx.provider && deps.holds && !(d.decision === 'hold' && d.holdId)) {
+    deps.holds.audit({
+      at: Date.now(),
+      event: d.rule.startsWith('approved-hold:') ? 'forward' : d.rule === 'unjudgeable' ? 'unjudgeable' : d.decision,
+      decisionId,
+      holdId: d.holdId ?? null,
+      agent: ctx.agent,
+      host,
+      operation: d.operation?.name ?? `${req.method} ${(req.url ?? '').split('?')[0]}`,
+      actor: ctx.agent,
+      reason: `${d.rule}${d.reason ? `: ${d.reason}` : ''}`.slice(0, 1000),
+      detail: { status: r.status, ...(d.scope && d.scope.status !== 'not-needed' ? { scope: describeScope(d.scope), lookups: d.scope.lookups ?? [] } : {}) },
+    });
+  }
   deps.metrics.requests.inc({ host: ctx.provider ? host : 'other', method: req.method ?? '', decision: d.decision });
   deps.metrics.requestSeconds.observe({ decision: d.decision }, ms / 1000);
   const op = d.operation;
@@ -200,7 +286,8 @@ function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage
       ...(d.wouldBe ? { wouldBe: d.wouldBe, enforced: false } : {}),
       ...(op ? { operation: op.name, class: op.class, ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}) } : {}),
       ...(d.judged && d.judged.length > 1 ? { operations: d.judged.map((j) => `${j.operation.name}:${j.verdict.action}`) } : {}),
-      ...(d.scope && d.scope.status !== 'not-needed' ? { scope: describeScope(d.scope) } : {}),
+      ...(d.scope && d.scope.status !== 'not-needed' ? { scope: describeScope(d.scope), lookups: d.scope.lookups } : {}),
+      ...(d.holdId ? { holdId: d.holdId } : {}),
       ...(d.reason ? { reason: d.reason } : {}),
       ...(r.error && d.decision !== 'error' ? { error: r.error } : {}),
     },

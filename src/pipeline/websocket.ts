@@ -12,6 +12,7 @@ import type { ConnectionContext } from '../proxy/context.js';
 import { formatAuthority } from '../proxy/host.js';
 import { describeScope } from '../scope/scope.js';
 import { decisionAnswer, judge, type Decision } from './judge.js';
+import type { Hold } from '../holds/store.js';
 import { forgetAfterMutation, liveScope, type PipelineDeps } from './request-pipeline.js';
 
 /**
@@ -187,13 +188,26 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
       },
       'websocket message',
     );
+    let hold: Hold | undefined;
+    if (decision.decision === 'hold' && deps.holds) {
+      // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
+      const call = { agent: ctx.agent, host: ctx.target.host, path: req.url ?? '/', operations, scopes: (decision.judged ?? []).map((j) => j.scope) };
+      const fp = deps.holds.fingerprint(call);
+      const approved = deps.holds.consume(fp.call, decisionId);
+      if (approved) {
+        decision.decision = 'allow';
+        decision.rule = `approved-hold:${approved.id}`;
+      } else {
+        hold = deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+      }
+    }
     if (decision.decision === 'allow') {
       if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: false });
       forgetAfterMutation(deps, adapter, operations, req.headers);
       return;
     }
     // refused: answer this subscription with a GraphQL error, keep the socket for the others
-    const { code, message, extensions } = decisionAnswer(decision, decisionId);
+    const { code, message, extensions } = decisionAnswer(decision, decisionId, hold, deps.holdHints);
     const error = { message, extensions: { code, ...extensions, decisionId } };
     const id = m['id'];
     const reply = protocol === 'graphql-transport-ws' ? { id, type: 'error', payload: [error] } : { id, type: 'error', payload: error };

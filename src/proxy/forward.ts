@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { answerPlain } from './answers.js';
+import { answerPlain, DECISION_HEADER } from './answers.js';
 import { describeUpstreamError, type Upstream } from './upstream.js';
 
 /**
@@ -115,7 +115,8 @@ export async function forward(
     bytesOut += chunk.length;
   });
   try {
-    res.writeHead(answer.statusCode, responseHeaders(answer.headers));
+    // the decision id rides on forwarded answers too, so any answer can be traced to its log line
+    res.writeHead(answer.statusCode, { ...responseHeaders(answer.headers), [DECISION_HEADER.toLowerCase()]: decisionId });
     await pipeline(answer.body, res);
     return { status: answer.statusCode, bytesOut };
   } catch (err) {

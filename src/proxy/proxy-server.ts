@@ -15,6 +15,8 @@ import type { AnswerStatusMode } from './answers.js';
 import { identify } from './identity.js';
 import type { BodyLimits } from '../inspect/body.js';
 import type { GraphQLLookups } from '../scope/graphql-lookup.js';
+import type { Holds } from '../holds/holds.js';
+import type { HoldHints } from '../pipeline/judge.js';
 import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './answers.js';
 import type { ConnectionContext } from './context.js';
 import { BadAuthorityError, parseAuthority, type Authority } from './host.js';
@@ -34,6 +36,9 @@ export interface ProxyServerOptions {
   bodyLimits?: BodyLimits;
   lookups: GraphQLLookups;
   lookupTimeoutMs: number;
+  holds?: Holds;
+  holdTimeoutMs: number;
+  holdHints?: HoldHints;
 }
 
 /** Counts requests in flight so shutdown knows when it may stop waiting. */
@@ -79,6 +84,9 @@ export class ProxyServer {
       answerStatus: options.answerStatus,
       lookups: options.lookups,
       lookupTimeoutMs: options.lookupTimeoutMs,
+      holdTimeoutMs: options.holdTimeoutMs,
+      ...(options.holds ? { holds: options.holds } : {}),
+      ...(options.holdHints ? { holdHints: options.holdHints } : {}),
       ...(options.bodyLimits ? { bodyLimits: options.bodyLimits } : {}),
     };
     this.interceptor = new Interceptor({

@@ -19,7 +19,7 @@ const PROJECT = { 'project-access-token': POCKETOS.token.project };
 beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED]);
   fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
-  proxy = await startProxy({ args: ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`, '--lookup-timeout', '2'] });
+  proxy = await startProxy({ args: ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`, '--lookup-timeout', '2', '--hold-timeout', '0'] });
 });
 afterAll(async () => {
   await proxy?.stop();
@@ -143,7 +143,7 @@ describe('what cannot be placed is unresolved, and the unresolved default holds 
     expect(a.error!.message).toMatch(/project token, which shows only its own environment/);
   });
   it('the same project token, with a resolver credential configured: the real binding decides', async () => {
-    const p = await startProxy({ args: ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`], env: { SCOPEGATE_RAILWAY_RESOLVER_TOKEN: POCKETOS.token.account } });
+    const p = await startProxy({ args: ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`, '--hold-timeout', '0'], env: { SCOPEGATE_RAILWAY_RESOLVER_TOKEN: POCKETOS.token.account } });
     try {
       const a = await gql(`mutation { volumeDelete(volumeId: "${POCKETOS.volume.pgdata}") }`, {}, PROJECT, p);
       expect(a.error!.extensions).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'never-destroy-protected' });

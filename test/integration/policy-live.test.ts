@@ -20,7 +20,7 @@ afterAll(async () => {
   await upstream?.stop();
 });
 
-const route = () => ['--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`];
+const route = () => ['--hold-timeout', '0', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`];
 
 async function call(proxyUrl: string, ca: string, body: string, auth?: string): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   const agent = new ProxyAgent({ uri: proxyUrl, requestTls: { ca }, ...(auth ? { token: `Basic ${Buffer.from(auth).toString('base64')}` } : {}) });

@@ -47,7 +47,7 @@ beforeAll(async () => {
     ].join('\n'),
   );
   proxy = await startProxy({
-    args: ['--policy', policy, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`, '--route', `backboard.railway.app=127.0.0.1:${upstream.port}`],
+    args: ['--policy', policy, '--hold-timeout', '0', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`, '--route', `backboard.railway.app=127.0.0.1:${upstream.port}`],
   });
   agent = new ProxyAgent({ uri: proxy.proxyUrl, requestTls: { ca: proxy.caPem } });
 });

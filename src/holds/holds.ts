@@ -1,0 +1,253 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../audit/logger.js';
+import { redactText } from '../audit/redact.js';
+import type { Operation } from '../inspect/operation.js';
+import type { Scope } from '../scope/scope.js';
+import type { AuditEvent, Hold, HoldStore } from './store.js';
+
+/** Keys whose string values are likely secrets: shown to a person as [redacted], bound by hash only. */
+const SECRET_KEY = /value|secret|token|password|passwd|credential|auth|key|dsn|url/i;
+
+/** Arguments for display: secret-looking values blanked, every value of a variables map blanked. */
+export function displayArgs(v: unknown, key = ''): unknown {
+  if (typeof v === 'string') return SECRET_KEY.test(key) ? '[redacted]' : redactText(v);
+  if (Array.isArray(v)) return v.map((x) => displayArgs(x, key));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = key === 'variables' || key === 'sharedVariables' ? '[redacted]' : displayArgs(x, k);
+    return out;
+  }
+  return v;
+}
+
+/** JSON with object keys sorted at every depth: equal values, equal text. */
+export function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** The parts of a live scope an approval is bound to: what the call reaches and what is at stake. */
+export function scopeEssence(s: Scope): Record<string, unknown> {
+  return {
+    status: s.status,
+    resource: s.resource ? { type: s.resource.type, id: s.resource.id } : null,
+    project: s.project?.id ?? null,
+    environments: s.environments.map((e) => e.id).sort(),
+    shared: s.shared,
+    live: s.liveDeployments.filter((d) => d.count > 0).map((d) => d.environment.id).sort(),
+    backups: s.backups ? { count: s.backups.count, onTarget: s.backups.onTarget } : null,
+    stagedPatch: (s.facts?.['stagedPatch'] as Record<string, unknown> | undefined) ?? null,
+    newerBackupsDropped: s.facts?.['newerBackupsDropped'] ?? null,
+    payloadClass: s.payloadClass?.class ?? null,
+  };
+}
+
+export interface CallIdentity {
+  agent: string;
+  host: string;
+  path: string;
+  operations: readonly Operation[];
+  scopes: readonly Scope[];
+}
+
+export type WaitOutcome = 'approved' | 'denied' | 'expired' | 'timeout' | 'gone';
+
+export interface HoldsOptions {
+  dataDir: string;
+  holdTtlMs: number;
+  approvalTtlMs: number;
+  logger: Logger;
+  /** Told about every new hold; must never block or throw (notifications run on their own). */
+  onNewHold?: (h: Hold) => void;
+}
+
+/**
+ * Holds and approvals over the durable store: creating a hold (written before its id is given
+ * out), deciding it, letting an approved call through exactly once, expiring what lapsed, and
+ * the audit trail. Waiting calls are woken by an event, with a store poll as a backstop.
+ */
+export class Holds {
+  private readonly events = new EventEmitter();
+  private readonly key: Buffer;
+  private readonly auditQueue: AuditEvent[] = [];
+  private auditTimer: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly store: HoldStore,
+    private readonly options: HoldsOptions,
+  ) {
+    this.events.setMaxListeners(0);
+    this.key = loadFingerprintKey(options.dataDir);
+  }
+
+  /** What an approval binds: agent, host, path, operations with their exact arguments, live scope. */
+  fingerprint(call: CallIdentity): { call: string; scope: string } {
+    const scope = createHmac('sha256', this.key).update(canonical(call.scopes.map(scopeEssence))).digest('hex');
+    const body = canonical({
+      agent: call.agent,
+      host: call.host,
+      path: call.path.split('?')[0],
+      operations: call.operations.map((o) => ({ name: o.name, type: o.type, args: o.args })),
+      scope,
+    });
+    return { call: createHmac('sha256', this.key).update(body).digest('hex'), scope };
+  }
+
+  create(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Hold {
+    const now = Date.now();
+    const fp = this.fingerprint(call);
+    const op = decisive.operation;
+    const hold = this.store.createHold(
+      {
+        decisionId,
+        agent: call.agent,
+        host: call.host,
+        path: call.path.split('?')[0] ?? '/',
+        operation: op.name,
+        target: op.target ? { type: op.target.type, id: op.target.id } : null,
+        scope: decisive.scope as unknown as Record<string, unknown>,
+        rule,
+        reason,
+        operations: call.operations.map((o) => ({ name: o.name, alias: o.alias, type: o.type, class: o.class, target: o.target ? { type: o.target.type, id: o.target.id } : null, args: displayArgs(o.args) })),
+        fingerprint: fp.call,
+        scopeFingerprint: fp.scope,
+        ttlMs: this.options.holdTtlMs,
+      },
+      now,
+    );
+    this.auditNow({ at: now, event: 'hold', decisionId, holdId: hold.id, agent: call.agent, host: call.host, operation: op.name, actor: call.agent, reason: `${rule}: ${reason}` });
+    try {
+      this.options.onNewHold?.(hold);
+    } catch (err) {
+      this.options.logger.warn({ holdId: hold.id, err: { message: (err as Error).message } }, 'hold notification could not be queued');
+    }
+    return hold;
+  }
+
+  /** pending → approved | denied, durably, before anyone is told. null: not pending any more. */
+  decide(id: string, approve: boolean, actor: string, reason: string | null): Hold | null {
+    const now = Date.now();
+    const h = this.store.decide(id, approve, actor, reason, this.options.approvalTtlMs, now);
+    if (!h) return null;
+    this.auditNow({ at: now, event: approve ? 'approve' : 'reject', decisionId: h.decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor, reason });
+    this.events.emit(id, h.status);
+    return h;
+  }
+
+  /** Let the identical call through once: the approval is consumed in the same transaction. */
+  consume(fingerprint: string, decisionId: string, holdId?: string): Hold | null {
+    const h = this.store.consumeApproval(fingerprint, decisionId, Date.now(), holdId);
+    if (h) this.auditNow({ at: Date.now(), event: 'use', decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor: h.agent, reason: `approved by ${h.decidedBy ?? 'a person'}` });
+    return h;
+  }
+
+  /** Wait for a person's decision on `id`, up to `ms`; a client that leaves ends the wait, not the hold. */
+  waitForDecision(id: string, ms: number, gone: AbortSignal): Promise<WaitOutcome> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (o: WaitOutcome): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.events.off(id, onEvent);
+        gone.removeEventListener('abort', onGone);
+        resolve(o);
+      };
+      const fromStatus = (s: string): WaitOutcome | null => (s === 'approved' ? 'approved' : s === 'denied' ? 'denied' : s === 'expired' ? 'expired' : null);
+      const onEvent = (status: string): void => {
+        const o = fromStatus(status);
+        if (o) finish(o);
+      };
+      const onGone = (): void => finish('gone');
+      const timer = setTimeout(() => finish('timeout'), ms);
+      // a decision made by another process sharing the store is seen within a second
+      const poll = setInterval(() => {
+        const h = this.store.getHold(id);
+        const o = h ? fromStatus(h.status) : 'expired';
+        if (o) finish(o);
+      }, 1000);
+      this.events.on(id, onEvent);
+      gone.addEventListener('abort', onGone, { once: true });
+      if (gone.aborted) finish('gone');
+    });
+  }
+
+  /** Audit events of allowed calls are batched (one transaction every 200 ms); hold events are written at once. */
+  audit(e: AuditEvent): void {
+    this.auditQueue.push(e);
+    if (this.auditQueue.length >= 500) this.flushAudit();
+    else this.auditTimer ??= setTimeout(() => this.flushAudit(), 200);
+  }
+
+  private auditNow(e: AuditEvent): void {
+    this.audit(e);
+    this.flushAudit();
+  }
+
+  flushAudit(): void {
+    clearTimeout(this.auditTimer);
+    this.auditTimer = undefined;
+    const batch = this.auditQueue.splice(0);
+    try {
+      this.store.audit(batch);
+    } catch (err) {
+      this.options.logger.error({ events: batch.length, err: { message: (err as Error).message } }, 'audit events could not be written to the store');
+    }
+  }
+
+  /** Expire what lapsed now and every `everyMs` after. */
+  startSweeper(everyMs = 15_000): void {
+    const sweep = (): void => {
+      try {
+        for (const h of this.store.expire(Date.now())) {
+          this.auditNow({ at: Date.now(), event: 'expire', decisionId: h.decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor: 'scopegate', reason: h.decidedAt ? 'the approval lapsed unused' : 'nobody decided in time' });
+          this.events.emit(h.id, 'expired');
+        }
+      } catch (err) {
+        this.options.logger.error({ err: { message: (err as Error).message } }, 'expiring holds failed');
+      }
+    };
+    sweep();
+    this.sweeper = setInterval(sweep, everyMs);
+    this.sweeper.unref();
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    this.flushAudit();
+    this.store.close();
+  }
+}
+
+/** A per-install key for binding fingerprints: argument values are bound by keyed hash only. */
+function loadFingerprintKey(dataDir: string): Buffer {
+  const path = join(dataDir, 'fingerprint.key');
+  try {
+    const k = readFileSync(path);
+    if (k.length === 32) return k;
+  } catch {
+    /* made below */
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    writeSync(fd, key);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return key;
+}

@@ -1,0 +1,81 @@
+import { request } from 'undici';
+import type { Logger } from '../audit/logger.js';
+import type { Hold } from './store.js';
+
+export interface Webhook {
+  url: string;
+  format: 'json' | 'slack';
+}
+
+export interface NotifyOptions {
+  webhooks: readonly Webhook[];
+  logger: Logger;
+  /** Where a person approves, for the message. */
+  pageUrl: string;
+  /** Attempts per webhook, with exponential backoff from `firstDelayMs`. */
+  attempts?: number;
+  firstDelayMs?: number;
+  timeoutMs?: number;
+}
+
+/** A webhook URL can itself be a secret (Slack's are): only its host is ever logged. */
+const hostOf = (url: string): string => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(bad url)';
+  }
+};
+
+function payload(h: Hold, format: Webhook['format'], pageUrl: string): unknown {
+  const scope = h.scope as { status?: string; environments?: { name: string }[]; reason?: string };
+  const where = scope.status === 'resolved' ? (scope.environments ?? []).map((e) => e.name).join(', ') || 'no environment' : `unresolved (${scope.reason ?? ''})`;
+  const target = h.target ? ` on ${h.target.type} ${h.target.id}` : '';
+  if (format === 'slack') {
+    return {
+      text: `scopegate is holding ${h.operation}${target} from agent ${h.agent} (${where}); rule ${h.rule}. Approve: \`scopegate holds approve ${h.id}\` or ${pageUrl}`,
+    };
+  }
+  return {
+    event: 'hold',
+    hold: { id: h.id, decisionId: h.decisionId, agent: h.agent, host: h.host, operation: h.operation, target: h.target, rule: h.rule, reason: h.reason, scope: h.scope, createdAt: new Date(h.createdAt).toISOString(), expiresAt: new Date(h.expiresAt).toISOString() },
+    approve: `scopegate holds approve ${h.id}`,
+    page: pageUrl,
+  };
+}
+
+/**
+ * Tell people about a new hold. Runs on its own: the held call never waits for a webhook, a dead
+ * receiver is retried with backoff and then given up on, and a failure is logged once.
+ */
+export function notifier(options: NotifyOptions): (h: Hold) => void {
+  const attempts = options.attempts ?? 5;
+  const first = options.firstDelayMs ?? 1000;
+  const timeout = options.timeoutMs ?? 5000;
+  return (h) => {
+    for (const hook of options.webhooks) {
+      void (async () => {
+        let last = '';
+        for (let i = 0; i < attempts; i++) {
+          if (i > 0) await new Promise((r) => setTimeout(r, first * 2 ** (i - 1)).unref());
+          try {
+            const res = await request(hook.url, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'user-agent': 'scopegate-notify' },
+              body: JSON.stringify(payload(h, hook.format, options.pageUrl)),
+              headersTimeout: timeout,
+              bodyTimeout: timeout,
+              signal: AbortSignal.timeout(timeout),
+            });
+            await res.body.dump();
+            if (res.statusCode < 300) return;
+            last = `HTTP ${res.statusCode}`;
+          } catch (err) {
+            last = (err as { code?: string }).code ?? (err as Error).message;
+          }
+        }
+        options.logger.warn({ holdId: h.id, webhook: hostOf(hook.url), attempts, error: last }, 'hold notification not delivered');
+      })();
+    }
+  };
+}

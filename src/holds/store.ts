@@ -1,0 +1,322 @@
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type HoldStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
+
+/** A held call as a person sees it and as an approval binds it. Plain data; times are ms since epoch. */
+export interface Hold {
+  id: string;
+  decisionId: string;
+  status: HoldStatus;
+  createdAt: number;
+  expiresAt: number;
+  agent: string;
+  host: string;
+  path: string;
+  operation: string;
+  target: { type: string; id: string | null } | null;
+  scope: Record<string, unknown>;
+  rule: string;
+  reason: string;
+  /** Every operation of the call, with arguments (secret-looking values blanked for display). */
+  operations: unknown[];
+  /** What an approval binds: agent, host, path, operations, normalised arguments, live scope. */
+  fingerprint: string;
+  scopeFingerprint: string;
+  decidedAt: number | null;
+  decidedBy: string | null;
+  decisionReason: string | null;
+  /** An approval lets the identical call through until then. */
+  approvalExpiresAt: number | null;
+  usedAt: number | null;
+  usedByDecision: string | null;
+}
+
+export interface NewHold {
+  decisionId: string;
+  agent: string;
+  host: string;
+  path: string;
+  operation: string;
+  target: Hold['target'];
+  scope: Record<string, unknown>;
+  rule: string;
+  reason: string;
+  operations: unknown[];
+  fingerprint: string;
+  scopeFingerprint: string;
+  ttlMs: number;
+}
+
+export interface AuditEvent {
+  seq?: number;
+  at: number;
+  /** allow | deny | hold | approve | reject | expire | forward | use | unjudgeable | error */
+  event: string;
+  decisionId?: string | null;
+  holdId?: string | null;
+  agent?: string | null;
+  host?: string | null;
+  operation?: string | null;
+  /** Who acted: an agent for calls, "admin-api", "page" or "cli" for decisions on holds. */
+  actor?: string | null;
+  reason?: string | null;
+  detail?: Record<string, unknown> | null;
+}
+
+export interface AuditQuery {
+  hold?: string;
+  agent?: string;
+  host?: string;
+  /** Return events older than this sequence number (paging backwards from the newest). */
+  before?: number;
+  limit: number;
+}
+
+export class StoreError extends Error {
+  readonly code = 'SCOPEGATE_STORE';
+}
+
+/**
+ * The durable store behind holds, approvals and the audit trail. One interface, so a shared
+ * server database can back several replicas later; SQLite in --data-dir is the default.
+ */
+export interface HoldStore {
+  createHold(h: NewHold, now: number): Hold;
+  getHold(id: string): Hold | null;
+  listHolds(status: HoldStatus | undefined, limit: number): Hold[];
+  /** pending → approved | denied, durably, or null when the hold is not pending (already decided, expired). */
+  decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Hold | null;
+  /**
+   * In one transaction: find an approved, unexpired, unused hold for this exact call and mark it
+   * used. At most one caller ever gets a given approval.
+   */
+  consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Hold | null;
+  /** Mark lapsed pending holds and lapsed approvals expired; returns them. */
+  expire(now: number): Hold[];
+  audit(events: AuditEvent[]): void;
+  queryAudit(q: AuditQuery): AuditEvent[];
+  close(): void;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS holds (
+  id TEXT PRIMARY KEY,
+  decision_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending','approved','denied','expired','used')),
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  agent TEXT NOT NULL,
+  host TEXT NOT NULL,
+  path TEXT NOT NULL,
+  operation TEXT NOT NULL,
+  target TEXT,
+  scope TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  operations TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  scope_fingerprint TEXT NOT NULL,
+  decided_at INTEGER,
+  decided_by TEXT,
+  decision_reason TEXT,
+  approval_expires_at INTEGER,
+  used_at INTEGER,
+  used_by_decision TEXT
+);
+CREATE INDEX IF NOT EXISTS holds_by_status ON holds (status, created_at);
+CREATE INDEX IF NOT EXISTS holds_by_fingerprint ON holds (fingerprint, status);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  decision_id TEXT,
+  hold_id TEXT,
+  agent TEXT,
+  host TEXT,
+  operation TEXT,
+  actor TEXT,
+  reason TEXT,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_hold ON audit (hold_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_agent ON audit (agent, seq);
+CREATE INDEX IF NOT EXISTS audit_by_host ON audit (host, seq);
+`;
+
+type Row = Record<string, unknown>;
+
+function rowToHold(r: Row): Hold {
+  return {
+    id: r['id'] as string,
+    decisionId: r['decision_id'] as string,
+    status: r['status'] as HoldStatus,
+    createdAt: r['created_at'] as number,
+    expiresAt: r['expires_at'] as number,
+    agent: r['agent'] as string,
+    host: r['host'] as string,
+    path: r['path'] as string,
+    operation: r['operation'] as string,
+    target: r['target'] ? (JSON.parse(r['target'] as string) as Hold['target']) : null,
+    scope: JSON.parse(r['scope'] as string) as Record<string, unknown>,
+    rule: r['rule'] as string,
+    reason: r['reason'] as string,
+    operations: JSON.parse(r['operations'] as string) as unknown[],
+    fingerprint: r['fingerprint'] as string,
+    scopeFingerprint: r['scope_fingerprint'] as string,
+    decidedAt: (r['decided_at'] as number | null) ?? null,
+    decidedBy: (r['decided_by'] as string | null) ?? null,
+    decisionReason: (r['decision_reason'] as string | null) ?? null,
+    approvalExpiresAt: (r['approval_expires_at'] as number | null) ?? null,
+    usedAt: (r['used_at'] as number | null) ?? null,
+    usedByDecision: (r['used_by_decision'] as string | null) ?? null,
+  };
+}
+
+/** Hold ids: time first (they sort), 80 random bits after (never guessed, never reused). */
+export function newHoldId(now: number): string {
+  return `H-${now.toString(36)}-${randomBytes(10).toString('base64url')}`;
+}
+
+export const STORE_FILE = 'scopegate.db';
+
+export class SqliteHoldStore implements HoldStore {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(dataDir: string) {
+    try {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      this.db = new Database(join(dataDir, STORE_FILE));
+      // WAL with synchronous FULL: every commit is fsynced before it returns
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      throw new StoreError(`cannot open the hold store in ${dataDir}: ${(err as Error).message}; check that --data-dir is writable and not on a full disk`);
+    }
+    const db = this.db;
+    this.stmts = {
+      insert: db.prepare(`INSERT INTO holds (id, decision_id, status, created_at, expires_at, agent, host, path, operation, target, scope, rule, reason, operations, fingerprint, scope_fingerprint)
+        VALUES (@id, @decisionId, 'pending', @createdAt, @expiresAt, @agent, @host, @path, @operation, @target, @scope, @rule, @reason, @operations, @fingerprint, @scopeFingerprint)`),
+      get: db.prepare('SELECT * FROM holds WHERE id = ?'),
+      listAll: db.prepare('SELECT * FROM holds ORDER BY created_at DESC, id DESC LIMIT ?'),
+      listBy: db.prepare('SELECT * FROM holds WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?'),
+      decide: db.prepare(`UPDATE holds SET status = @status, decided_at = @now, decided_by = @actor, decision_reason = @reason, approval_expires_at = @approvalExpiresAt
+        WHERE id = @id AND status = 'pending' AND expires_at > @now`),
+      findApproved: db.prepare(`SELECT * FROM holds WHERE fingerprint = ? AND status = 'approved' AND approval_expires_at > ? ORDER BY decided_at LIMIT 1`),
+      use: db.prepare(`UPDATE holds SET status = 'used', used_at = @now, used_by_decision = @decisionId WHERE id = @id AND status = 'approved' AND approval_expires_at > @now`),
+      lapsedPending: db.prepare(`SELECT * FROM holds WHERE status = 'pending' AND expires_at <= ?`),
+      lapsedApproved: db.prepare(`SELECT * FROM holds WHERE status = 'approved' AND approval_expires_at <= ?`),
+      markExpired: db.prepare(`UPDATE holds SET status = 'expired' WHERE id = ? AND status IN ('pending','approved')`),
+      audit: db.prepare(`INSERT INTO audit (at, event, decision_id, hold_id, agent, host, operation, actor, reason, detail)
+        VALUES (@at, @event, @decisionId, @holdId, @agent, @host, @operation, @actor, @reason, @detail)`),
+    };
+  }
+
+  createHold(h: NewHold, now: number): Hold {
+    const id = newHoldId(now);
+    this.stmts.insert.run({
+      id,
+      decisionId: h.decisionId,
+      createdAt: now,
+      expiresAt: now + h.ttlMs,
+      agent: h.agent,
+      host: h.host,
+      path: h.path,
+      operation: h.operation,
+      target: h.target ? JSON.stringify(h.target) : null,
+      scope: JSON.stringify(h.scope),
+      rule: h.rule,
+      reason: h.reason,
+      operations: JSON.stringify(h.operations),
+      fingerprint: h.fingerprint,
+      scopeFingerprint: h.scopeFingerprint,
+    });
+    return this.getHold(id)!;
+  }
+
+  getHold(id: string): Hold | null {
+    const r = this.stmts.get.get(id) as Row | undefined;
+    return r ? rowToHold(r) : null;
+  }
+
+  listHolds(status: HoldStatus | undefined, limit: number): Hold[] {
+    const rows = (status ? this.stmts.listBy.all(status, limit) : this.stmts.listAll.all(limit)) as Row[];
+    return rows.map(rowToHold);
+  }
+
+  decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Hold | null {
+    const changed = this.stmts.decide.run({ id, status: approve ? 'approved' : 'denied', now, actor, reason, approvalExpiresAt: approve ? now + approvalTtlMs : null }).changes;
+    return changed === 1 ? this.getHold(id) : null;
+  }
+
+  consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Hold | null {
+    return this.db.transaction((): Hold | null => {
+      const r = holdId ? (this.stmts.get.get(holdId) as Row | undefined) : (this.stmts.findApproved.get(fingerprint, now) as Row | undefined);
+      if (!r) return null;
+      const h = rowToHold(r);
+      if (h.fingerprint !== fingerprint || h.status !== 'approved') return null;
+      const changed = this.stmts.use.run({ id: h.id, now, decisionId }).changes;
+      return changed === 1 ? this.getHold(h.id) : null;
+    }).immediate();
+  }
+
+  expire(now: number): Hold[] {
+    return this.db.transaction((): Hold[] => {
+      const lapsed = [...(this.stmts.lapsedPending.all(now) as Row[]), ...(this.stmts.lapsedApproved.all(now) as Row[])].map(rowToHold);
+      for (const h of lapsed) this.stmts.markExpired.run(h.id);
+      return lapsed.map((h) => ({ ...h, status: 'expired' as const }));
+    }).immediate();
+  }
+
+  audit(events: AuditEvent[]): void {
+    if (events.length === 0) return;
+    this.db.transaction(() => {
+      for (const e of events) {
+        this.stmts.audit.run({
+          at: e.at,
+          event: e.event,
+          decisionId: e.decisionId ?? null,
+          holdId: e.holdId ?? null,
+          agent: e.agent ?? null,
+          host: e.host ?? null,
+          operation: e.operation ?? null,
+          actor: e.actor ?? null,
+          reason: e.reason ?? null,
+          detail: e.detail ? JSON.stringify(e.detail) : null,
+        });
+      }
+    })();
+  }
+
+  queryAudit(q: AuditQuery): AuditEvent[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.hold) where.push('hold_id = ?') && params.push(q.hold);
+    if (q.agent) where.push('agent = ?') && params.push(q.agent);
+    if (q.host) where.push('host = ?') && params.push(q.host);
+    if (q.before !== undefined) where.push('seq < ?') && params.push(q.before);
+    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, q.limit) as Row[]).map((r) => ({
+      seq: r['seq'] as number,
+      at: r['at'] as number,
+      event: r['event'] as string,
+      decisionId: r['decision_id'] as string | null,
+      holdId: r['hold_id'] as string | null,
+      agent: r['agent'] as string | null,
+      host: r['host'] as string | null,
+      operation: r['operation'] as string | null,
+      actor: r['actor'] as string | null,
+      reason: r['reason'] as string | null,
+      detail: r['detail'] ? (JSON.parse(r['detail'] as string) as Record<string, unknown>) : null,
+    }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
