@@ -185,9 +185,9 @@ export class Holds {
   }
 
   /** Audit events of allowed calls are batched (one transaction every 200 ms); hold events are written at once. */
-  audit(e: AuditEvent): void {
+  audit(e: AuditEvent, urgent = false): void {
     this.auditQueue.push(e);
-    if (this.auditQueue.length >= 500) this.flushAudit();
+    if (urgent || this.auditQueue.length >= 500) this.flushAudit();
     else this.auditTimer ??= setTimeout(() => this.flushAudit(), 200);
   }
 

@@ -261,7 +261,7 @@ function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage
       actor: ctx.agent,
       reason: `${d.rule}${d.reason ? `: ${d.reason}` : ''}`.slice(0, 1000),
       detail: { status: r.status, ...(d.scope && d.scope.status !== 'not-needed' ? { scope: describeScope(d.scope), lookups: d.scope.lookups ?? [] } : {}) },
-    });
+    }, d.decision !== 'allow' || d.rule.startsWith('approved-hold:'));
   }
   deps.metrics.requests.inc({ host: ctx.provider ? host : 'other', method: req.method ?? '', decision: d.decision });
   deps.metrics.requestSeconds.observe({ decision: d.decision }, ms / 1000);
