@@ -41,7 +41,8 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
     'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    'referrer-policy': 'no-referrer',
+    // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on the page's own form posts
+    'referrer-policy': 'same-origin',
     ...extra,
   });
   res.end(body);
