@@ -131,7 +131,7 @@ export function parsePolicy(text: string, source: string, env: NodeJS.ProcessEnv
   }
   // the shipped default set, unless the policy defines its own
   if (!sets.has('protected-environments')) {
-    sets.set('protected-environments', { label: 'protected-environments', members: new Set(['production', 'prod', 'live', 'main']) });
+    sets.set('protected-environments', { label: 'protected-environments', members: new Set(['production', 'prod', 'live', 'main', '@primary']) });
   }
 
   const agents = new Map<string, AgentEntry>();

@@ -85,6 +85,13 @@ describe('the incident', () => {
 });
 
 describe('provider semantics, not argument appearances', () => {
+  it('renaming production does not unprotect it: the primary environment stays protected', async () => {
+    fake.world.environments.find((e) => e.id === POCKETOS.env.prod)!.name = 'blue';
+    const a = await gql(`mutation { volumeDelete(volumeId: "${POCKETOS.volume.pgdata}") }`);
+    expect(a.error!.extensions).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'never-destroy-protected' });
+    expect(a.error!.message).toMatch(/it reaches blue, in protected-environments/);
+  });
+
   it('serviceDelete naming staging reaches production (staging is no fork): denied', async () => {
     const a = await gql(`mutation { serviceDelete(id: "${POCKETOS.svc.api}", environmentId: "${POCKETOS.env.staging}") }`);
     expect(code(a)).toBe('SCOPEGATE_DENIED');

@@ -46,6 +46,12 @@ describe('policies/default.yaml is exactly the table in interface.md', () => {
       expect([decide(SCOPES.safe), decide(SCOPES.protected), decide(SCOPES.unresolved)]).toEqual([safe, prot, unres]);
     });
   }
+  it('the provider-marked primary environment is protected whatever its name', () => {
+    const renamed: Scope = { status: 'resolved', environments: [{ id: 'env-1', name: 'blue', primary: true }], shared: false, liveDeployments: [] };
+    expect(evaluate(policy, { agent: 'a', operation: op('destructive-irreversible'), scope: renamed }).action).toBe('deny');
+    const other: Scope = { status: 'resolved', environments: [{ id: 'env-2', name: 'blue' }], shared: false, liveDeployments: [] };
+    expect(evaluate(policy, { agent: 'a', operation: op('destructive-irreversible'), scope: other }).action).toBe('hold');
+  });
   it('protected environment names match case-insensitively, and by id', () => {
     const byId: Scope = { status: 'resolved', environments: [{ id: 'env-9', name: 'PROD' }], shared: false, liveDeployments: [] };
     expect(evaluate(policy, { agent: 'a', operation: op('destructive-irreversible'), scope: byId }).action).toBe('deny');

@@ -78,7 +78,8 @@ export interface Located {
 
 function env(s: Snapshot, id: string): EnvironmentRef | null {
   const e = s.environments.find((x) => x.id === id);
-  return e ? { id: e.id, name: e.name } : null;
+  if (!e) return null;
+  return e.id === s.project.primaryEnvironmentId ? { id: e.id, name: e.name, primary: true } : { id: e.id, name: e.name };
 }
 
 const s = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
