@@ -19,9 +19,10 @@ import type { Holds } from '../holds/holds.js';
 import type { HoldHints } from '../pipeline/judge.js';
 import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './answers.js';
 import type { ConnectionContext } from './context.js';
-import { BadAuthorityError, parseAuthority, type Authority } from './host.js';
+import { BadAuthorityError, normaliseHost, parseAuthority, type Authority } from './host.js';
 import { Interceptor } from './intercept.js';
-import { openTunnel } from './tunnel.js';
+import { openTunnel, type FirstBytesVerdict } from './tunnel.js';
+import { parseClientHello, plainHttpHost } from './client-hello.js';
 import type { Upstream } from './upstream.js';
 
 export interface ProxyServerOptions {
@@ -39,6 +40,40 @@ export interface ProxyServerOptions {
   holds?: Holds;
   holdTimeoutMs: number;
   holdHints?: HoldHints;
+}
+
+/**
+ * What a tunnel's first client bytes are: TLS whose SNI names a guarded host is intercepted as
+ * that host; cleartext HTTP whose Host names one is refused; a malformed ClientHello is refused;
+ * anything else is relayed untouched.
+ */
+export function firstBytesVerdict(policy: Policy, buf: Buffer): FirstBytesVerdict {
+  const hello = parseClientHello(buf);
+  switch (hello.kind) {
+    case 'need-more':
+      return 'need-more';
+    case 'malformed':
+      return { refuse: `a malformed TLS ClientHello (${hello.reason})` };
+    case 'hello': {
+      if (hello.sni === null) return 'relay';
+      const sni = normaliseHost(hello.sni);
+      if (sni === null) return { refuse: 'a TLS server name that is not a host name' };
+      return guardedBy(policy, sni) ? { intercept: sni } : 'relay';
+    }
+    case 'not-tls': {
+      const text = buf.subarray(0, 16).toString('latin1');
+      if (/^[A-Z]{1,10}$/.test(text) || (/^[A-Z]{3,10} /.test(text) && !buf.includes('\r\n\r\n') && !buf.includes('\n\n'))) return 'need-more';
+      const host = plainHttpHost(buf);
+      if (host === null) return 'relay';
+      let name: string | null = null;
+      try {
+        name = parseAuthority(host, 80).host;
+      } catch {
+        return { refuse: 'a cleartext request with an unreadable Host header' };
+      }
+      return guardedBy(policy, name) ? { refuse: `cleartext HTTP for guarded host ${name} inside a tunnel to another host` } : 'relay';
+    }
+  }
 }
 
 /** Counts requests in flight so shutdown knows when it may stop waiting. */
@@ -185,9 +220,17 @@ export class ProxyServer {
     openTunnel(socket, head, destination, decisionId, {
       track: (s) => this.track(s),
       onOpen: () => this.options.metrics.openTunnels.inc(),
+      inspectFirst: (buf) => firstBytesVerdict(this.options.policy(), buf),
+      intercept: (client, host, first) => {
+        const provider = guardedBy(this.options.policy(), host)!;
+        // judged and forwarded as the guarded host's HTTPS API, wherever the tunnel pointed
+        const ctx = this.context('connect', { host, port: 443 }, 'https', provider.name, client, agent);
+        log.warn({ decisionId, connectionId: ctx.connectionId, agent, connectTarget: target.host, sni: host }, 'a tunnel to a host that is not guarded carries TLS for a guarded one: intercepting it as that host');
+        this.interceptor.accept(client, ctx, first);
+      },
       onClose: (r) => {
         if (r.established) this.options.metrics.openTunnels.dec();
-        this.options.metrics.tunnels.inc({ result: r.established ? 'tunnelled' : 'failed' });
+        this.options.metrics.tunnels.inc({ result: r.interceptedAs ? 'intercepted' : r.established ? 'tunnelled' : 'failed' });
         log.info(
           {
             decisionId,
@@ -195,11 +238,12 @@ export class ProxyServer {
             via: 'connect',
             host: target.host,
             port: target.port,
-            decision: 'tunnel',
+            decision: r.interceptedAs ? 'intercept' : r.error && r.established ? 'deny' : 'tunnel',
             rule: 'egress',
             bytesUp: r.bytesUp,
             bytesDown: r.bytesDown,
             durationMs: Date.now() - started,
+            ...(r.interceptedAs ? { interceptedAs: r.interceptedAs } : {}),
             ...(r.error ? { error: r.error } : {}),
           },
           'tunnel',

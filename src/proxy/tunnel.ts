@@ -2,9 +2,13 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { answerPlainOnSocket } from './answers.js';
 
+export type FirstBytesVerdict = 'need-more' | 'relay' | { intercept: string } | { refuse: string };
+
 export interface TunnelResult {
   /** true once the upstream connection was made and the client told 200. */
   established: boolean;
+  /** The client's first bytes named a guarded host: the connection was handed to interception. */
+  interceptedAs?: string;
   bytesUp: number;
   bytesDown: number;
   error?: string;
@@ -15,7 +19,18 @@ export interface TunnelHooks {
   track(s: Socket): void;
   onOpen(): void;
   onClose(r: TunnelResult): void;
+  /**
+   * Judge the client's first bytes before any reach the upstream: a ClientHello whose SNI (or a
+   * cleartext request whose Host) names a guarded host must not pass unjudged through a tunnel
+   * opened to some other name or address.
+   */
+  inspectFirst(buf: Buffer): FirstBytesVerdict;
+  /** Take over the client connection as the guarded host the first bytes named. */
+  intercept(client: Duplex, host: string, head: Buffer): void;
 }
+
+/** First bytes are read at most this far before a verdict is forced. */
+const MAX_PEEK = 16 * 1024 + 64;
 
 /**
  * Relay bytes between the client and host:port, untouched: the client completes TLS with the
@@ -42,6 +57,7 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
   };
   const timer = setTimeout(() => refuse(504, `connecting to ${target.host}:${target.port} timed out`), connectTimeoutMs);
 
+  let handedOff = false;
   upstream.once('connect', () => {
     clearTimeout(timer);
     if (client.destroyed) {
@@ -52,10 +68,41 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
     established = true;
     upstream.setNoDelay(true);
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) upstream.write(head);
-    client.pipe(upstream);
+    // server-first protocols may speak at once; the client's bytes wait for the verdict below
     upstream.pipe(client);
     hooks.onOpen();
+    const seen: Buffer[] = [];
+    let size = 0;
+    let decided = false;
+    const decide = (chunk: Buffer): void => {
+      seen.push(chunk);
+      size += chunk.length;
+      const buf = seen.length === 1 ? chunk : Buffer.concat(seen, size);
+      let verdict = hooks.inspectFirst(buf);
+      if (verdict === 'need-more' && size < MAX_PEEK) return;
+      if (verdict === 'need-more') verdict = { refuse: 'the first bytes did not settle what they are within 16 KiB' };
+      decided = true;
+      client.off('data', decide);
+      client.pause();
+      if (verdict === 'relay') {
+        upstream.write(buf);
+        client.pipe(upstream);
+        client.resume();
+      } else if ('intercept' in verdict) {
+        handedOff = true;
+        upstream.unpipe(client);
+        upstream.destroy();
+        const r: TunnelResult = { established, interceptedAs: verdict.intercept, bytesUp: 0, bytesDown: upstream.bytesRead };
+        reported = true;
+        hooks.onClose(r);
+        hooks.intercept(client, verdict.intercept, buf);
+      } else {
+        error = verdict.refuse;
+        client.destroy();
+      }
+    };
+    if (head.length > 0) decide(head);
+    if (!decided) client.on('data', decide);
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     if (!established) {
@@ -67,15 +114,18 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
   });
   // pipe() carries each side's end to the other; these handlers only make sure nothing lingers
   upstream.on('close', () => {
-    if (!established) return;
+    if (!established || handedOff) return;
     if (!client.destroyed) {
       client.end();
       // a client that never closes its side must not keep the socket forever
       setTimeout(() => client.destroy(), 5_000).unref();
     }
   });
-  client.on('error', () => client.destroy());
+  client.on('error', () => {
+    if (!handedOff) client.destroy();
+  });
   client.on('close', () => {
+    if (handedOff) return;
     upstream.destroy();
     if (established || reported) report();
     else {

@@ -145,6 +145,35 @@ describe('the incident call, spelled every way a server accepts, is denied the s
 
 });
 
+describe('a tunnel to another name or an address cannot carry the guarded host past inspection', () => {
+  const body = json({ query: EVIL });
+  const post = `POST /graphql/v2 HTTP/1.1\r\nHost: ${GUARDED}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+  it('CONNECT to the upstream\'s IP address with SNI backboard.railway.com is intercepted and judged', async () => {
+    const before = upstream.seen.length;
+    // the client trusts scopegate's CA: the handshake succeeding at all shows scopegate answered it
+    const t = await tunnel(proxy.proxyPort, `127.0.0.1:${upstream.port}`, GUARDED, proxy.caPem);
+    const answer = await exchange(t, post);
+    expect(answer).toContain('"code":"SCOPEGATE_DENIED"');
+    expect(upstream.seen.length).toBe(before);
+    const line = await proxy.waitForLog((l) => l.msg === 'tunnel' && l.interceptedAs === GUARDED);
+    expect(line).toMatchObject({ decision: 'intercept', host: '127.0.0.1' });
+  });
+  it('a client that expects the real certificate through such a tunnel gets scopegate\'s instead and fails', async () => {
+    await expect(tunnel(proxy.proxyPort, `127.0.0.1:${upstream.port}`, GUARDED, pki.caPem)).rejects.toThrow(/certificate|self.signed|issuer/i);
+  });
+  it('cleartext HTTP for the guarded host inside a tunnel to another host is refused', async () => {
+    const { connect: netConnect } = await import('node:net');
+    const s = netConnect(proxy.proxyPort, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const before = upstream.seen.length;
+    const got = await exchange(s, `CONNECT 127.0.0.1:${upstream.port} HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\n\r\n${post}`);
+    expect(got).toMatch(/^HTTP\/1.1 200/);
+    expect(got).not.toContain('HTTP/1.1 400'); // the upstream never saw it: the socket was cut, not answered
+    expect(upstream.seen.length).toBe(before);
+    await proxy.waitForLog((l) => l.msg === 'tunnel' && /cleartext HTTP for guarded host/.test(String(l.error)));
+  });
+});
+
 describe('GraphQL over WebSocket (graphql-transport-ws) against the fake Railway', () => {
   it('a subscribe message carrying the mutation is answered with SCOPEGATE_DENIED and never reaches the provider; a read passes', async () => {
     const { startFakeRailway, POCKETOS } = await import('../fixtures/fake-railway/index.js');
