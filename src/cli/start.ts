@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { relative, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
@@ -32,6 +33,9 @@ Options:
   --policy FILE            YAML policy (default: the shipped policies/default.yaml)
   --listen HOST:PORT       explicit proxy: CONNECT for HTTPS, absolute-form for plain HTTP
                            (default 127.0.0.1:8080; port 0 picks a free port, logged at start)
+  --transparent HOST:PORT  transparent TLS listener for connections the network redirects here
+                           (iptables/nftables REDIRECT or DNAT of outbound 443); the host comes
+                           from the TLS ClientHello's SNI, and a hello without SNI is refused
   --admin HOST:PORT        admin API, /healthz, /metrics (default 127.0.0.1:8081)
   --admin-token TOKEN      bearer token for the admin API (or env SCOPEGATE_ADMIN_TOKEN); without
                            one, a random token is kept in DATA_DIR/admin-token (mode 0600)
@@ -68,6 +72,7 @@ Exit status: 0 after a clean shutdown, 1 on a run-time failure, 2 on bad usage o
 const OPTIONS: Options = {
   policy: { type: 'string' },
   listen: { type: 'string' },
+  transparent: { type: 'string' },
   admin: { type: 'string' },
   'admin-token': { type: 'string' },
   'ca-dir': { type: 'string' },
@@ -90,6 +95,7 @@ const OPTIONS: Options = {
 export interface StartConfig {
   policyPath: string;
   listen: { host: string; port: number };
+  transparent?: { host: string; port: number };
   admin: { host: string; port: number };
   adminToken?: string;
   caDir: string;
@@ -148,6 +154,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     config.adminToken = token;
   }
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
+  if (v['transparent']) config.transparent = parseHostPort('--transparent', v['transparent'] as string);
   return config;
 }
 
@@ -281,8 +288,10 @@ export async function runStart(argv: string[]): Promise<number> {
 
   let proxyAddr;
   let adminAddr;
+  let transparentAddr: AddressInfo | undefined;
   try {
     proxyAddr = await proxy.listen(config.listen.host, config.listen.port);
+    if (config.transparent) transparentAddr = await proxy.listenTransparent(config.transparent.host, config.transparent.port);
     adminAddr = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -295,6 +304,7 @@ export async function runStart(argv: string[]): Promise<number> {
     {
       version: VERSION,
       listen: `${proxyAddr.address}:${proxyAddr.port}`,
+      ...(transparentAddr ? { transparent: `${transparentAddr.address}:${transparentAddr.port}` } : {}),
       admin: `${adminAddr.address}:${adminAddr.port}`,
       policy: config.policyPath,
       guarded: policy.providers.map((p) => ({ provider: p.name, hosts: p.hosts })),
@@ -305,7 +315,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const guarded = policy.providers.flatMap((p) => p.hosts).join(', ') || 'none';
   process.stderr.write(
     [
-      `scopegate ${VERSION}: proxy ${proxyUrl}, admin http://${adminAddr.address}:${adminAddr.port}`,
+      `scopegate ${VERSION}: proxy ${proxyUrl}${transparentAddr ? `, transparent ${transparentAddr.address}:${transparentAddr.port}` : ''}, admin http://${adminAddr.address}:${adminAddr.port}`,
       `  policy   ${display(config.policyPath)} (guards ${guarded}; other hosts: egress ${policy.egress.default})`,
       `  CA       ${display(ca.certPath)}${created ? ' (created now)' : ''}; clients must trust it: ${display(bundlePath)} is it plus the system roots`,
       `  agent    export HTTPS_PROXY=${proxyUrl} HTTP_PROXY=${proxyUrl} NODE_EXTRA_CA_CERTS=${resolve(ca.certPath)} SSL_CERT_FILE=${resolve(bundlePath)}`,

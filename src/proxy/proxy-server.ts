@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger.js';
@@ -106,6 +106,7 @@ export class ProxyServer {
   private readonly inflight = new Inflight();
   private readonly deps: PipelineDeps;
   private closing = false;
+  private transparentServer: NetServer | null = null;
 
   constructor(private readonly options: ProxyServerOptions) {
     this.deps = {
@@ -150,6 +151,95 @@ export class ProxyServer {
   private track(s: Duplex): void {
     this.sockets.add(s);
     s.once('close', () => this.sockets.delete(s));
+  }
+
+  /**
+   * The transparent listener: connections the network redirected here (iptables/nftables
+   * REDIRECT or DNAT of outbound 443). The host comes from the ClientHello's SNI; a hello without
+   * one is refused. Guarded hosts are intercepted as over CONNECT; others are tunnelled to the
+   * SNI name (as resolved, or --route), on port 443.
+   */
+  listenTransparent(host: string, port: number): Promise<AddressInfo> {
+    const server = createNetServer((socket) => this.onTransparent(socket));
+    this.transparentServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  private onTransparent(socket: Socket): void {
+    const log = this.options.logger;
+    this.track(socket);
+    socket.setNoDelay(true);
+    this.options.metrics.openConnections.inc();
+    socket.once('close', () => this.options.metrics.openConnections.dec());
+    socket.on('error', () => socket.destroy());
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const decisionId = newDecisionId();
+    const refuse = (reason: string): void => {
+      log.info({ decisionId, via: 'transparent', client: socket.remoteAddress, decision: 'deny', rule: 'transparent', reason }, 'connect');
+      socket.destroy();
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => refuse('no TLS ClientHello within 10 s'), 10_000);
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      size += c.length;
+      const buf = Buffer.concat(chunks, size);
+      const hello = parseClientHello(buf);
+      if (hello.kind === 'need-more' && size < 16 * 1024 + 64) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      if (hello.kind === 'need-more') return refuse('the ClientHello did not end within 16 KiB');
+      if (hello.kind === 'not-tls') return refuse('the transparent listener takes TLS only');
+      if (hello.kind === 'malformed') return refuse(`a malformed TLS ClientHello (${hello.reason})`);
+      if (hello.sni === null) return refuse('a TLS ClientHello without SNI: the host it is for cannot be known');
+      const name = normaliseHost(hello.sni);
+      if (name === null) return refuse('a TLS server name that is not a host name');
+      const policy = this.options.policy();
+      const provider = guardedBy(policy, name);
+      const egress = egressVerdict(policy, name);
+      const target = { host: name, port: 443 };
+      if (provider && (egress.allowed || !policy.egress.deny.matches(name))) {
+        const ctx = this.context('transparent', target, 'https', provider.name, socket, 'anonymous');
+        this.interceptor.accept(socket, ctx, buf);
+        return;
+      }
+      if (!egress.allowed) {
+        this.options.metrics.tunnels.inc({ result: 'refused' });
+        return refuse(egress.reason);
+      }
+      const started = Date.now();
+      openTunnel(
+        socket,
+        buf,
+        this.options.upstream.tunnelTarget(name, 443),
+        decisionId,
+        {
+          track: (s) => this.track(s),
+          onOpen: () => this.options.metrics.openTunnels.inc(),
+          inspectFirst: () => 'relay',
+          intercept: () => socket.destroy(),
+          onClose: (r) => {
+            if (r.established) this.options.metrics.openTunnels.dec();
+            this.options.metrics.tunnels.inc({ result: r.established ? 'tunnelled' : 'failed' });
+            log.info({ decisionId, agent: 'anonymous', via: 'transparent', host: name, port: 443, decision: 'tunnel', rule: 'egress', bytesUp: r.bytesUp, bytesDown: r.bytesDown, durationMs: Date.now() - started, ...(r.error ? { error: r.error } : {}) }, 'tunnel');
+          },
+        },
+        10_000,
+        true,
+      );
+    };
+    socket.on('data', onData);
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
@@ -299,6 +389,7 @@ export class ProxyServer {
   async shutdown(graceMs: number): Promise<{ unfinished: number }> {
     this.closing = true;
     const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const transparentClosed = this.transparentServer ? new Promise<void>((r) => this.transparentServer!.close(() => r())) : Promise.resolve();
     this.server.closeIdleConnections();
     this.interceptor.closeIdle();
     let timer: NodeJS.Timeout | undefined;
@@ -315,6 +406,7 @@ export class ProxyServer {
     await new Promise((r) => setTimeout(r, this.sockets.size > 0 ? 300 : 0));
     for (const s of this.sockets) s.destroy();
     await closed;
+    await transparentClosed;
     return { unfinished };
   }
 }

@@ -37,7 +37,7 @@ const MAX_PEEK = 16 * 1024 + 64;
  * real upstream and sees its real certificate. The client hears 200 only once the upstream
  * connection exists, so an unreachable host is a clean 502/504, not a dead tunnel.
  */
-export function openTunnel(client: Duplex, head: Buffer, target: { host: string; port: number }, decisionId: string, hooks: TunnelHooks, connectTimeoutMs = 10_000): void {
+export function openTunnel(client: Duplex, head: Buffer, target: { host: string; port: number }, decisionId: string, hooks: TunnelHooks, connectTimeoutMs = 10_000, transparent = false): void {
   const upstream = connect({ host: target.host, port: target.port });
   hooks.track(upstream);
   let established = false;
@@ -52,7 +52,9 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
     error ??= reason;
     clearTimeout(timer);
     upstream.destroy();
-    answerPlainOnSocket(client, status, decisionId, error);
+    // a transparent client never asked a proxy anything: it cannot read an HTTP answer, only a close
+    if (transparent) client.destroy();
+    else answerPlainOnSocket(client, status, decisionId, error);
     report();
   };
   const timer = setTimeout(() => refuse(504, `connecting to ${target.host}:${target.port} timed out`), connectTimeoutMs);
@@ -67,7 +69,7 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
     }
     established = true;
     upstream.setNoDelay(true);
-    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (!transparent) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     // server-first protocols may speak at once; the client's bytes wait for the verdict below
     upstream.pipe(client);
     hooks.onOpen();
