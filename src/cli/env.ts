@@ -62,6 +62,12 @@ export function runEnv(argv: string[]): number {
     dotenv: ([k, v]: [string, string]) => `${k}=${v}`,
   }[shell];
   if (!line) throw new UsageError(`--shell "${shell}" must be sh, fish, powershell or dotenv`);
-  process.stdout.write(`${vars.map(line).join('\n')}\n`);
+  const certPath = vars.find(([k]) => k === 'NODE_EXTRA_CA_CERTS')![1];
+  const notes = [
+    '# Go and OpenSSL-based tools read SSL_CERT_FILE above.',
+    `# Java keeps its own store: keytool -importcert -noprompt -alias scopegate -cacerts -storepass changeit -file ${certPath}`,
+    '# The system store (Debian/Ubuntu, as root): scopegate ca install   (undo: scopegate ca uninstall)',
+  ];
+  process.stdout.write(`${vars.map(line).join('\n')}\n${notes.join('\n')}\n`);
   return 0;
 }

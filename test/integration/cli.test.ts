@@ -139,3 +139,34 @@ describe('scopegate env', () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe('scopegate ca install / uninstall (the Debian system store, in a scratch root)', () => {
+  it('adds the CA to the system bundle and removes exactly it again', async () => {
+    const { mkdirSync, copyFileSync } = await import('node:fs');
+    const { makeTestPki } = await import('../helpers/pki.js');
+    const root = mkdtempSync(join(tmpdir(), 'sg-root-'));
+    for (const d of ['etc/ssl/certs', 'usr/share/ca-certificates', 'etc/ca-certificates/update.d', 'usr/local/share/ca-certificates']) mkdirSync(join(root, d), { recursive: true });
+    writeFileSync(join(root, 'etc/ca-certificates.conf'), '# scratch\n');
+    // another CA already in the store, as on any real system
+    const other = makeTestPki('other', ['x.test']);
+    copyFileSync(other.caPath, join(root, 'usr/local/share/ca-certificates/other.crt'));
+    const caDir = join(root, 'sgca');
+    expect((await sg(['ca', 'init', '--ca-dir', caDir])).code).toBe(0);
+    const ours = readFileSync(join(caDir, 'ca.pem'), 'utf8').trim();
+    const install = await sg(['ca', 'install', '--ca-dir', caDir, '--root', root]);
+    expect(install.stderr).toBe('');
+    expect(install.code).toBe(0);
+    expect(readFileSync(join(root, 'etc/ssl/certs/ca-certificates.crt'), 'utf8')).toContain(ours);
+    const uninstall = await sg(['ca', 'uninstall', '--ca-dir', caDir, '--root', root]);
+    expect(uninstall.code).toBe(0);
+    const bundle = readFileSync(join(root, 'etc/ssl/certs/ca-certificates.crt'), 'utf8');
+    expect(bundle).not.toContain(ours);
+    expect(bundle).toContain(other.caPem.trim());
+    expect((await sg(['ca', 'uninstall', '--ca-dir', caDir, '--root', root])).stdout).toMatch(/nothing to do/);
+  });
+
+  it('env also says how Java and the system store get the CA', async () => {
+    const r = await sg(['env', '--ca-dir', '/srv/ca']);
+    expect(r.stdout).toMatch(/^# Java keeps its own store: keytool -importcert .* -file \/srv\/ca\/ca.pem$/m);
+  });
+});
