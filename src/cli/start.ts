@@ -24,6 +24,7 @@ import { PersistedQueries } from '../inspect/persisted-queries.js';
 import type { AnswerStatusMode } from '../proxy/answers.js';
 import { watchPolicy } from '../policy/reload.js';
 import { GraphQLLookups } from '../scope/graphql-lookup.js';
+import { DEFAULT_CLIENT_LIMITS, type ClientLimits } from '../proxy/client-limits.js';
 
 export const START_HELP = `Usage: scopegate start [options]
 
@@ -44,6 +45,8 @@ Options:
   --route HOST=ADDR:PORT   connect to ADDR:PORT instead of resolving HOST; TLS SNI and the
                            certificate check stay HOST (repeatable)
   --upstream-ca FILE       an extra CA trusted for upstream TLS, on top of the system roots
+  --upstream-timeout SECONDS  an upstream that has not started its answer by then gets the agent
+                           a 504 (default 60)
   --answer-status graphql|http
                            status of scopegate's own GraphQL answers: 200 with errors (graphql),
                            or 403 denied / 409 pending (http)  (default graphql)
@@ -59,6 +62,9 @@ Options:
   --approval-ttl DURATION  an approval lets the identical call through only this long (default 15m)
   --notify URL             POST a JSON notification of every new hold here (repeatable)
   --notify-slack URL       post a Slack-compatible message of every new hold here (repeatable)
+  --header-timeout SECONDS a client must send its request headers within this (default 20)
+  --request-timeout SECONDS  … and its whole request, body included, within this (default 120)
+  --idle-timeout SECONDS   an idle keep-alive connection is closed after this (default 30)
   --drain-timeout SECONDS  on SIGTERM/SIGINT, how long requests in flight may finish (default 10)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               this text
@@ -79,7 +85,11 @@ const OPTIONS: Options = {
   'data-dir': { type: 'string' },
   route: { type: 'string', multiple: true },
   'upstream-ca': { type: 'string' },
+  'upstream-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'header-timeout': { type: 'string' },
+  'request-timeout': { type: 'string' },
+  'idle-timeout': { type: 'string' },
   'answer-status': { type: 'string' },
   'max-body': { type: 'string' },
   'lookup-timeout': { type: 'string' },
@@ -112,6 +122,8 @@ export interface StartConfig {
   holdTtlMs: number;
   approvalTtlMs: number;
   webhooks: Webhook[];
+  limits: ClientLimits;
+  upstreamTimeoutMs: number;
 }
 
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
@@ -143,6 +155,13 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     holdTimeoutMs: parseSeconds('--hold-timeout', (v['hold-timeout'] as string | undefined) ?? '25', 0, 3600) * 1000,
     holdTtlMs: parseDuration('--hold-ttl', (v['hold-ttl'] as string | undefined) ?? '24h'),
     approvalTtlMs: parseDuration('--approval-ttl', (v['approval-ttl'] as string | undefined) ?? '15m'),
+    upstreamTimeoutMs: parseSeconds('--upstream-timeout', (v['upstream-timeout'] as string | undefined) ?? '60', 0.5, 3600) * 1000,
+    limits: {
+      ...DEFAULT_CLIENT_LIMITS,
+      headerTimeoutMs: parseSeconds('--header-timeout', (v['header-timeout'] as string | undefined) ?? '20', 0.5, 600) * 1000,
+      requestTimeoutMs: parseSeconds('--request-timeout', (v['request-timeout'] as string | undefined) ?? '120', 1, 3600) * 1000,
+      idleTimeoutMs: parseSeconds('--idle-timeout', (v['idle-timeout'] as string | undefined) ?? '30', 0.5, 3600) * 1000,
+    },
     webhooks: [
       ...((v['notify'] as string[] | undefined) ?? []).map((url) => ({ url: checkUrl('--notify', url), format: 'json' as const })),
       ...((v['notify-slack'] as string[] | undefined) ?? []).map((url) => ({ url: checkUrl('--notify-slack', url), format: 'slack' as const })),
@@ -262,7 +281,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const metrics = new Metrics();
   const leafCache = new LeafCache(ca, { onMint: (ms) => metrics.leafMintSeconds.observe(ms / 1000) });
   metrics.leafCacheSource = () => leafCache.size;
-  const upstream = new Upstream({ routes: config.routes, ...(extraCa ? { extraCa } : {}) });
+  const upstream = new Upstream({ routes: config.routes, headersTimeoutMs: config.upstreamTimeoutMs, connectTimeoutMs: Math.min(10_000, config.upstreamTimeoutMs), ...(extraCa ? { extraCa } : {}) });
   let current = policy;
   const proxy = new ProxyServer({
     policy: () => current,
@@ -278,6 +297,7 @@ export async function runStart(argv: string[]): Promise<number> {
     lookupTimeoutMs: config.lookupTimeoutMs,
     holds,
     holdTimeoutMs: config.holdTimeoutMs,
+    limits: config.limits,
     holdHints: { get pageUrl() { return pageUrl; }, approvalTtlText: formatDuration(config.approvalTtlMs) },
   });
   const reloader = watchPolicy(config.policyPath, logger, (p) => {

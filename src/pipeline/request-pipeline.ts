@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { GraphQLLookups } from '../scope/graphql-lookup.js';
+import { framingProblem, type ClientLimits } from '../proxy/client-limits.js';
 import { unresolved, type Scope } from '../scope/scope.js';
 import type { Operation } from '../inspect/operation.js';
 import { performance } from 'node:perf_hooks';
@@ -43,6 +44,7 @@ export interface PipelineDeps {
   lookups: GraphQLLookups;
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
   lookupTimeoutMs: number;
+  clientLimits: ClientLimits;
   /** Called when a request starts and when it has fully finished, so shutdown can wait for it. */
   inflight: { add(): void; done(): void };
 }
@@ -83,6 +85,12 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
 
   // check host: inside a tunnel the target was fixed by CONNECT (or SNI); a Host header naming
   // anything else is a request the client meant for another host, and is refused, not believed.
+  const framing = framingProblem(req, deps.clientLimits);
+  if (framing) {
+    res.setHeader('connection', 'close');
+    answerPlain(res, framing.status, decisionId, `${framing.reason}; nothing was forwarded`);
+    return { decision: { decision: 'deny', rule: 'framing', reason: framing.reason }, result: { status: framing.status, bytesOut: 0 } };
+  }
   const mismatch = hostHeaderMismatch(ctx, req);
   if (mismatch) {
     answerPlain(res, 421, decisionId, mismatch);
@@ -146,7 +154,16 @@ async function holdStage(
   const approved = holds.consume(fp.call, decisionId);
   if (approved) return send({ ...decision, decision: 'allow', rule: `approved-hold:${approved.id}`, reason: `${approved.id} approved by ${approved.decidedBy ?? 'a person'}`, holdId: approved.id });
 
-  const hold = holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+  let hold: Hold;
+  try {
+    hold = holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+  } catch (err) {
+    // a hold nobody can find again must not exist: the call is refused, not forwarded, not lost silently
+    const reason = `the hold could not be recorded (${(err as Error).message.slice(0, 160)}); nothing was forwarded`;
+    deps.logger.error({ decisionId, err: { message: (err as Error).message } }, 'hold store write failed');
+    const status = answerGraphQL(res, deps.answerStatus, 'SCOPEGATE_UNJUDGEABLE', `scopegate could not complete its decision on ${decision.operation?.name ?? 'this call'}: ${reason}`, { reason, rule: decision.rule }, decisionId);
+    return { decision: { ...decision, decision: 'error', rule: 'store', reason }, result: { status, bytesOut: 0 } };
+  }
   const gone = new AbortController();
   const onClose = (): void => {
     if (!res.writableEnded) gone.abort();

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { LeafCache } from '../tls/leaf-cache.js';
 import { answerPlainOnSocket } from './answers.js';
+import { DEFAULT_CLIENT_LIMITS, parseErrorStatus, serverOptions, type ClientLimits } from './client-limits.js';
 import type { ConnectionContext } from './context.js';
 
 export type RequestHandler = (ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse) => void;
@@ -17,7 +18,7 @@ export interface InterceptorOptions {
   /** Called once per connection that could not be intercepted (handshake refused, not TLS). */
   onRejected: (ctx: ConnectionContext, reason: string) => void;
   track: (s: Duplex) => void;
-  keepAliveTimeoutMs?: number;
+  limits?: ClientLimits;
 }
 
 const TLS_HANDSHAKE = 0x16;
@@ -33,7 +34,7 @@ export class Interceptor {
   private readonly contexts = new WeakMap<object, ConnectionContext>();
 
   constructor(private readonly options: InterceptorOptions) {
-    this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000, requestTimeout: 300_000, headersTimeout: 30_000 }, (req, res) => {
+    this.server = createServer(serverOptions(options.limits ?? DEFAULT_CLIENT_LIMITS), (req, res) => {
       const ctx = this.contexts.get(req.socket);
       if (!ctx) {
         res.destroy();
@@ -52,7 +53,8 @@ export class Interceptor {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       const ctx = this.contexts.get(socket);
       if (ctx && !/ECONNRESET|EPIPE/.test(err.code ?? '')) options.onRejected(ctx, describeClientError(err));
-      if (socket.writable && err.code === 'HPE_INVALID_METHOD') answerPlainOnSocket(socket, 400, null, 'bad request');
+      // a request the parser refused is answered (and the connection closed), never passed on
+      if (socket.writable && /^HPE_|ERR_HTTP_REQUEST_TIMEOUT/.test(err.code ?? '')) answerPlainOnSocket(socket, parseErrorStatus(err.code), null, `malformed request (${err.code}); nothing was forwarded`);
       else socket.destroy();
     });
   }

@@ -23,6 +23,7 @@ import { BadAuthorityError, normaliseHost, parseAuthority, type Authority } from
 import { Interceptor } from './intercept.js';
 import { openTunnel, type FirstBytesVerdict } from './tunnel.js';
 import { parseClientHello, plainHttpHost } from './client-hello.js';
+import { DEFAULT_CLIENT_LIMITS, parseErrorStatus, serverOptions, type ClientLimits } from './client-limits.js';
 import type { Upstream } from './upstream.js';
 
 export interface ProxyServerOptions {
@@ -40,6 +41,7 @@ export interface ProxyServerOptions {
   holds?: Holds;
   holdTimeoutMs: number;
   holdHints?: HoldHints;
+  limits?: ClientLimits;
 }
 
 /**
@@ -124,6 +126,7 @@ export class ProxyServer {
       ...(options.holds ? { holds: options.holds } : {}),
       ...(options.holdHints ? { holdHints: options.holdHints } : {}),
       ...(options.bodyLimits ? { bodyLimits: options.bodyLimits } : {}),
+      clientLimits: options.limits ?? DEFAULT_CLIENT_LIMITS,
     };
     this.interceptor = new Interceptor({
       leafCache: options.leafCache,
@@ -132,8 +135,9 @@ export class ProxyServer {
       onRejected: (ctx, reason) =>
         options.logger.warn({ connectionId: ctx.connectionId, host: ctx.target.host, agent: ctx.agent, reason }, 'interception refused'),
       track: (s) => this.track(s),
+      ...(options.limits ? { limits: options.limits } : {}),
     });
-    this.server = createServer({ keepAliveTimeout: 30_000, headersTimeout: 30_000, requestTimeout: 300_000 });
+    this.server = createServer(serverOptions(options.limits ?? DEFAULT_CLIENT_LIMITS));
     this.server.on('connection', (s: Socket) => {
       s.setNoDelay(true);
       this.track(s);
@@ -144,7 +148,7 @@ export class ProxyServer {
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onAbsoluteForm(req, res));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (err.code !== 'ECONNRESET') options.logger.debug({ code: err.code }, 'malformed request on the proxy listener');
-      answerPlainOnSocket(socket, err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, null, 'malformed request');
+      answerPlainOnSocket(socket, parseErrorStatus(err.code), null, `malformed request (${err.code ?? 'error'})`);
     });
   }
 
