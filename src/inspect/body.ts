@@ -3,7 +3,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
 /** Why a body could not be read; `status` is what the agent gets. Plain data. */
 export interface BodyProblem {
-  status: 400 | 413 | 415;
+  status: 400 | 408 | 413 | 415;
   reason: string;
 }
 
@@ -20,7 +20,7 @@ export const DEFAULT_BODY_LIMITS: BodyLimits = { maxBytes: 5 * 1024 * 1024, maxD
  * Read a request body whole, up to the limit. Bodies on guarded hosts are small GraphQL
  * documents; buffering them is what lets scopegate judge the exact bytes it then forwards.
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer | BodyProblem> {
+export function readBody(req: IncomingMessage, limits: BodyLimits, timeoutMs = 120_000): Promise<Buffer | BodyProblem> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limits.maxBytes) {
     return Promise.resolve({ status: 413, reason: `request body of ${declared} bytes is over the ${limits.maxBytes}-byte limit` });
@@ -29,9 +29,15 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const timer = setTimeout(() => {
+      finish({ status: 408, reason: `the request body did not arrive within ${Math.round(timeoutMs / 1000)} s` });
+      req.pause();
+    }, timeoutMs);
+    timer.unref();
     const finish = (v: Buffer | BodyProblem): void => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       req.off('data', onData);
       resolve(v);
     };

@@ -106,7 +106,7 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
 
   // read body: whole and within limits, so the bytes judged are the bytes forwarded
   const limits = deps.bodyLimits ?? DEFAULT_BODY_LIMITS;
-  const raw = await readBody(req, limits);
+  const raw = await readBody(req, limits, deps.clientLimits.requestTimeoutMs);
   if (isBodyProblem(raw)) return unjudgeable(deps, res, decisionId, raw.reason, raw.status);
   const decoded = decodeContentEncoding(raw, req.headers['content-encoding'], limits);
   if (isBodyProblem(decoded)) return unjudgeable(deps, res, decisionId, decoded.reason, decoded.status);
@@ -233,11 +233,11 @@ function failed(result: ForwardResult, base?: Decision): Decision | null {
 
 function unjudgeable(deps: PipelineDeps, res: ServerResponse, decisionId: string, reason: string, httpStatus: number): { decision: Decision; result: ForwardResult } {
   let status: number;
-  if (httpStatus === 413) {
+  if (httpStatus === 413 || httpStatus === 408) {
     // the rest of the body is still on the wire: answer, then close rather than read it
     res.setHeader('connection', 'close');
-    answerPlain(res, 413, decisionId, `${reason}; nothing was forwarded`);
-    status = 413;
+    answerPlain(res, httpStatus, decisionId, `${reason}; nothing was forwarded`);
+    status = httpStatus;
   } else {
     status = answerGraphQL(res, deps.answerStatus, 'SCOPEGATE_UNJUDGEABLE', `scopegate could not judge this request, so it was not forwarded: ${reason}`, { reason }, decisionId);
   }

@@ -32,14 +32,45 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
 export class Interceptor {
   private readonly server: Server;
   private readonly contexts = new WeakMap<object, ConnectionContext>();
+  private readonly deadlines = new WeakMap<object, NodeJS.Timeout>();
+  /** Requests on a connection whose answers are not finished (pipelining can make it more than one). */
+  private readonly busy = new WeakMap<object, number>();
+  private readonly limits: ClientLimits;
+
+  /**
+   * Node enforces headersTimeout and keepAliveTimeout only on servers that listen, and this one
+   * never does: each intercepted connection gets its own deadline for its next request's headers.
+   */
+  private deadline(socket: Duplex, ms: number | null): void {
+    clearTimeout(this.deadlines.get(socket));
+    if (ms === null || socket.destroyed) return;
+    const t = setTimeout(() => {
+      if (socket.destroyed) return;
+      answerPlainOnSocket(socket, 408, null, 'the request headers did not arrive in time');
+      setTimeout(() => socket.destroy(), 100).unref();
+    }, ms);
+    t.unref();
+    this.deadlines.set(socket, t);
+  }
 
   constructor(private readonly options: InterceptorOptions) {
-    this.server = createServer(serverOptions(options.limits ?? DEFAULT_CLIENT_LIMITS), (req, res) => {
+    this.limits = options.limits ?? DEFAULT_CLIENT_LIMITS;
+    const limits = options.limits ?? DEFAULT_CLIENT_LIMITS;
+    this.server = createServer(serverOptions(limits), (req, res) => {
       const ctx = this.contexts.get(req.socket);
       if (!ctx) {
         res.destroy();
         return;
       }
+      // headers are in: the header deadline stops; the next one starts when no answer is pending
+      const sock = req.socket;
+      this.deadline(sock, null);
+      this.busy.set(sock, (this.busy.get(sock) ?? 0) + 1);
+      res.once('close', () => {
+        const n = (this.busy.get(sock) ?? 1) - 1;
+        this.busy.set(sock, n);
+        if (n === 0) this.deadline(sock, limits.idleTimeoutMs);
+      });
       options.handler(ctx, req, res);
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -101,6 +132,8 @@ export class Interceptor {
     });
     this.contexts.set(tls, ctx);
     this.options.track(tls);
+    this.deadline(tls, this.limits.headerTimeoutMs);
+    tls.once('close', () => this.deadline(tls, null));
     // The TLS socket takes over the raw socket's handle and replays what was peeked (Node's
     // initRead); resuming the raw socket here would make it read — and drop — the next bytes.
     this.server.emit('connection', tls);
