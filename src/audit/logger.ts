@@ -16,11 +16,18 @@ export const SECRET_HEADERS = [
   'x-api-key',
 ] as const;
 
-const redactPaths = SECRET_HEADERS.flatMap((h) => [`headers["${h}"]`, `*.headers["${h}"]`, `*.*.headers["${h}"]`]);
+// Explicit paths only: wildcard paths made redaction a fifth of the per-request cost, and no log
+// line carries headers anyway (this is the second line of defence, for objects that ever would).
+const redactPaths = SECRET_HEADERS.flatMap((h) => [`headers["${h}"]`, `req.headers["${h}"]`, `res.headers["${h}"]`]);
 
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function createLogger(level: LevelWithSilent, destination: NodeJS.WritableStream | pino.DestinationStream = pino.destination(1)): Logger {
+/**
+ * Log lines are written asynchronously (sonic-boom) so a request never waits for the terminal or a
+ * pipe; they are flushed at shutdown. What must survive a crash (holds, decisions on them) is in
+ * the store, fsynced, not only in this log.
+ */
+export function createLogger(level: LevelWithSilent, destination: NodeJS.WritableStream | pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
   return pino(
     {
       level,

@@ -205,14 +205,23 @@ async function holdStage(
  * request's lookups under one deadline.
  */
 export function liveScope(deps: PipelineDeps, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders): ScopeSource {
-  const signal = AbortSignal.timeout(deps.lookupTimeoutMs);
-  return async (operation) => {
-    const deadline = new Promise<Scope>((resolve) => {
-      const t = setTimeout(() => resolve(unresolved(`live lookup did not finish within ${deps.lookupTimeoutMs} ms`)), deps.lookupTimeoutMs + 50);
+  // made on first use: reads never look anything up and should not pay for a deadline
+  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | null = null;
+  const start = (): { signal: AbortSignal; expired: Promise<Scope> } => {
+    const ac = new AbortController();
+    const expired = new Promise<Scope>((resolve) => {
+      const t = setTimeout(() => {
+        ac.abort();
+        resolve(unresolved(`live lookup did not finish within ${deps.lookupTimeoutMs} ms`));
+      }, deps.lookupTimeoutMs);
       t.unref();
     });
+    return { signal: ac.signal, expired };
+  };
+  return async (operation) => {
+    deadline ??= start();
     try {
-      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal }), deadline]);
+      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
     } catch (err) {
       return unresolved(`live lookup failed: ${(err as Error).message}`);
     }
@@ -266,7 +275,9 @@ function hostHeaderMismatch(ctx: ConnectionContext, req: IncomingMessage): strin
 function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage, decisionId: string, d: Decision, r: ForwardResult, ms: number): void {
   const host = ctx.target.host;
   // the hold itself was audited when it was made; every other outcome is audited here
-  if (ctx.provider && deps.holds && !(d.decision === 'hold' && d.holdId)) {
+  // reads are in the log line; the audit trail keeps every call that changes or could change something
+  const plainRead = d.decision === 'allow' && (d.judged ?? []).every((j) => j.operation.class === 'read' || j.operation.class === 'benign');
+  if (ctx.provider && deps.holds && !(d.decision === 'hold' && d.holdId) && !plainRead) {
     deps.holds.audit({
       at: Date.now(),
       event: d.rule.startsWith('approved-hold:') ? 'forward' : d.rule === 'unjudgeable' ? 'unjudgeable' : d.decision,

@@ -1,4 +1,4 @@
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { normaliseHost } from './host.js';
 
@@ -33,7 +33,10 @@ export class Upstream {
     this.routes = options.routes ?? new Map();
     this.ca = [...rootCertificates, ...(options.extraCa ? [options.extraCa] : [])];
     const connectTimeout = options.connectTimeoutMs ?? 10_000;
-    const base = buildConnector({ ca: this.ca, timeout: connectTimeout, rejectUnauthorized: true });
+    // one context for every upstream connection: passing `ca` per connection would parse the
+    // whole root store again for each new TLS connection
+    const secureContext = createSecureContext({ ca: this.ca });
+    const base = buildConnector({ secureContext, timeout: connectTimeout, rejectUnauthorized: true } as buildConnector.BuildOptions);
     const routes = this.routes;
     const connect: buildConnector.connector = (opts, callback) => {
       const host = normaliseHost(opts.hostname) ?? opts.hostname;
