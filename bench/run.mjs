@@ -1,157 +1,767 @@
-// Benchmarks for scopegate: run with `npm run bench`. Loopback only, bounded in count and time.
-// Compares side by side in one run (interleaved rounds), reports medians and ratios, and writes
-// bench/RESULTS.md. Timings are never asserted anywhere: this machine is shared and noisy.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:https';
-import { cpus, totalmem, tmpdir } from 'node:os';
+// scopegate's benchmark suite: `npm run bench` (= build, then this file). See bench/README.md.
+//
+// Side by side, in one run, interleaved and repeated: direct to the upstream, the floor (a bare
+// TLS-terminating forwarder / TCP relay, bench/floor.mjs), scopegate, mockttp and mitmproxy, on
+// the same work. Processes: this orchestrator (reads /proc, writes RESULTS.md), the load
+// generator (bench/loadgen.mjs), the upstreams (bench/upstream.mjs), and each proxy in its own.
+// Everything listens on 127.0.0.1; every loop is bounded in count and time; every process started
+// here is stopped by its pid. Timings are never asserted: this machine is shared and noisy.
+//
+//   BENCH_ROUNDS=3     rounds (medians of rounds are reported)
+//   BENCH_PROFILE=1    (or --profile) scenario (a) only, scopegate under --cpu-prof; writes
+//                      bench/.work/prof/*.cpuprofile and a summary; RESULTS.md is left alone
+import { spawn, fork, execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, fstatSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Agent, ProxyAgent, request } from 'undici';
+import { randomBytes } from 'node:crypto';
+import {
+  API_HOST, BENCH, BIG_BYTES, BIG_HOST, GUARDED_SUFFIX, RAILWAY_HOST, ROOT, TUNNEL_SNI,
+  cpuSeconds, ipcClient, makePki, median, memory, pct, sleep,
+} from './lib.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HOST = 'backboard.railway.com';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
-const CONCURRENCY = 8;
+const ROUNDS = Math.max(1, Math.min(20, Number(process.env.BENCH_ROUNDS ?? 3) || 3));
+const PROFILE = process.env.BENCH_PROFILE === '1' || process.argv.includes('--profile');
+const HOSTS_PER_ROUND = 200;
+// what users run is info (a JSON line per request); another level is for diagnosis only, and is written into RESULTS.md
+const SG_LOG_LEVEL = process.env.BENCH_SG_LOG_LEVEL || 'info';
+const WATCHDOG_MS = 11 * 60_000; // a last resort; the scenario caps below keep a run near 5-6 min
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+// what each scenario does (counts and caps; a run stops at whichever comes first)
+const P = {
+  a: { conc: 8, n: 4000, capMs: 2500, warm: 200 },
+  b: { conc: 4, n: 600, capMs: 2500 },
+  c: { conc: 4, n: 400, capMs: 2500, warm: 16 },
+  d: { conc: 1, capMs: 7000 },
+  e: { n: 28, skip: 3, capMs: 6000 },
+  f: { streams: 4, bytes: 48 * 2 ** 20, capMs: 8000 },
+  g: { conc: 200, n: 1000, capMs: 8000, holdMs: 1200 },
+};
+const GQL_READ = JSON.stringify({ query: 'query { me { id } }' });
+const GQL_DELETE = JSON.stringify({ query: 'mutation cleanupStaging { volumeDelete(volumeId: "vol-7f3a9d") }' });
+const ACCOUNT_TOKEN = 'tok-account-owner'; // POCKETOS.token.account of the fake Railway
 
-function pki(dir) {
-  const run = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 's.key', '-out', 's.csr', '-subj', `/CN=${HOST}`);
-  writeFileSync(join(dir, 'ext'), `subjectAltName=DNS:${HOST}\nauthorityKeyIdentifier=keyid\n`);
-  run('x509', '-req', '-in', 's.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 's.pem', '-days', '2', '-extfile', 'ext');
-  return { ca: join(dir, 'ca.pem'), cert: readFileSync(join(dir, 's.pem')), key: readFileSync(join(dir, 's.key')) };
+const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
+const t0Run = Date.now();
+
+// ---------------------------------------------------------------- processes (stopped by pid)
+
+const children = [];
+function track(name, child) {
+  children.push({ name, child });
+  return child;
+}
+async function stopChild(c, graceMs = 4000) {
+  if (c.exitCode !== null || c.signalCode !== null || !c.pid) return;
+  const exited = new Promise((r) => c.once('exit', r));
+  try {
+    process.kill(c.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, graceMs);
+  await exited;
+  clearTimeout(t);
+}
+async function stopAll() {
+  await Promise.all(children.map(({ child }) => stopChild(child)));
+}
+const watchdog = setTimeout(() => {
+  log(`watchdog: still running after ${WATCHDOG_MS / 60000} min; stopping everything`);
+  void stopAll().finally(() => process.exit(1));
+}, WATCHDOG_MS);
+watchdog.unref();
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => void stopAll().finally(() => process.exit(130)));
+// any failure stops every process this run started, and removes the run's temporary directory
+let tmpWork = null;
+for (const ev of ['uncaughtException', 'unhandledRejection']) {
+  process.once(ev, (err) => {
+    log(`failed: ${err?.stack ?? err}`);
+    process.exitCode = 1;
+    void stopAll().finally(() => {
+      if (tmpWork) rmSync(tmpWork, { recursive: true, force: true });
+      process.exit(1);
+    });
+    // keep the event loop alive until the children are stopped
+    setTimeout(() => process.exit(1), 10_000);
+  });
 }
 
-async function startUpstream(p) {
-  const body = JSON.stringify({ data: { me: { id: 'u1', email: 'agent@example.com' } } });
-  const srv = createServer({ cert: p.cert, key: p.key }, (req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
+/** A child that prints one JSON line ({listening} or {missing}) on stdout when ready. */
+function firstJsonLine(child, name, ms) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let err = '';
+    child.stderr?.on('data', (c) => {
+      err = (err + c).slice(-4000);
+    });
+    const t = setTimeout(() => reject(new Error(`${name} did not start within ${ms} ms: ${err}`)), ms);
+    child.stdout.on('data', function onData(c) {
+      buf += c;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      child.stdout.off('data', onData);
+      child.stdout.resume();
+      clearTimeout(t);
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)));
+      } catch {
+        reject(new Error(`${name} printed ${buf.slice(0, 200)}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${name} exited (${code}): ${err.slice(-1500)}`));
     });
   });
-  srv.keepAliveTimeout = 60_000;
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return { srv, port: srv.address().port };
 }
 
-async function startScopegate(work, p, upstreamPort) {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0',
-    '--ca-dir', join(work, 'ca'), '--data-dir', join(work, 'data'), '--upstream-ca', p.ca, '--route', `${HOST}=127.0.0.1:${upstreamPort}`, '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (c) => { err += c; });
-  const port = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`scopegate did not start: ${err}`)), 15_000);
-    const check = () => {
-      const m = /proxy http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) { clearTimeout(t); resolve(Number(m[1])); } else setTimeout(check, 50);
-    };
-    check();
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
   });
-  return { child, port, caPem: readFileSync(join(work, 'ca', 'ca.pem'), 'utf8') };
 }
 
-/** REQUESTS keep-alive GraphQL reads with CONCURRENCY in flight; returns req/s and latencies. */
-async function loop(dispatcher) {
-  const lat = [];
-  let next = 0;
-  const started = performance.now();
-  const worker = async () => {
-    while (next < REQUESTS) {
-      next++;
-      const t = performance.now();
-      const res = await request(`https://${HOST}/graphql/v2`, { dispatcher, method: 'POST', body: '{"query":"query { me { id email } }"}', headers: { 'content-type': 'application/json' } });
-      await res.body.text();
-      lat.push(performance.now() - t);
+async function waitForPort(port, ms, child, name) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode})`);
+    const ok = await new Promise((r) => {
+      const c = connect({ host: '127.0.0.1', port });
+      c.once('connect', () => {
+        c.destroy();
+        r(true);
+      });
+      c.once('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`${name} did not listen on ${port} within ${ms} ms`);
+}
+
+/** scopegate's stdout goes to a file; this reads the lines added since the last call. */
+class LogTail {
+  constructor(path) {
+    this.path = path;
+    this.pos = 0;
+    this.rest = '';
+  }
+  read() {
+    const fd = openSync(this.path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= this.pos) return [];
+      const buf = Buffer.alloc(size - this.pos);
+      readSync(fd, buf, 0, buf.length, this.pos);
+      this.pos = size;
+      const text = this.rest + buf.toString('utf8');
+      const lines = text.split('\n');
+      this.rest = lines.pop() ?? '';
+      const out = [];
+      for (const l of lines) {
+        if (!l.startsWith('{')) continue;
+        try {
+          out.push(JSON.parse(l));
+        } catch {
+          /* partial or not JSON */
+        }
+      }
+      return out;
+    } finally {
+      closeSync(fd);
     }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const secs = (performance.now() - started) / 1000;
-  return { rps: REQUESTS / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+  }
 }
 
-async function mintBench(work) {
-  const { createCa } = await import(join(ROOT, 'dist', 'tls', 'ca.js'));
-  const { LeafCache } = await import(join(ROOT, 'dist', 'tls', 'leaf-cache.js'));
-  const ca = createCa(join(work, 'mint-ca'));
-  const times = [];
-  const cache = new LeafCache(ca, { onMint: (ms) => times.push(ms) });
-  for (let i = 0; i < 20; i++) cache.contextFor(`warm${i}.example`);
-  times.length = 0;
-  for (let i = 0; i < 500; i++) cache.contextFor(`host${i}.example`);
-  const hitStart = performance.now();
-  for (let i = 0; i < 10000; i++) cache.contextFor(`host${i % 500}.example`);
-  const hitUs = ((performance.now() - hitStart) / 10000) * 1000;
-  return { median: median(times), p99: pct(times, 0.99), hitUs };
-}
+// ---------------------------------------------------------------- set-up
 
 const work = mkdtempSync(join(tmpdir(), 'sg-bench-'));
-const p = pki(work);
-const up = await startUpstream(p);
-const sg = await startScopegate(work, p, up.port);
-try {
-  const mint = await mintBench(work);
-  const { decisionBench } = await import('./decision.mjs');
-  const decision = await decisionBench();
-  const ca = readFileSync(p.ca, 'utf8');
-  const direct = new Agent({ connect: { ca, servername: HOST, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]) }, connections: CONCURRENCY });
-  // direct goes to the upstream's port: rewrite the origin through a tiny interceptor
-  const directDispatcher = direct.compose((dispatch) => (opts, handler) => dispatch({ ...opts, origin: `https://${HOST}:${up.port}` }, handler));
-  const proxied = new ProxyAgent({ uri: `http://127.0.0.1:${sg.port}`, requestTls: { ca: sg.caPem }, connections: CONCURRENCY });
-  await loop(directDispatcher); await loop(proxied); // warm-up
-  const rows = { direct: [], scopegate: [] };
-  for (let r = 0; r < ROUNDS; r++) {
-    rows.direct.push(await loop(directDispatcher));
-    rows.scopegate.push(await loop(proxied));
-  }
-  await direct.close(); await proxied.close();
-  const summary = (xs) => ({ rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
-  const d = summary(rows.direct);
-  const s = summary(rows.scopegate);
-  const fmt = (n, digits = 2) => n.toFixed(digits);
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-  const out = `# scopegate benchmark results
+tmpWork = work;
+const profDir = join(BENCH, '.work', 'prof');
+log(`work dir ${work}; ${ROUNDS} round(s)${PROFILE ? '; PROFILE mode: scenario (a), scopegate under --cpu-prof' : ''}`);
+const pki = makePki(work);
 
-Written by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}; machine: ${machine}.
-Loopback only; ${ROUNDS} interleaved rounds of ${REQUESTS} keep-alive POST GraphQL reads, ${CONCURRENCY} in flight; medians of rounds.
+const upstreamProc = track('upstream', fork(join(BENCH, 'upstream.mjs'), [JSON.stringify({ certPath: pki.upstream.certPath, keyPath: pki.upstream.keyPath })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+const upstream = ipcClient(upstreamProc, 'upstream');
+const loadProc = track('loadgen', fork(join(BENCH, 'loadgen.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+const load = ipcClient(loadProc, 'loadgen');
+const ports = await upstream({ op: 'ports' }, 20_000);
+log(`upstream api :${ports.api}, bulk :${ports.bulk}, fake Railway :${ports.fake}${ports.fakeTimed ? '' : ' (its answers cannot be timed)'}`);
 
-## Keep-alive reads to a guarded host
+const warmHosts = Array.from({ length: 20 }, (_, i) => `w${i}.${GUARDED_SUFFIX}`);
+const roundHosts = Array.from({ length: ROUNDS }, (_, r) => Array.from({ length: HOSTS_PER_ROUND }, (_, i) => `r${r}-h${i}.${GUARDED_SUFFIX}`));
 
-| path | requests/s | p50 ms | p99 ms |
-|---|---|---|---|
-| direct to the upstream | ${fmt(d.rps, 0)} | ${fmt(d.p50)} | ${fmt(d.p99)} |
-| through scopegate (intercepted) | ${fmt(s.rps, 0)} | ${fmt(s.p50)} | ${fmt(s.p99)} |
-| ratio scopegate / direct | ${fmt(s.rps / d.rps)} | +${fmt(s.p50 - d.p50)} ms | |
+/** Rows in interleaving order. Each: { name, label, pid, target, skip? } */
+const rows = [];
+rows.push({ name: 'direct', label: 'direct (no proxy)', pid: null, target: { kind: 'direct', upstreamPort: ports.api, bulkPort: ports.bulk, caPaths: [pki.caPath] } });
 
-## Leaf certificate minting (in process)
-
-| measure | value |
-|---|---|
-| mint for a new host, median | ${fmt(mint.median)} ms |
-| mint, p99 | ${fmt(mint.p99)} ms |
-| cache hit | ${fmt(mint.hitUs)} µs |
-
-## Decision cost without the live lookup (in process)
-
-decode + extract + parse + classify + policy for a ${decision.bytes}-byte mutation with two root fields.
-
-| body | median | p99 |
-|---|---|---|
-| plain JSON | ${fmt(decision.plain.median * 1000, 1)} µs | ${fmt(decision.plain.p99 * 1000, 1)} µs |
-| gzip | ${fmt(decision.gzip.median * 1000, 1)} µs | ${fmt(decision.gzip.p99 * 1000, 1)} µs |
-`;
-  writeFileSync(join(ROOT, 'bench', 'RESULTS.md'), out);
-  process.stdout.write(out);
-} finally {
-  sg.child.kill('SIGTERM');
-  up.srv.close();
-  up.srv.closeAllConnections();
+async function startFloor() {
+  const child = track('floor', spawn(process.execPath, [join(BENCH, 'floor.mjs'), JSON.stringify({ certPath: pki.floor.certPath, keyPath: pki.floor.keyPath, caPath: pki.caPath, upstreamPort: ports.api })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const { listening } = await firstJsonLine(child, 'floor', 10_000);
+  return { name: 'floor', label: 'floor (bare Node forwarder / TCP relay)', pid: child.pid, target: { kind: 'proxy', proxyPort: listening, bulkPort: ports.bulk, caPaths: [pki.caPath] } };
 }
+
+const adminToken = randomBytes(24).toString('hex');
+let sgLog;
+let sgAdmin;
+async function startScopegate() {
+  const policyPath = join(work, 'policy.yaml');
+  const base = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8');
+  const policy = base.replace(/hosts: \[backboard\.railway\.com, backboard\.railway\.app\]/, `hosts: [backboard.railway.com, backboard.railway.app, "*.${GUARDED_SUFFIX}"]`);
+  if (policy === base) throw new Error('could not add *.bench.test to the default policy (its providers line changed?)');
+  writeFileSync(policyPath, policy);
+  const routes = [API_HOST, BIG_HOST, ...warmHosts, ...roundHosts.flat()].map((h) => `${h}=127.0.0.1:${ports.api}`);
+  routes.push(`${RAILWAY_HOST}=127.0.0.1:${ports.fake}`);
+  const nodeArgs = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+  if (PROFILE) mkdirSync(profDir, { recursive: true });
+  const logPath = join(work, 'scopegate.log');
+  const out = openSync(logPath, 'w');
+  const child = track('scopegate', spawn(process.execPath, [
+    ...nodeArgs, join(ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token', adminToken,
+    '--policy', policyPath, '--ca-dir', join(work, 'sg-ca'), '--data-dir', join(work, 'sg-data'), '--upstream-ca', pki.caPath,
+    '--hold-timeout', '0', '--drain-timeout', '1', '--log-level', SG_LOG_LEVEL, ...routes.flatMap((r) => ['--route', r]),
+  ], { stdio: ['ignore', out, 'pipe'], cwd: work }));
+  closeSync(out);
+  let err = '';
+  child.stderr.on('data', (c) => {
+    err = (err + c).slice(-4000);
+  });
+  sgLog = new LogTail(logPath);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`scopegate exited (${child.exitCode}): ${err}`);
+    if (Date.now() > deadline) throw new Error(`scopegate did not log "listening" within 30 s: ${err}`);
+    let l = sgLog.read().find((x) => x.msg === 'listening');
+    // below info the "listening" line is not logged: the start-up summary on stderr says the same
+    const m = SG_LOG_LEVEL === 'info' ? null : /proxy http:\/\/([\d.]+:\d+).*admin http:\/\/([\d.]+:\d+)/.exec(err);
+    if (!l && m) l = { listen: m[1], admin: m[2] };
+    if (l) {
+      const port = Number(String(l.listen).split(':').pop());
+      sgAdmin = `http://${l.admin}`;
+      return { name: 'scopegate', label: `scopegate (--log-level ${SG_LOG_LEVEL})`, pid: child.pid, child, target: { kind: 'proxy', proxyPort: port, bulkPort: ports.bulk, caPaths: [join(work, 'sg-ca', 'ca.pem')] } };
+    }
+    await sleep(50);
+  }
+}
+
+async function startMockttp() {
+  const child = track('mockttp', spawn(process.execPath, [join(BENCH, 'mockttp-proxy.mjs'), JSON.stringify({ caPath: pki.caPath, caKeyPath: pki.caKeyPath, upstreamPort: ports.api, tunnelSni: TUNNEL_SNI })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let first;
+  try {
+    first = await firstJsonLine(child, 'mockttp', 20_000);
+  } catch (err) {
+    return { name: 'mockttp', label: 'mockttp', skip: `mockttp did not start: ${String(err.message).slice(0, 300)}` };
+  }
+  if (first.missing) return { name: 'mockttp', label: 'mockttp', skip: first.missing };
+  let version = first.version;
+  if (!version) {
+    for (const dir of [join(ROOT, 'node_modules', 'mockttp'), join(BENCH, '.work', 'deps', 'node_modules', 'mockttp')]) {
+      if (existsSync(join(dir, 'package.json'))) {
+        version = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version;
+        break;
+      }
+    }
+  }
+  return { name: 'mockttp', label: `mockttp ${version ?? ''} (one passThrough rule)`.replace('  ', ' '), pid: child.pid, target: { kind: 'proxy', proxyPort: first.listening, bulkPort: ports.bulk, caPaths: [pki.caPath] }, version };
+}
+
+async function startMitmproxy() {
+  let bin;
+  try {
+    bin = execFileSync('sh', ['-c', 'command -v mitmdump'], { encoding: 'utf8' }).trim();
+  } catch {
+    return { name: 'mitmproxy', label: 'mitmproxy', skip: 'mitmdump is not installed (apt-get install -y mitmproxy)' };
+  }
+  let version = '';
+  try {
+    version = /Mitmproxy:\s*(\S+)/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 15_000 }))?.[1] ?? '';
+  } catch {
+    /* unknown */
+  }
+  const confdir = join(work, 'mitm');
+  mkdirSync(confdir, { recursive: true });
+  const port = await freePort();
+  const child = track('mitmproxy', spawn(bin, [
+    '--listen-host', '127.0.0.1', '--listen-port', String(port), '-q',
+    '--set', `confdir=${confdir}`, '--set', `ssl_verify_upstream_trusted_ca=${pki.caPath}`,
+    '--ignore-hosts', `^${TUNNEL_SNI.replace(/\./g, '\\.')}$`, '-s', join(BENCH, 'mitm_route.py'),
+  ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BENCH_UPSTREAM_PORT: String(ports.api), BENCH_GUARDED_SUFFIX: GUARDED_SUFFIX, BENCH_RAILWAY_HOST: RAILWAY_HOST } }));
+  let err = '';
+  child.stderr.on('data', (c) => {
+    err = (err + c).slice(-4000);
+  });
+  try {
+    await waitForPort(port, 30_000, child, 'mitmdump');
+    const caFile = join(confdir, 'mitmproxy-ca-cert.pem');
+    for (let i = 0; i < 50 && !existsSync(caFile); i++) await sleep(100);
+    return { name: 'mitmproxy', label: `mitmproxy ${version} (mitmdump -q)`, pid: child.pid, target: { kind: 'proxy', proxyPort: port, bulkPort: ports.bulk, caPaths: [caFile] }, version };
+  } catch (e) {
+    return { name: 'mitmproxy', label: 'mitmproxy', skip: `mitmdump did not start: ${e.message} ${err.slice(-300)}` };
+  }
+}
+
+const sg = await startScopegate();
+if (PROFILE) {
+  rows.push(sg);
+} else {
+  rows.push(await startFloor(), sg, await startMockttp(), await startMitmproxy());
+}
+for (const r of rows.filter((x) => x.skip)) log(`row ${r.name} skipped: ${r.skip}`);
+
+// a quick check that each row works at all; a row that does not is skipped with the reason
+for (const r of rows.filter((x) => !x.skip)) {
+  try {
+    const res = await load({ op: 'keepAlive', target: r.target, host: API_HOST, path: '/graphql/v2', body: GQL_READ, conc: 1, n: 3, capMs: 5000 }, 20_000);
+    if (res.n !== 3) throw new Error(`${res.errors} errors: ${res.firstError}`);
+  } catch (err) {
+    r.skip = `its first requests failed: ${String(err.message).slice(0, 300)}`;
+    log(`row ${r.name} skipped: ${r.skip}`);
+  }
+}
+const active = () => rows.filter((r) => !r.skip);
+
+// ---------------------------------------------------------------- measuring
+
+/** Run one loadgen command against a row, reading the row's CPU before/after and polling its RSS. */
+async function measure(row, msg, timeoutMs, countFds = false) {
+  const pid = row.pid;
+  const cpu0 = pid ? cpuSeconds(pid) : NaN;
+  let rssPeak = pid ? memory(pid).rss : NaN;
+  let fdPeak = NaN;
+  const poll = pid ? setInterval(() => {
+    const m = memory(pid).rss;
+    if (m > rssPeak) rssPeak = m;
+    if (countFds) {
+      try {
+        const n = readdirSync(`/proc/${pid}/fd`).length;
+        if (!(n <= fdPeak)) fdPeak = n;
+      } catch {
+        /* gone */
+      }
+    }
+  }, 20) : null;
+  try {
+    const res = await load({ ...msg, target: row.target }, timeoutMs);
+    const cpu = pid ? cpuSeconds(pid) - cpu0 : NaN;
+    const end = pid ? memory(pid) : { rss: NaN, hwm: NaN };
+    return { ...res, cpu, rssPeak: Math.max(rssPeak, end.rss), hwm: end.hwm, fdPeak };
+  } finally {
+    if (poll) clearInterval(poll);
+  }
+}
+
+/** A histogram from scopegate's /metrics: sum, count and cumulative buckets. */
+async function metricHistogram(name) {
+  try {
+    const res = await fetch(`${sgAdmin}/metrics`, { headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    const v = (suffix) => Number(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const buckets = [...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} ([0-9.e+-]+)$`, 'gm'))].map((m) => ({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), n: Number(m[2]) }));
+    return { sum: v('sum'), count: v('count'), buckets };
+  } catch {
+    return { sum: NaN, count: NaN, buckets: [] };
+  }
+}
+
+/** Median (and the share at or under `limit`) of the observations between two histogram scrapes, interpolated within buckets. */
+function histogramDelta(before, after, limit) {
+  const b = after.buckets.map((x, i) => ({ le: x.le, n: x.n - (before.buckets[i]?.n ?? 0) }));
+  const total = after.count - before.count;
+  let median = NaN;
+  let prevLe = 0;
+  let prevN = 0;
+  for (const x of b) {
+    if (x.n >= total / 2 && Number.isFinite(x.le)) {
+      median = prevLe + ((total / 2 - prevN) / Math.max(1, x.n - prevN)) * (x.le - prevLe);
+      break;
+    }
+    prevLe = x.le;
+    prevN = x.n;
+  }
+  const atLimit = b.find((x) => x.le === limit);
+  return { median, shareUnder: atLimit ? atLimit.n / total : NaN, mean: (after.sum - before.sum) / total, count: total };
+}
+
+const results = {}; // results[scenario][row] = [per-round result]
+const put = (s, row, r) => (((results[s] ??= {})[row] ??= []).push(r));
+
+const scen = {
+  a: (row) => measure(row, { op: 'keepAlive', host: API_HOST, path: '/graphql/v2', body: GQL_READ, ...P.a }, 60_000),
+  b: (row) => measure(row, { op: 'newConnection', host: API_HOST, path: '/graphql/v2', body: GQL_READ, ...P.b }, 60_000),
+  c: (row) => measure(row, { op: 'keepAlive', host: BIG_HOST, path: '/graphql/v2', body: GQL_READ, ...P.c }, 60_000),
+  d: async (row, round) => {
+    const before = row.name === 'scopegate' ? await metricHistogram('scopegate_leaf_mint_seconds') : null;
+    const r = await measure(row, { op: 'manyHosts', hosts: round < 0 ? warmHosts : roundHosts[round], path: '/graphql/v2', body: GQL_READ, ...P.d }, 90_000);
+    if (before) {
+      const h = histogramDelta(before, await metricHistogram('scopegate_leaf_mint_seconds'), 0.005);
+      r.mintMeanMs = h.mean * 1000;
+      r.mintMedianMs = h.median * 1000;
+      r.mintUnder5 = h.shareUnder;
+      r.mints = h.count;
+    }
+    return r;
+  },
+  f: (row) => measure(row, { op: 'tunnel', caPaths: [pki.caPath], ...P.f }, 60_000),
+  g: (row) => measure(row, { op: 'keepAlive', host: API_HOST, path: '/graphql/v2', body: GQL_READ, warm: 0, ...P.g }, 60_000, true),
+};
+
+/** The lookups' critical path from a log line's `lookups` (parallel lookups of one name overlap). */
+function lookupCriticalMs(lookups) {
+  let total = 0;
+  let prev = null;
+  let groupMax = 0;
+  for (const l of lookups ?? []) {
+    const m = /^(\S+) ([\d.]+)ms$/.exec(l);
+    if (!m) continue;
+    if (m[1] !== prev) {
+      total += groupMax;
+      groupMax = 0;
+      prev = m[1];
+    }
+    groupMax = Math.max(groupMax, Number(m[2]));
+  }
+  return total + groupMax;
+}
+const unionMs = (intervals) => {
+  const v = intervals.map((a) => [a.t0, a.t0 + a.ms]).sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let cur = null;
+  for (const [s, e] of v) {
+    if (!cur || s > cur[1]) {
+      if (cur) total += cur[1] - cur[0];
+      cur = [s, e];
+    } else cur[1] = Math.max(cur[1], e);
+  }
+  return cur ? total + cur[1] - cur[0] : 0;
+};
+
+async function scenarioE(row, measured) {
+  const since = performance.timeOrigin + performance.now() - 1000;
+  sgLog.read(); // skip what came before
+  const cpu0 = cpuSeconds(row.pid);
+  const muts = await load({ op: 'mutations', target: row.target, host: RAILWAY_HOST, path: '/graphql/v2', body: GQL_DELETE, headers: { authorization: `Bearer ${ACCOUNT_TOKEN}` }, n: P.e.n, capMs: P.e.capMs }, 60_000);
+  const cpu = cpuSeconds(row.pid) - cpu0;
+  await sleep(100);
+  const lines = new Map(sgLog.read().filter((l) => l.msg === 'request' && l.decisionId).map((l) => [l.decisionId, l]));
+  const answers = (await upstream({ op: 'fakeAnswers', since })).filter((a) => a.source === 'scopegate-scope-lookup');
+  const per = muts.slice(measured ? P.e.skip : 0).map((m) => {
+    const l = lines.get(m.decisionId);
+    const fake = answers.filter((a) => a.t0 >= m.start - 3 && a.t0 <= m.end + 3);
+    const lookupMs = l ? lookupCriticalMs(l.lookups) : NaN;
+    const fakeMs = fake.length ? unionMs(fake) : NaN;
+    return {
+      client: m.ms, duration: l?.durationMs ?? NaN, lookupMs, fakeMs, lookups: l?.lookups?.length ?? 0, fakeAnswers: fake.length,
+      minusLookup: (l?.durationMs ?? NaN) - lookupMs, minusFake: (l?.durationMs ?? NaN) - fakeMs,
+      denied: m.code === 'SCOPEGATE_DENIED' && l?.decision === 'deny', rule: l?.rule,
+    };
+  });
+  const col = (k) => per.map((p) => p[k]);
+  return {
+    n: per.length, denied: per.filter((p) => p.denied).length, rule: per[0]?.rule,
+    client: median(col('client')), clientP99: pct(col('client'), 0.99),
+    duration: median(col('duration')), lookupMs: median(col('lookupMs')), fakeMs: median(col('fakeMs')),
+    minusLookup: median(col('minusLookup')), minusLookupP99: pct(col('minusLookup').filter(Number.isFinite), 0.99),
+    minusFake: median(col('minusFake')), lookups: median(col('lookups')), fakeAnswers: median(col('fakeAnswers')),
+    cpu, cpuPerReq: (cpu / muts.length) * 1000, rssPeak: memory(row.pid).rss,
+  };
+}
+
+const order = PROFILE ? ['a'] : ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+
+// warm-up: every row, every scenario, once, small, not recorded
+log('warm-up');
+for (const row of active()) {
+  const w = async (msg) => load({ ...msg, target: row.target }, 60_000).catch((err) => log(`warm-up ${row.name} ${msg.op}: ${err.message}`));
+  await w({ op: 'keepAlive', host: API_HOST, path: '/graphql/v2', body: GQL_READ, conc: 8, n: 600, capMs: 1500 });
+  if (PROFILE) continue;
+  await w({ op: 'newConnection', host: API_HOST, path: '/graphql/v2', body: GQL_READ, conc: 2, n: 30, capMs: 1500 });
+  await w({ op: 'keepAlive', host: BIG_HOST, path: '/graphql/v2', body: GQL_READ, conc: 4, n: 30, capMs: 1500 });
+  await w({ op: 'manyHosts', hosts: warmHosts, path: '/graphql/v2', body: GQL_READ, conc: 1, capMs: 3000 });
+  await w({ op: 'tunnel', caPaths: [pki.caPath], streams: 2, bytes: 8 * 2 ** 20, capMs: 3000 });
+  if (row.name === 'scopegate') await scenarioE(row, false).catch((err) => log(`warm-up e: ${err.message}`));
+}
+
+for (let round = 0; round < ROUNDS; round++) {
+  log(`round ${round + 1}/${ROUNDS} (${((Date.now() - t0Run) / 1000).toFixed(0)} s so far)`);
+  for (const s of order) {
+    if (s === 'e') {
+      const row = active().find((r) => r.name === 'scopegate');
+      if (row) put('e', 'scopegate', await scenarioE(row, true));
+      continue;
+    }
+    for (const row of active()) {
+      try {
+        const r = await scen[s](row, round);
+        if (r.errors) log(`  ${s} ${row.name}: ${r.errors} error(s), first: ${r.firstError}`);
+        put(s, row.name, r);
+      } catch (err) {
+        log(`  ${s} ${row.name} failed: ${err.message}`);
+        put(s, row.name, { failed: String(err.message).slice(0, 200) });
+      }
+    }
+  }
+}
+log(`measured in ${((Date.now() - t0Run) / 1000).toFixed(0)} s; stopping processes`);
+
+// ---------------------------------------------------------------- reporting
+
+const fmt = (n, d = 2) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(d) : '—');
+const fmtInt = (n) => (typeof n === 'number' && Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+/** Median over rounds of one field. */
+const med = (s, row, k) => median((results[s]?.[row] ?? []).filter((r) => !r.failed).map((r) => r[k]));
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN);
+const has = (s, row) => (results[s]?.[row] ?? []).some((r) => !r.failed);
+
+if (PROFILE) {
+  await stopChild(sg.child, 15_000); // SIGTERM: scopegate drains and exits, and node writes the profile
+  await stopAll();
+  const profs = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs);
+  const d = med('a', 'direct', 'rps');
+  const s = med('a', 'scopegate', 'rps');
+  const cpuMs = median((results.a?.scopegate ?? []).map((r) => (r.cpu / r.n) * 1000));
+  process.stdout.write(`scenario (a) with scopegate under --cpu-prof (slower than usual): direct ${fmtInt(d)} req/s, scopegate ${fmtInt(s)} req/s, scopegate CPU ${fmt(cpuMs, 3)} ms/request (--log-level ${SG_LOG_LEVEL})\n`);
+  if (profs.length === 0) {
+    process.stdout.write(`no .cpuprofile was written in ${profDir}\n`);
+    process.exitCode = 1;
+  } else {
+    const { summarise } = await import('./profile-summary.mjs');
+    const text = summarise(profs[0]);
+    writeFileSync(join(profDir, 'summary.txt'), text);
+    process.stdout.write(`profile: ${profs[0]}\n${text}\nsummary written to ${join(profDir, 'summary.txt')}\n`);
+  }
+  rmSync(work, { recursive: true, force: true });
+  clearTimeout(watchdog);
+  process.exit(process.exitCode ?? 0);
+}
+
+await stopAll();
+
+// in-process supplements, measured after every benchmark process has stopped
+let inProcMint = null;
+let inProcDecision = null;
+try {
+  inProcMint = await mintInProcess(work);
+  const { decisionBench } = await import('./decision.mjs');
+  inProcDecision = await decisionBench(10000);
+} catch (err) {
+  log(`in-process measurements failed: ${err.message}`);
+}
+
+async function mintInProcess(dir) {
+  const { createCa } = await import(join(ROOT, 'dist', 'tls', 'ca.js'));
+  const { LeafCache } = await import(join(ROOT, 'dist', 'tls', 'leaf-cache.js'));
+  const ca = createCa(join(dir, 'mint-ca'));
+  const times = [];
+  const cache = new LeafCache(ca, { onMint: (ms) => times.push(ms) });
+  for (let i = 0; i < 30; i++) cache.contextFor(`warm${i}.example`);
+  times.length = 0;
+  for (let i = 0; i < 300; i++) cache.contextFor(`host${i}.example`);
+  return { median: median(times), p99: pct(times, 0.99) };
+}
+
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  mem: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  node: process.version,
+  kernel: release(),
+};
+const rowsUsed = rows.filter((r) => !r.skip);
+const label = (name) => rows.find((r) => r.name === name)?.label ?? name;
+
+function table(s, cols) {
+  const out = [`| row | ${cols.map((c) => c.h).join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
+  for (const r of rowsUsed) {
+    if (!has(s, r.name)) continue;
+    out.push(`| ${label(r.name)} | ${cols.map((c) => c.f(r.name)).join(' | ')} |`);
+  }
+  for (const r of rows.filter((x) => x.skip)) out.push(`| ${r.label} | skipped: ${r.skip.replace(/\|/g, '/')} |${cols.slice(1).map(() => '').join(' |')}`);
+  return out.join('\n');
+}
+const stdCols = (s, perWhat = 'req') => [
+  { h: 'requests/s', f: (n) => fmtInt(med(s, n, 'rps')) },
+  { h: 'p50 ms', f: (n) => fmt(med(s, n, 'p50')) },
+  { h: 'p99 ms', f: (n) => fmt(med(s, n, 'p99')) },
+  { h: 'proxy CPU s', f: (n) => (n === 'direct' ? '—' : fmt(med(s, n, 'cpu'))) },
+  { h: `CPU ms/${perWhat}`, f: (n) => (n === 'direct' ? '—' : fmt(median((results[s]?.[n] ?? []).filter((r) => !r.failed).map((r) => (r.cpu / r.n) * 1000)), 3)) },
+  { h: 'peak RSS MiB', f: (n) => (n === 'direct' ? '—' : fmt(med(s, n, 'rssPeak'), 0)) },
+  { h: 'requests (errors)', f: (n) => `${fmtInt(med(s, n, 'n'))} (${fmtInt(med(s, n, 'errors'))})` },
+];
+function ratios(s, k = 'rps', word = 'requests/s') {
+  const sgv = med(s, 'scopegate', k);
+  const parts = [];
+  for (const other of ['direct', 'floor', 'mockttp', 'mitmproxy']) {
+    if (!has(s, other)) continue;
+    parts.push(`scopegate/${other} ${fmt(ratio(sgv, med(s, other, k)))}×`);
+  }
+  const addP50 = med(s, 'scopegate', 'p50') - med(s, 'direct', 'p50');
+  return `Ratios of ${word}: ${parts.join(', ')}.${k === 'rps' && has(s, 'direct') ? ` Added p50 over direct: ${fmt(addP50)} ms (floor: ${fmt(med(s, 'floor', 'p50') - med(s, 'direct', 'p50'))} ms).` : ''}`;
+}
+
+// ---- targets
+const tgt = [];
+const mark = (ok) => (ok === null ? 'not measured' : ok ? '**met**' : '**not met**');
+const add = (what, value, ok) => tgt.push(`| ${what} | ${value} | ${mark(ok)} |`);
+const rA = ratio(med('a', 'scopegate', 'rps'), med('a', 'floor', 'rps'));
+add('keep-alive guarded reads ≥ 0.85× floor', `${fmt(rA)}×`, Number.isFinite(rA) ? rA >= 0.85 : null);
+const addedA = med('a', 'scopegate', 'p50') - med('a', 'direct', 'p50');
+add('keep-alive added p50 ≤ 1 ms over direct', `+${fmt(addedA)} ms`, Number.isFinite(addedA) ? addedA <= 1 : null);
+const rB = ratio(med('b', 'scopegate', 'rps'), med('b', 'floor', 'rps'));
+add('new connection per request ≥ 0.8× floor', `${fmt(rB)}×`, Number.isFinite(rB) ? rB >= 0.8 : null);
+const mintE2E = med('d', 'scopegate', 'firstP50') - med('d', 'scopegate', 'laterP50');
+const mintMean = med('d', 'scopegate', 'mintMeanMs');
+const mintMedian = med('d', 'scopegate', 'mintMedianMs');
+add('leaf minting after warm-up ≤ 5 ms median', `the mint, in the proxy: median ≈ ${fmt(mintMedian)} ms (mean ${fmt(mintMean)} ms, ${fmt(med('d', 'scopegate', 'mintUnder5') * 100, 0)}% ≤ 5 ms). End to end, a new host's first request costs ${fmt(mintE2E)} ms more than a later one (p50), of which the floor, which mints nothing, also pays ${fmt(med('d', 'floor', 'firstP50') - med('d', 'floor', 'laterP50'))} ms (the new upstream connection)`, Number.isFinite(mintMedian) ? mintMedian <= 5 : null);
+const eMinus = med('e', 'scopegate', 'minusLookup');
+add('decision path minus lookup ≤ 1 ms median', `${fmt(eMinus)} ms (minus the fake's own answer time: ${fmt(med('e', 'scopegate', 'minusFake'))} ms)`, Number.isFinite(eMinus) ? eMinus <= 1 : null);
+const gRss = Math.max(...(results.g?.scopegate ?? []).filter((r) => !r.failed).map((r) => r.rssPeak));
+add('200 concurrent connections ≤ 150 MiB RSS', `${fmt(gRss, 0)} MiB (highest round)`, Number.isFinite(gRss) ? gRss <= 150 : null);
+const rF = ratio(med('f', 'scopegate', 'mbps'), med('f', 'floor', 'mbps'));
+add('tunnels ≥ 0.95× the TCP relay', `${fmt(rF)}×`, Number.isFinite(rF) ? rF >= 0.95 : null);
+const rM = ratio(med('a', 'scopegate', 'rps'), med('a', 'mockttp', 'rps'));
+add('≥ 3× mockttp keep-alive throughput', `${fmt(rM)}×`, Number.isFinite(rM) ? rM >= 3 : null);
+const ahead = [];
+const behind = [];
+for (const comp of ['mockttp', 'mitmproxy']) {
+  if (!has('a', comp)) continue;
+  const cmp = [
+    ['a req/s', 'a', 'rps', 1], ['b req/s', 'b', 'rps', 1], ['c req/s', 'c', 'rps', 1], ['d first p50', 'd', 'firstP50', -1],
+    ['f MiB/s', 'f', 'mbps', 1], ['g req/s', 'g', 'rps', 1], ['g RSS', 'g', 'rssPeak', -1],
+  ];
+  for (const [name, s, k, dir] of cmp) {
+    const a = med(s, 'scopegate', k);
+    const b = med(s, comp, k);
+    if (!Number.isFinite(a) || !Number.isFinite(b)) continue;
+    ((dir > 0 ? a >= b : a <= b) ? ahead : behind).push(`${name} vs ${comp}`);
+  }
+}
+add('ahead of mockttp and mitmproxy everywhere', behind.length ? `behind on: ${behind.join(', ')}` : `ahead on all ${ahead.length} comparisons`, ahead.length + behind.length ? behind.length === 0 : null);
+
+const E = (k) => med('e', 'scopegate', k);
+const skipped = rows.filter((r) => r.skip);
+const md = `# scopegate benchmark results
+
+Written by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. How to run and read it: [README.md](README.md).
+
+**Machine:** ${machine.cpu}, ${machine.cores} cores, ${machine.mem}, Node ${machine.node}, Linux ${machine.kernel}.
+**Run:** ${ROUNDS} round(s); in each round every scenario runs once per row, interleaved in the order ${rowsUsed.map((r) => r.name).join(', ')}; every figure is the **median of rounds**. Loopback only. The load generator, the upstream and each proxy are separate processes sharing ${machine.cores} cores, so absolute numbers are low and noisy: read the ratios.
+**scopegate** runs as users run it: \`node dist/cli.js start\` with \`--log-level ${SG_LOG_LEVEL}\`${SG_LOG_LEVEL === 'info' ? ' (the default: a JSON line per request, here to a file)' : ' (**not the default info**: set by BENCH_SG_LOG_LEVEL for diagnosis)'}, the shipped default policy plus \`"*.${GUARDED_SUFFIX}"\` under providers.railway.hosts, \`--route\` per host, the SQLite audit trail on, \`--hold-timeout 0\`.
+**Rows:** direct = the load generator straight to the upstream; floor = bench/floor.mjs (terminates TLS with one certificate from the test CA, forwards with a pooled undici Agent, no inspection; tunnels are a plain net.connect + pipe relay); mockttp = one \`thenPassThrough\` rule, \`recordTraffic: false\`, leaves minted from the test CA, tunnel host in \`tlsPassthrough\`; mitmproxy = \`mitmdump -q\` (no per-flow output), its own CA, upstream verified against the test CA, \`--ignore-hosts\` for the tunnel.${skipped.length ? `\n**Skipped:** ${skipped.map((r) => `${r.name}: ${r.skip}`).join('; ')}.` : ''}
+Proxy CPU = utime+stime from /proc/PID/stat before and after each run; peak RSS = /proc/PID/status VmRSS polled every 20 ms during the run (one long-lived process per row across all scenarios, so later scenarios see earlier ones' heap).
+
+## (a) Keep-alive GraphQL reads to a guarded host
+
+POST /graphql/v2 \`{ me { id } }\` to ${API_HOST}, ${P.a.conc} in flight on kept-alive connections (undici ProxyAgent), up to ${P.a.n} requests or ${P.a.capMs / 1000} s, after ${P.a.warm} unmeasured.
+
+${table('a', stdCols('a'))}
+
+${ratios('a')}
+
+## (b) A new CONNECT + TLS handshake per request
+
+Raw CONNECT, a full TLS handshake (no session resumption), one POST with \`Connection: close\`; ${P.b.conc} in flight, up to ${P.b.n} or ${P.b.capMs / 1000} s. Latency is connect-to-last-byte. Direct = TCP + TLS to the upstream.
+
+${table('b', stdCols('b'))}
+
+${ratios('b')}
+
+## (c) 256 KiB responses
+
+The same read to ${BIG_HOST}, whose answer is ${BIG_BYTES / 1024} KiB; ${P.c.conc} in flight, kept alive, up to ${P.c.n} or ${P.c.capMs / 1000} s.
+
+${table('c', [...stdCols('c'), { h: 'MiB/s', f: (n) => fmt(med('c', n, 'mbps'), 0) }])}
+
+${ratios('c')}
+
+## (d) 200 distinct hostnames: leaf minting, first request vs later
+
+Per round ${HOSTS_PER_ROUND} names never seen before (r<round>-h<i>.${GUARDED_SUFFIX}), one at a time: a first request (new CONNECT + TLS: the proxy mints a leaf and opens an upstream connection for the new origin), then a later one on another new connection (cached leaf, pooled upstream). Capped at ${P.d.capMs / 1000} s per row and round (hosts done is shown). The floor presents one wildcard certificate (no minting), so floor's first − later is the cost of everything but minting.
+
+${table('d', [
+  { h: 'first p50 ms', f: (n) => fmt(med('d', n, 'firstP50')) },
+  { h: 'first p99 ms', f: (n) => fmt(med('d', n, 'firstP99')) },
+  { h: 'later p50 ms', f: (n) => fmt(med('d', n, 'laterP50')) },
+  { h: 'later p99 ms', f: (n) => fmt(med('d', n, 'laterP99')) },
+  { h: 'first − later p50 ms', f: (n) => fmt(med('d', n, 'firstP50') - med('d', n, 'laterP50')) },
+  { h: 'requests/s', f: (n) => fmtInt(med('d', n, 'rps')) },
+  { h: 'proxy CPU s', f: (n) => (n === 'direct' ? '—' : fmt(med('d', n, 'cpu'))) },
+  { h: 'peak RSS MiB', f: (n) => (n === 'direct' ? '—' : fmt(med('d', n, 'rssPeak'), 0)) },
+  { h: 'hosts done (errors)', f: (n) => `${fmtInt(med('d', n, 'hostsDone'))} (${fmtInt(med('d', n, 'errors'))})` },
+])}
+
+scopegate's own mint time (its scopegate_leaf_mint_seconds histogram, scraped before and after each round): median ≈ ${fmt(mintMedian)} ms (interpolated within the histogram's buckets), mean ${fmt(mintMean)} ms, ${fmt(med('d', 'scopegate', 'mintUnder5') * 100, 0)}% at or under 5 ms, over ${fmtInt(med('d', 'scopegate', 'mints'))} mints per round.${inProcMint ? ` In process (dist/tls/leaf-cache.js, after 30 warm-up mints, 300 hosts): median ${fmt(inProcMint.median)} ms, p99 ${fmt(inProcMint.p99)} ms.` : ''}
+Ratio of first-request p50: ${['floor', 'mockttp', 'mitmproxy'].filter((o) => has('d', o)).map((o) => `scopegate/${o} ${fmt(ratio(med('d', 'scopegate', 'firstP50'), med('d', o, 'firstP50')))}×`).join(', ')} (lower is better).
+
+## (e) A guarded destructive mutation's full decision path (scopegate only)
+
+\`mutation { volumeDelete(volumeId: "vol-7f3a9d") }\` to ${RAILWAY_HOST} with the fake Railway's account token, one at a time on a kept-alive connection with 15 ms between calls (so requests/s says nothing here), ${P.e.n - P.e.skip} per round after ${P.e.skip} unmeasured. scopegate looks the volume up live (destructive: never cached) and denies it (rule \`${results.e?.scopegate?.[0]?.rule ?? '?'}\`: the volume is shared with production). The other rows would forward the mutation, so they have no equivalent.
+
+| measure (median of rounds of per-request medians) | ms |
+|---|---:|
+| client total (send to last byte) | ${fmt(E('client'))} |
+| client total, p99 | ${fmt(E('clientP99'))} |
+| scopegate's \`durationMs\` (its log line) | ${fmt(E('duration'))} |
+| the lookups' own time, as scopegate logs them (\`lookups\`, ${fmt(E('lookups'), 0)} per call; parallel ones counted once) | ${fmt(E('lookupMs'))} |
+| the fake's own answer time (timed inside the fake, ${fmt(E('fakeAnswers'), 0)} answers, overlap counted once) | ${fmt(E('fakeMs'))} |
+| **decision path minus the lookups** (\`durationMs\` − logged lookup time) | **${fmt(eMinus)}** |
+| decision path minus the lookups, p99 | ${fmt(E('minusLookupP99'))} |
+| \`durationMs\` − the fake's own answer time (also counts the lookups' trips through undici and TLS) | ${fmt(E('minusFake'))} |
+| proxy CPU per mutation (lookups included) | ${fmt(E('cpuPerReq'), 3)} |
+| proxy CPU for the round's ${P.e.n} mutations, seconds | ${fmt(E('cpu'))} |
+| proxy RSS after the round, MiB | ${fmt(E('rssPeak'), 0)} |
+
+Denied as expected: ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.denied)))} of ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.n)))} per round.${inProcDecision ? ` In process, without a lookup (bench/decision.mjs: decode + extract + parse + classify + policy, ${inProcDecision.bytes}-byte mutation): median ${fmt(inProcDecision.plain.median * 1000, 1)} µs, p99 ${fmt(inProcDecision.plain.p99 * 1000, 1)} µs; gzip median ${fmt(inProcDecision.gzip.median * 1000, 1)} µs.` : ''}
+
+## (f) A tunnel to a host that is not guarded: large transfers
+
+${P.f.streams} parallel downloads of ${P.f.bytes / 2 ** 20} MiB each, TLS end to end (client ⇄ upstream, SNI ${TUNNEL_SNI}), through CONNECT 127.0.0.1:<bulk port>: every proxy relays bytes (scopegate reads the ClientHello's SNI first). p50/p99 here are connect-to-handshake-done.
+
+${table('f', [
+  { h: 'MiB/s', f: (n) => fmt(med('f', n, 'mbps'), 0) },
+  { h: 'setup p50 ms', f: (n) => fmt(med('f', n, 'p50')) },
+  { h: 'setup p99 ms', f: (n) => fmt(med('f', n, 'p99')) },
+  { h: 'stream p50 s', f: (n) => fmt(med('f', n, 'streamP50') / 1000) },
+  { h: 'proxy CPU s', f: (n) => (n === 'direct' ? '—' : fmt(med('f', n, 'cpu'))) },
+  { h: 'CPU s/GiB', f: (n) => (n === 'direct' ? '—' : fmt(median((results.f?.[n] ?? []).filter((r) => !r.failed).map((r) => r.cpu / ((r.mbps * r.secs) / 1024))), 2)) },
+  { h: 'peak RSS MiB', f: (n) => (n === 'direct' ? '—' : fmt(med('f', n, 'rssPeak'), 0)) },
+  { h: 'streams (errors)', f: (n) => `${fmtInt(med('f', n, 'n'))} (${fmtInt(med('f', n, 'errors'))})` },
+])}
+
+${ratios('f', 'mbps', 'MiB/s')}
+
+## (g) 200 concurrent kept-alive connections
+
+${P.g.conc} connections opened at once (ProxyAgent with ${P.g.conc} connections), ${P.g.n / P.g.conc} requests each (${P.g.n} in all), then held open ${P.g.holdMs / 1000} s while RSS is polled. Peak open fds (/proc/PID/fd) shows the connections were held: client side plus upstream side.
+
+${table('g', [...stdCols('g'), { h: 'peak open fds', f: (n) => (n === 'direct' ? '—' : fmtInt(med('g', n, 'fdPeak'))) }])}
+
+${ratios('g')} Peak RSS: ${['floor', 'mockttp', 'mitmproxy'].filter((o) => has('g', o)).map((o) => `scopegate/${o} ${fmt(ratio(med('g', 'scopegate', 'rssPeak'), med('g', o, 'rssPeak')))}×`).join(', ')}.
+
+## Targets
+
+| target | measured | |
+|---|---|---|
+${tgt.join('\n')}
+
+"Ahead" compares medians of rounds: requests/s (a, b, c, g), MiB/s (f), first-request p50 (d, lower is better) and RSS (g, lower is better).
+`;
+
+writeFileSync(join(BENCH, 'RESULTS.md'), md);
+process.stdout.write(md);
+rmSync(work, { recursive: true, force: true });
+clearTimeout(watchdog);
+log(`done in ${((Date.now() - t0Run) / 1000).toFixed(0)} s`);
+process.exit(0);
