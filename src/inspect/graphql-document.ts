@@ -28,13 +28,21 @@ export type DocumentAnalysis = { ok: true; fields: RootField[]; operationCount: 
 const MAX_TOKENS = 50_000;
 const MAX_FRAGMENT_DEPTH = 50;
 
+/** Argument values nested deeper than this are refused: every later walker then has a bound. */
+const MAX_VALUE_DEPTH = 64;
+/** Root fields one request may expand to; real documents have a handful. */
+const MAX_ROOT_FIELDS = 2000;
+
+class TooDeep extends Error {}
+
 /** Drop keys whose value is undefined (a variable that was not provided), at every depth. */
-function pruneUndefined(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(pruneUndefined);
+function pruneUndefined(v: unknown, depth = 0): unknown {
+  if (depth > MAX_VALUE_DEPTH) throw new TooDeep();
+  if (Array.isArray(v)) return v.map((x) => pruneUndefined(x, depth + 1));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      if (x !== undefined) out[k] = pruneUndefined(x);
+      if (x !== undefined) out[k] = pruneUndefined(x, depth + 1);
     }
     return out;
   }
@@ -102,8 +110,12 @@ export function analyseDocument(query: string, variables: Record<string, unknown
   const fields: RootField[] = [];
   for (const op of operations) {
     const vars = variableValues(op, variables);
+    // a fragment spread twice in one operation yields the same fields twice (same variables):
+    // walking it once keeps `...F ...F` chains from expanding to 2^n fields
+    const expanded = new Set<string>();
     const walk = (set: SelectionSetNode, conditional: boolean, depth: number, seen: ReadonlySet<string>): string | null => {
       if (depth > MAX_FRAGMENT_DEPTH) return 'fragments nest too deeply';
+      if (fields.length > MAX_ROOT_FIELDS) return `the document selects more than ${MAX_ROOT_FIELDS} root fields`;
       for (const sel of set.selections) {
         const inc = included(sel.directives, vars);
         if (inc === false) continue;
@@ -113,7 +125,12 @@ export function analyseDocument(query: string, variables: Record<string, unknown
           const args: Record<string, unknown> = {};
           for (const a of sel.arguments ?? []) {
             const v = valueFromASTUntyped(a.value, vars);
-            if (v !== undefined) args[a.name.value] = pruneUndefined(v);
+            try {
+              if (v !== undefined) args[a.name.value] = pruneUndefined(v);
+            } catch (err) {
+              if (err instanceof TooDeep) return `argument ${a.name.value} of ${name} nests deeper than ${MAX_VALUE_DEPTH} levels`;
+              throw err;
+            }
           }
           fields.push({
             operationType: op.operation as RootField['operationType'],
@@ -131,7 +148,11 @@ export function analyseDocument(query: string, variables: Record<string, unknown
           const frag = fragments.get(fname);
           if (!frag) return `fragment ${fname} is used but not defined`;
           if (seen.has(fname)) return `fragment ${fname} spreads itself`;
-          const problem = walk(frag.selectionSet, cond || (included(frag.directives, vars) === null), depth + 1, new Set([...seen, fname]));
+          const fragCond = cond || included(frag.directives, vars) === null;
+          const key = `${fname}|${fragCond}`;
+          if (expanded.has(key)) continue;
+          expanded.add(key);
+          const problem = walk(frag.selectionSet, fragCond, depth + 1, new Set([...seen, fname]));
           if (problem) return problem;
         }
       }

@@ -24,10 +24,12 @@ export function normaliseHost(raw: string): string | null {
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (host.length === 0 || host.length > 255) return null;
   if (isIP(host)) return host.toLowerCase();
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  // domainToASCII lower-cases, applies IDNA and returns '' for names it rejects.
-  const ascii = domainToASCII(host);
-  if (!ascii || !/^[a-z0-9._-]+$/.test(ascii) || ascii.startsWith('.') || ascii.includes('..')) return null;
+  // domainToASCII lower-cases, applies IDNA (which maps dot look-alikes such as U+3002 to ".")
+  // and returns '' for names it rejects. The one trailing dot of a fully qualified name is dropped
+  // after that mapping; any other empty label ("evil.com..") is not a host name.
+  let ascii = domainToASCII(host);
+  if (ascii.endsWith('.')) ascii = ascii.slice(0, -1);
+  if (!ascii || !/^[a-z0-9._-]+$/.test(ascii) || ascii.startsWith('.') || ascii.endsWith('.') || ascii.includes('..')) return null;
   return ascii;
 }
 
