@@ -9,10 +9,13 @@ describe('normaliseHost: every spelling of one host compares equal', () => {
     ['[::1]', '::1'],
     ['bücher.example', 'xn--bcher-kva.example'],
     ['127.0.0.1', '127.0.0.1'],
+    // IDNA maps dot look-alikes to "."; the trailing dot that makes goes too (found by the property tests)
+    ['backboard.railway.com\u3002', 'backboard.railway.com'],
+    ['backboard\uff0erailway.com', 'backboard.railway.com'],
   ];
   for (const [input, expected] of same) it(`${input} → ${expected}`, () => expect(normaliseHost(input)).toBe(expected));
 
-  for (const bad of ['', 'a b.com', 'exa mple', 'under_score!.com', '..', 'a..b', 'x'.repeat(300)]) {
+  for (const bad of ['', 'a b.com', 'exa mple', 'under_score!.com', '..', 'a..b', 'x'.repeat(300), 'evil.com..', 'x.evil.com..', 'a.\u00ad.']) {
     it(`rejects ${JSON.stringify(bad.slice(0, 20))}`, () => expect(normaliseHost(bad)).toBeNull());
   }
 });
