@@ -86,6 +86,17 @@ function included(directives: readonly DirectiveNode[] | undefined, vars: Record
  * Fragments and inline fragments are expanded; aliases resolved to field names.
  */
 export function analyseDocument(query: string, variables: Record<string, unknown> | undefined): DocumentAnalysis {
+  try {
+    return analyse(query, variables);
+  } catch (err) {
+    // graphql-js parses and evaluates values recursively: a literal nested thousands deep
+    // overflows the stack. Such a document is refused, never forwarded, never a crash.
+    if (err instanceof RangeError) return { ok: false, reason: 'the document nests too deeply to judge' };
+    throw err;
+  }
+}
+
+function analyse(query: string, variables: Record<string, unknown> | undefined): DocumentAnalysis {
   let doc: DocumentNode;
   try {
     doc = parse(query, { noLocation: true, maxTokens: MAX_TOKENS });

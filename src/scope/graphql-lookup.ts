@@ -87,8 +87,15 @@ export class GraphQLLookups {
     }
     const data = await abortable(pending, opts.signal, name);
     opts.log.push({ name, ms: Math.round((performance.now() - started) * 10) / 10, cached: false });
+    this.cache.delete(key);
     this.cache.set(key, { at: Date.now(), data });
-    if (this.cache.size > this.maxCacheEntries) this.cache.delete(this.cache.keys().next().value as string);
+    // entries are in insertion (= time) order: drop the expired ones from the front, so answers
+    // nobody may use any more do not sit in memory until the size bound pushes them out
+    const oldest = Date.now() - this.options.cacheTtlMs;
+    for (const [k, e] of this.cache) {
+      if (e.at >= oldest && this.cache.size <= this.maxCacheEntries) break;
+      this.cache.delete(k);
+    }
     return data;
   }
 
