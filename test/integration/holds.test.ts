@@ -62,6 +62,16 @@ async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: string, body
   return { status: res.statusCode, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
 }
 
+/** The newest pending hold's id, once the waiting call has been judged (at most 5 s). */
+async function pendingHoldId(p: ProxyProcess): Promise<string | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const id = ((await admin(p, 'GET', '/api/holds?status=pending')).json as unknown as { id: string }[])[0]?.id;
+    if (id) return id;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
 const deletes = (id: string = POCKETOS.volume.scratch): number => fake.received.filter((r) => r.executed && r.rootFields.includes('volumeDelete') && JSON.stringify(r.query + JSON.stringify(r.variables)).includes(id)).length;
 
 describe('the agent side', () => {
@@ -98,12 +108,7 @@ describe('the agent side', () => {
     const p = await startProxy({ args: proxyArgs('--hold-timeout', '20') });
     try {
       const waiting = call(p, SCRATCH_DELETE);
-      let id: string | undefined;
-      for (let i = 0; i < 50 && !id; i++) {
-        const list = (await admin(p, 'GET', '/api/holds?status=pending')).json as unknown as { id: string }[];
-        id = list[0]?.id;
-        if (!id) await new Promise((r) => setTimeout(r, 100));
-      }
+      const id = await pendingHoldId(p);
       expect(id).toBeDefined();
       expect(deletes()).toBe(0);
       expect((await admin(p, 'POST', `/api/holds/${id}/approve`, {})).status).toBe(200);
@@ -120,11 +125,7 @@ describe('the agent side', () => {
     const p = await startProxy({ args: proxyArgs('--hold-timeout', '20') });
     try {
       const waiting = call(p, SCRATCH_DELETE);
-      let id: string | undefined;
-      for (let i = 0; i < 50 && !id; i++) {
-        id = ((await admin(p, 'GET', '/api/holds?status=pending')).json as unknown as { id: string }[])[0]?.id;
-        if (!id) await new Promise((r) => setTimeout(r, 100));
-      }
+      const id = await pendingHoldId(p);
       expect((await admin(p, 'POST', `/api/holds/${id}/deny`, { reason: 'keep the scratch data' })).status).toBe(200);
       const answer = await waiting;
       expect(answer.code).toBe('SCOPEGATE_DENIED');
@@ -140,11 +141,7 @@ describe('the agent side', () => {
     try {
       const ac = new AbortController();
       const waiting = call(p, SCRATCH_DELETE, ACCOUNT, ac.signal).catch((e: Error) => e);
-      let id: string | undefined;
-      for (let i = 0; i < 50 && !id; i++) {
-        id = ((await admin(p, 'GET', '/api/holds?status=pending')).json as unknown as { id: string }[])[0]?.id;
-        if (!id) await new Promise((r) => setTimeout(r, 100));
-      }
+      const id = await pendingHoldId(p);
       ac.abort();
       expect(await waiting).toBeInstanceOf(Error);
       await p.waitForLog((l) => l.msg === 'request' && /client left/.test(String(l.reason)));
