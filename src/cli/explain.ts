@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { inspectRequest } from '../inspect/inspect-request.js';
 import { decodeContentEncoding, DEFAULT_BODY_LIMITS, isBodyProblem } from '../inspect/body.js';
 import { PersistedQueries } from '../inspect/persisted-queries.js';
-import { CheckFailed, guardedBy, loadPolicyFile, PolicyError } from '../policy/policy.js';
+import { CheckFailed, loadPolicyFile, PolicyError, routeHost } from '../policy/policy.js';
 import { judge } from '../pipeline/judge.js';
 import { parseAuthority } from '../proxy/host.js';
 import { PROVIDERS } from '../providers/registry.js';
@@ -87,16 +87,15 @@ export async function runExplain(argv: string[]): Promise<number> {
   }
   const scope = values['scope'] ? checkScope(readJson('--scope', values['scope'] as string), values['scope'] as string) : unresolved('offline: no live lookup (pass --scope FILE to assume one)');
   const host = parseAuthority(url.host, url.protocol === 'http:' ? 80 : 443).host;
-  const provider = guardedBy(policy, host);
+  const route = routeHost(policy, host);
   const agent = rec.agent ?? 'anonymous';
   const out = (o: unknown, text: string): number => {
     process.stdout.write(values['json'] ? `${JSON.stringify(o, null, 2)}\n` : `${text}\n`);
     return 0;
   };
-  if (!provider) {
-    const egress = policy.egress.deny.matches(host) ? 'deny' : policy.egress.allow.matches(host) || policy.egress.default === 'allow' ? 'tunnel' : 'deny';
-    return out({ host, guarded: false, decision: egress }, `${host} is not guarded by ${policyPath}: egress ${egress === 'tunnel' ? 'allows it (tunnelled untouched)' : 'refuses it'}`);
-  }
+  if (route.kind === 'refuse') return out({ host, decision: 'deny', rule: 'egress', reason: route.reason }, `decision deny: ${route.reason}`);
+  if (route.kind === 'tunnel') return out({ host, guarded: false, decision: 'tunnel' }, `${host} is not guarded by ${policyPath}: egress allows it (tunnelled untouched)`);
+  const provider = route.provider;
   const headers = Object.fromEntries(Object.entries(rec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
   let body: Buffer = rec.body === undefined ? Buffer.alloc(0) : Buffer.from(typeof rec.body === 'string' ? rec.body : JSON.stringify(rec.body));
   if (headers['content-type'] === undefined && typeof rec.body === 'object') headers['content-type'] = 'application/json';

@@ -34,21 +34,10 @@ export interface Hold {
   usedByDecision: string | null;
 }
 
-export interface NewHold {
-  decisionId: string;
-  agent: string;
-  host: string;
-  path: string;
-  operation: string;
-  target: Hold['target'];
-  scope: Record<string, unknown>;
-  rule: string;
-  reason: string;
-  operations: unknown[];
-  fingerprint: string;
-  scopeFingerprint: string;
+/** What a new hold is made from: the call's part of a Hold, plus how long it may stay pending. */
+export type NewHold = Pick<Hold, 'decisionId' | 'agent' | 'host' | 'path' | 'operation' | 'target' | 'scope' | 'rule' | 'reason' | 'operations' | 'fingerprint' | 'scopeFingerprint'> & {
   ttlMs: number;
-}
+};
 
 export interface AuditEvent {
   seq?: number;

@@ -263,6 +263,21 @@ export function guardedBy(policy: Policy, host: string): GuardedProvider | null 
   return null;
 }
 
+export type HostRoute = { kind: 'intercept'; provider: GuardedProvider } | { kind: 'tunnel' } | { kind: 'refuse'; reason: string };
+
+/**
+ * What a connection to `host` gets, the same on every listener: egress.deny refuses any host,
+ * guarded ones included; a guarded host is otherwise intercepted (egress.default never blocks
+ * it: its calls are judged one by one); any other host is tunnelled as egress allows.
+ */
+export function routeHost(policy: Policy, host: string): HostRoute {
+  if (policy.egress.deny.matches(host)) return { kind: 'refuse', reason: `egress to ${host} is denied by the policy's egress.deny list` };
+  const provider = guardedBy(policy, host);
+  if (provider) return { kind: 'intercept', provider };
+  const egress = egressVerdict(policy, host);
+  return egress.allowed ? { kind: 'tunnel' } : { kind: 'refuse', reason: egress.reason };
+}
+
 /** May a connection to a host that is not guarded be tunnelled? The deny list wins over the allow list. */
 export function egressVerdict(policy: Policy, host: string): EgressVerdict {
   if (policy.egress.deny.matches(host)) return { allowed: false, reason: `egress to ${host} is denied by the policy's egress.deny list` };

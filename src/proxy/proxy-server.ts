@@ -7,7 +7,7 @@ import { newDecisionId } from '../audit/decision-id.js';
 import type { Metrics } from '../admin/metrics.js';
 import { handleRequest, type PipelineDeps } from '../pipeline/request-pipeline.js';
 import { handleUpgrade } from '../pipeline/websocket.js';
-import { egressVerdict, guardedBy, type Policy } from '../policy/policy.js';
+import { guardedBy, routeHost, type Policy } from '../policy/policy.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
 import type { PersistedQueries } from '../inspect/persisted-queries.js';
 import type { ProviderAdapter } from '../providers/types.js';
@@ -21,7 +21,7 @@ import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './ans
 import type { ConnectionContext } from './context.js';
 import { BadAuthorityError, normaliseHost, parseAuthority, type Authority } from './host.js';
 import { Interceptor } from './intercept.js';
-import { openTunnel, type FirstBytesVerdict } from './tunnel.js';
+import { openTunnel, type FirstBytesVerdict, type TunnelHooks } from './tunnel.js';
 import { parseClientHello, plainHttpHost } from './client-hello.js';
 import { DEFAULT_CLIENT_LIMITS, parseErrorStatus, serverOptions, type ClientLimits } from './client-limits.js';
 import type { Upstream } from './upstream.js';
@@ -209,36 +209,23 @@ export class ProxyServer {
       if (hello.sni === null) return refuse('a TLS ClientHello without SNI: the host it is for cannot be known');
       const name = normaliseHost(hello.sni);
       if (name === null) return refuse('a TLS server name that is not a host name');
-      const policy = this.options.policy();
-      const provider = guardedBy(policy, name);
-      const egress = egressVerdict(policy, name);
-      const target = { host: name, port: 443 };
-      if (provider && (egress.allowed || !policy.egress.deny.matches(name))) {
-        const ctx = this.context('transparent', target, 'https', provider.name, socket, 'anonymous');
+      const route = routeHost(this.options.policy(), name);
+      if (route.kind === 'intercept') {
+        const ctx = this.context('transparent', { host: name, port: 443 }, 'https', route.provider.name, socket, 'anonymous');
         this.interceptor.accept(socket, ctx, buf);
         return;
       }
-      if (!egress.allowed) {
+      if (route.kind === 'refuse') {
         this.options.metrics.tunnels.inc({ result: 'refused' });
-        return refuse(egress.reason);
+        return refuse(route.reason);
       }
-      const started = Date.now();
       openTunnel(
         socket,
         buf,
         this.options.upstream.tunnelTarget(name, 443),
         decisionId,
-        {
-          track: (s) => this.track(s),
-          onOpen: () => this.options.metrics.openTunnels.inc(),
-          inspectFirst: () => 'relay',
-          intercept: () => socket.destroy(),
-          onClose: (r) => {
-            if (r.established) this.options.metrics.openTunnels.dec();
-            this.options.metrics.tunnels.inc({ result: r.established ? 'tunnelled' : 'failed' });
-            log.info({ decisionId, agent: 'anonymous', via: 'transparent', host: name, port: 443, decision: 'tunnel', rule: 'egress', bytesUp: r.bytesUp, bytesDown: r.bytesDown, durationMs: Date.now() - started, ...(r.error ? { error: r.error } : {}) }, 'tunnel');
-          },
-        },
+        // the SNI is already read: what follows is relayed as it is
+        this.tunnelHooks({ decisionId, agent: 'anonymous', via: 'transparent', host: name, port: 443, inspectFirst: () => 'relay', intercept: (client) => client.destroy() }),
         10_000,
         true,
       );
@@ -293,45 +280,64 @@ export class ProxyServer {
       return;
     }
     const agent = who.agent;
-    const provider = guardedBy(policy, target.host);
-    const egress = egressVerdict(policy, target.host);
-    if (provider && (egress.allowed || !policy.egress.deny.matches(target.host))) {
-      // guarded: judged request by request inside; egress.default never blocks a guarded host
-      const ctx = this.context('connect', target, 'https', provider.name, socket, agent);
-      log.debug({ connectionId: ctx.connectionId, host: target.host, port: target.port, provider: provider.name }, 'intercepting');
+    const route = routeHost(policy, target.host);
+    if (route.kind === 'intercept') {
+      // guarded: judged request by request inside
+      const ctx = this.context('connect', target, 'https', route.provider.name, socket, agent);
+      log.debug({ connectionId: ctx.connectionId, host: target.host, port: target.port, provider: route.provider.name }, 'intercepting');
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       this.interceptor.accept(socket, ctx, head);
       return;
     }
-    if (!egress.allowed) {
+    if (route.kind === 'refuse') {
       this.options.metrics.tunnels.inc({ result: 'refused' });
-      log.info({ decisionId, agent, via: 'connect', host: target.host, port: target.port, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'connect');
-      answerPlainOnSocket(socket, 403, decisionId, egress.reason);
+      log.info({ decisionId, agent, via: 'connect', host: target.host, port: target.port, status: 403, decision: 'deny', rule: 'egress', reason: route.reason }, 'connect');
+      answerPlainOnSocket(socket, 403, decisionId, route.reason);
       return;
     }
-    const started = Date.now();
     const destination = this.options.upstream.tunnelTarget(target.host, target.port);
-    openTunnel(socket, head, destination, decisionId, {
+    openTunnel(
+      socket,
+      head,
+      destination,
+      decisionId,
+      this.tunnelHooks({
+        decisionId,
+        agent,
+        via: 'connect',
+        host: target.host,
+        port: target.port,
+        inspectFirst: (buf) => firstBytesVerdict(this.options.policy(), buf),
+        intercept: (client, host, first) => {
+          const provider = guardedBy(this.options.policy(), host)!;
+          // judged and forwarded as the guarded host's HTTPS API, wherever the tunnel pointed
+          const ctx = this.context('connect', { host, port: 443 }, 'https', provider.name, client, agent);
+          log.warn({ decisionId, connectionId: ctx.connectionId, agent, connectTarget: target.host, sni: host }, 'a tunnel to a host that is not guarded carries TLS for a guarded one: intercepting it as that host');
+          this.interceptor.accept(client, ctx, first);
+        },
+      }),
+    );
+  }
+
+  /** Metrics and the one log line of a tunnel, the same for CONNECT and transparent ones. */
+  private tunnelHooks(t: { decisionId: string; agent: string; via: ConnectionContext['via']; host: string; port: number; inspectFirst: TunnelHooks['inspectFirst']; intercept: TunnelHooks['intercept'] }): TunnelHooks {
+    const started = Date.now();
+    const { metrics, logger } = this.options;
+    return {
       track: (s) => this.track(s),
-      onOpen: () => this.options.metrics.openTunnels.inc(),
-      inspectFirst: (buf) => firstBytesVerdict(this.options.policy(), buf),
-      intercept: (client, host, first) => {
-        const provider = guardedBy(this.options.policy(), host)!;
-        // judged and forwarded as the guarded host's HTTPS API, wherever the tunnel pointed
-        const ctx = this.context('connect', { host, port: 443 }, 'https', provider.name, client, agent);
-        log.warn({ decisionId, connectionId: ctx.connectionId, agent, connectTarget: target.host, sni: host }, 'a tunnel to a host that is not guarded carries TLS for a guarded one: intercepting it as that host');
-        this.interceptor.accept(client, ctx, first);
-      },
+      onOpen: () => metrics.openTunnels.inc(),
+      inspectFirst: t.inspectFirst,
+      intercept: t.intercept,
       onClose: (r) => {
-        if (r.established) this.options.metrics.openTunnels.dec();
-        this.options.metrics.tunnels.inc({ result: r.interceptedAs ? 'intercepted' : r.established ? 'tunnelled' : 'failed' });
-        log.info(
+        if (r.established) metrics.openTunnels.dec();
+        metrics.tunnels.inc({ result: r.interceptedAs ? 'intercepted' : r.established ? 'tunnelled' : 'failed' });
+        logger.info(
           {
-            decisionId,
-            agent,
-            via: 'connect',
-            host: target.host,
-            port: target.port,
+            decisionId: t.decisionId,
+            agent: t.agent,
+            via: t.via,
+            host: t.host,
+            port: t.port,
             decision: r.interceptedAs ? 'intercept' : r.error && r.established ? 'deny' : 'tunnel',
             rule: 'egress',
             bytesUp: r.bytesUp,
@@ -343,7 +349,7 @@ export class ProxyServer {
           'tunnel',
         );
       },
-    });
+    };
   }
 
   /** `GET http://host/path` — plain HTTP through the proxy, under the same egress and guard rules. */
@@ -371,18 +377,17 @@ export class ProxyServer {
       answerPlain(res, 407, decisionId, who.reason);
       return;
     }
-    const provider = guardedBy(policy, target.host);
-    const egress = egressVerdict(policy, target.host);
-    if (!provider && !egress.allowed) {
+    const route = routeHost(policy, target.host);
+    if (route.kind === 'refuse') {
       this.options.metrics.requests.inc({ host: 'other', method: req.method ?? '', decision: 'deny' });
-      this.options.logger.info({ decisionId, agent: who.agent, via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 403, decision: 'deny', rule: 'egress', reason: egress.reason }, 'request');
-      answerPlain(res, 403, decisionId, egress.reason);
+      this.options.logger.info({ decisionId, agent: who.agent, via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 403, decision: 'deny', rule: 'egress', reason: route.reason }, 'request');
+      answerPlain(res, 403, decisionId, route.reason);
       return;
     }
     // the pipeline forwards origin-form: strip scheme and authority from the URL
     req.url = url.slice(m[0].length) || '/';
     if (!req.url.startsWith('/')) req.url = `/${req.url}`;
-    const ctx = this.context('absolute-form', target, scheme, provider?.name ?? null, req.socket, who.agent);
+    const ctx = this.context('absolute-form', target, scheme, route.kind === 'intercept' ? route.provider.name : null, req.socket, who.agent);
     void handleRequest(this.deps, ctx, req, res);
   }
 
