@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { connect } from 'node:tls';
+import { captureHello } from '../helpers/client-hello.js';
 import { parseClientHello, plainHttpHost } from '../../src/proxy/client-hello.js';
-
-/** The first bytes a real TLS client (Node's) sends, captured by a plain TCP server. */
-async function captureHello(servername: string | undefined, alpn?: string[]): Promise<Buffer> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const got = new Promise<Buffer>((resolve) => srv.once('connection', (s) => s.once('data', (d: Buffer) => { resolve(d); s.destroy(); })));
-  const c = connect({ host: '127.0.0.1', port: (srv.address() as AddressInfo).port, ...(servername ? { servername } : {}), ...(alpn ? { ALPNProtocols: alpn } : {}), rejectUnauthorized: false });
-  c.on('error', () => {});
-  const hello = await got;
-  c.destroy();
-  srv.close();
-  return hello;
-}
 
 /** Re-frame one handshake message into two TLS records: a fragmented ClientHello. */
 function fragment(hello: Buffer, at: number): Buffer {

@@ -41,7 +41,6 @@ import {
   buildSchema,
   execute,
   getNamedType,
-  getNullableType,
   isEnumType,
   isInputObjectType,
   isLeafType,
@@ -54,15 +53,12 @@ import {
   type DocumentNode,
   type GraphQLArgument,
   type GraphQLField,
-  type GraphQLFieldResolver,
   type GraphQLInputType,
   type GraphQLObjectType,
-  type GraphQLOutputType,
-  type GraphQLTypeResolver,
-  type OperationDefinitionNode,
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { analyseDocument, type RootField } from '../../src/inspect/graphql-document.js';
+import { executeEveryOperation, type Execution, type RootCall } from '../helpers/mock-execution.js';
 
 const schema = buildSchema(readFileSync(new URL('../fixtures/railway/schema.graphql', import.meta.url), 'utf8'));
 
@@ -79,87 +75,10 @@ const SUBSCRIPTION = rootType('subscription');
 // Execution with mock resolvers
 // ---------------------------------------------------------------------------------------------
 
-interface Call {
-  opType: string;
-  opName: string | null;
-  field: string;
-  /** response key: alias or field name */
-  key: string;
-  args: Record<string, unknown>;
-}
-interface Ctx {
-  calls: Call[];
-}
+type Call = RootCall;
 
-/** A value of the declared return type, so that every field, non-null or not, resolves. */
-function fabricate(type: GraphQLOutputType): unknown {
-  const t = getNullableType(type);
-  if (isListType(t)) return [];
-  if (isEnumType(t)) return t.getValues()[0]?.value;
-  if (isScalarType(t)) {
-    switch (t.name) {
-      case 'Int':
-        return 1;
-      case 'Float':
-        return 1.5;
-      case 'String':
-        return 'mock';
-      case 'Boolean':
-        return true;
-      case 'ID':
-        return 'mock-id';
-      case 'DateTime':
-        return '2025-01-01T00:00:00.000Z';
-      case 'BigInt':
-        return '1';
-      default:
-        return {}; // JSON, EnvironmentConfig, EnvironmentVariables, ...: identity-serialised
-    }
-  }
-  return {}; // object, interface, union: sub-fields are fabricated by the same resolver
-}
-
-const fieldResolver: GraphQLFieldResolver<unknown, Ctx> = (_source, args, ctx, info) => {
-  // root level: no parent path (info.parentType is then the operation's root type, e.g. Mutation)
-  if (info.path.prev === undefined) {
-    ctx.calls.push({
-      opType: info.operation.operation,
-      opName: info.operation.name?.value ?? null,
-      field: info.fieldName,
-      key: String(info.path.key),
-      args: args as Record<string, unknown>,
-    });
-  }
-  return fabricate(info.returnType);
-};
-
-const typeResolver: GraphQLTypeResolver<unknown, Ctx> = (_value, _ctx, _info, abstractType) => schema.getPossibleTypes(abstractType)[0]?.name;
-
-interface Execution {
-  calls: Call[];
-  /** error messages per operation name ('' for the anonymous operation) */
-  errors: Map<string, string[]>;
-}
-
-async function executeAll(doc: DocumentNode, variables: Record<string, unknown> | undefined): Promise<Execution> {
-  const calls: Call[] = [];
-  const errors = new Map<string, string[]>();
-  const ops = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  for (const op of ops) {
-    const ctx: Ctx = { calls: [] };
-    const result = await execute({
-      schema,
-      document: doc,
-      variableValues: variables,
-      operationName: op.name?.value,
-      contextValue: ctx,
-      fieldResolver,
-      typeResolver,
-    });
-    calls.push(...ctx.calls);
-    if (result.errors?.length) errors.set(op.name?.value ?? '', result.errors.map((e) => e.message));
-  }
-  return { calls, errors };
+function executeAll(doc: DocumentNode, variables: Record<string, unknown> | undefined): Promise<Execution> {
+  return executeEveryOperation(schema, doc, variables);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -33,31 +33,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { createServer, isIP, type AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import { connect } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { executeEveryOperation, type RootCall } from '../helpers/mock-execution.js';
 import {
   buildSchema,
-  execute,
   getNamedType,
-  getNullableType,
   isEnumType,
   isInputObjectType,
   isLeafType,
   isListType,
   isNonNullType,
   isScalarType,
-  Kind,
   parse,
   validate,
-  type GraphQLFieldResolver,
   type GraphQLInputType,
   type GraphQLObjectType,
-  type GraphQLOutputType,
-  type GraphQLTypeResolver,
-  type OperationDefinitionNode,
 } from 'graphql';
 import { extractGraphQL, type HttpRequestView } from '../../src/inspect/graphql-request.js';
 import { analyseDocument } from '../../src/inspect/graphql-document.js';
@@ -66,6 +59,7 @@ import { inspectRequest } from '../../src/inspect/inspect-request.js';
 import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
 import { OPERATION_CLASSES, type Inspection } from '../../src/inspect/operation.js';
 import { railway } from '../../src/providers/railway/index.js';
+import { captureHello } from '../helpers/client-hello.js';
 import { parseClientHello } from '../../src/proxy/client-hello.js';
 import { BadAuthorityError, formatAuthority, HostMatcher, normaliseHost, parseAuthority } from '../../src/proxy/host.js';
 
@@ -161,38 +155,10 @@ const ROOTS: Record<'query' | 'mutation' | 'subscription', GraphQLObjectType> = 
 };
 const MUTATION_NAMES = Object.keys(ROOTS.mutation.getFields());
 
-interface Call {
-  opName: string | null;
-  opType: string;
-  field: string;
-  key: string;
-}
-
-function fabricate(type: GraphQLOutputType): unknown {
-  const t = getNullableType(type);
-  if (isListType(t)) return [];
-  if (isEnumType(t)) return t.getValues()[0]?.value;
-  if (isScalarType(t)) return ({ Int: 1, Float: 1.5, String: 's', Boolean: true, ID: 'id' } as Record<string, unknown>)[t.name] ?? '1';
-  return {};
-}
-const resolver: GraphQLFieldResolver<unknown, Call[]> = (_s, _a, calls, info) => {
-  if (info.path.prev === undefined) calls.push({ opName: info.operation.name?.value ?? null, opType: info.operation.operation, field: info.fieldName, key: String(info.path.key) });
-  return fabricate(info.returnType);
-};
-const typeResolver: GraphQLTypeResolver<unknown, Call[]> = (_v, _c, _i, t) => schema.getPossibleTypes(t)[0]?.name;
-
 /** Execute every operation of a document by name; the root calls, and which operations graphql-js refused. */
-async function executeAll(query: string, variables: Record<string, unknown>): Promise<{ calls: Call[]; refused: Set<string> }> {
-  const doc = parse(query);
-  const calls: Call[] = [];
-  const refused = new Set<string>();
-  for (const op of doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)) {
-    const mine: Call[] = [];
-    const result = await execute({ schema, document: doc, variableValues: variables, operationName: op.name?.value, contextValue: mine, fieldResolver: resolver, typeResolver });
-    calls.push(...mine);
-    if (result.errors?.length) refused.add(op.name?.value ?? '');
-  }
-  return { calls, refused };
+async function executeAll(query: string, variables: Record<string, unknown>): Promise<{ calls: RootCall[]; refused: Set<string> }> {
+  const { calls, errors } = await executeEveryOperation(schema, parse(query), variables);
+  return { calls, refused: new Set(errors.keys()) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -755,29 +721,6 @@ describe('spelling invariance: one mutation call, judged the same however it is 
 // 4. ClientHello
 // ---------------------------------------------------------------------------------------------
 
-/** The first bytes a real TLS client (Node's) sends, captured by a plain TCP server. */
-async function captureHello(servername: string | undefined, alpn?: string[]): Promise<Buffer> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const got = new Promise<Buffer>((resolve) => {
-    srv.once('connection', (s) => {
-      let acc = Buffer.alloc(0);
-      s.on('data', (d: Buffer) => {
-        acc = Buffer.concat([acc, d]);
-        if (acc.length >= 5 && acc.length >= 5 + acc.readUInt16BE(3)) {
-          resolve(acc);
-          s.destroy();
-        }
-      });
-    });
-  });
-  const c = connect({ host: '127.0.0.1', port: (srv.address() as AddressInfo).port, ...(servername ? { servername } : {}), ...(alpn ? { ALPNProtocols: alpn } : {}), rejectUnauthorized: false });
-  c.on('error', () => {});
-  const hello = await got;
-  c.destroy();
-  srv.close();
-  return hello;
-}
 
 interface Hello {
   bytes: Buffer;
