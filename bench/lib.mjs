@@ -52,9 +52,9 @@ export function makePki(dir) {
 const CLK_TCK = 100; // Linux USER_HZ
 
 /** utime + stime of a process, in seconds; NaN once it is gone. */
-export function cpuSeconds(pid) {
+export function cpuSeconds(pid, tid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15 of stat(5)
   } catch {

@@ -8,8 +8,11 @@
 // here is stopped by its pid. Timings are never asserted: this machine is shared and noisy.
 //
 //   BENCH_ROUNDS=3     rounds (medians of rounds are reported)
-//   BENCH_PROFILE=1    (or --profile) scenario (a) only, scopegate under --cpu-prof; writes
-//                      bench/.work/prof/*.cpuprofile and a summary; RESULTS.md is left alone
+//   BENCH_PROFILE=1    (or --profile) scenario (a) (or those in BENCH_ONLY), scopegate (and the
+//                      floor, if BENCH_ROWS names it) under --cpu-prof; writes
+//                      bench/.work/prof/*.cpuprofile and summaries; RESULTS.md is left alone
+//   BENCH_ONLY=a,f     only these scenarios; BENCH_ROWS=floor,scopegate only these rows; the
+//                      figures go to stdout and RESULTS.md is left alone
 import { spawn, fork, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, fstatSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -26,6 +29,11 @@ const PROFILE = process.env.BENCH_PROFILE === '1' || process.argv.includes('--pr
 const HOSTS_PER_ROUND = 200;
 // what users run is info (a JSON line per request); another level is for diagnosis only, and is written into RESULTS.md
 const SG_LOG_LEVEL = process.env.BENCH_SG_LOG_LEVEL || 'info';
+// for working on one thing: BENCH_ONLY=a,f runs only those scenarios, BENCH_ROWS=floor,scopegate
+// only those rows (direct always runs); RESULTS.md is then left alone and the table goes to stdout
+const ONLY = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
+const ROW_FILTER = (process.env.BENCH_ROWS || '').split(',').filter(Boolean);
+const PARTIAL = ONLY.length > 0 || ROW_FILTER.length > 0;
 const WATCHDOG_MS = 11 * 60_000; // a last resort; the scenario caps below keep a run near 5-6 min
 
 // what each scenario does (counts and caps; a run stops at whichever comes first)
@@ -35,7 +43,7 @@ const P = {
   c: { conc: 4, n: 400, capMs: 2500, warm: 16 },
   d: { conc: 1, capMs: 7000 },
   e: { n: 28, skip: 3, capMs: 6000 },
-  f: { streams: 4, bytes: 48 * 2 ** 20, capMs: 8000 },
+  f: { streams: 4, bytes: 128 * 2 ** 20, capMs: 15000 },
   g: { conc: 200, n: 1000, capMs: 8000, holdMs: 1200 },
 };
 const GQL_READ = JSON.stringify({ query: 'query { me { id } }' });
@@ -191,7 +199,7 @@ class LogTail {
 const work = mkdtempSync(join(tmpdir(), 'sg-bench-'));
 tmpWork = work;
 const profDir = join(BENCH, '.work', 'prof');
-log(`work dir ${work}; ${ROUNDS} round(s)${PROFILE ? '; PROFILE mode: scenario (a), scopegate under --cpu-prof' : ''}`);
+log(`work dir ${work}; ${ROUNDS} round(s)${PROFILE ? '; PROFILE mode: scopegate under --cpu-prof' : ''}`);
 const pki = makePki(work);
 
 const upstreamProc = track('upstream', fork(join(BENCH, 'upstream.mjs'), [JSON.stringify({ certPath: pki.upstream.certPath, keyPath: pki.upstream.keyPath })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
@@ -209,7 +217,9 @@ const rows = [];
 rows.push({ name: 'direct', label: 'direct (no proxy)', pid: null, target: { kind: 'direct', upstreamPort: ports.api, bulkPort: ports.bulk, caPaths: [pki.caPath] } });
 
 async function startFloor() {
-  const child = track('floor', spawn(process.execPath, [join(BENCH, 'floor.mjs'), JSON.stringify({ certPath: pki.floor.certPath, keyPath: pki.floor.keyPath, caPath: pki.caPath, upstreamPort: ports.api })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  // under --profile with BENCH_ROWS naming the floor, it is profiled too: the two summaries side by side
+  const floorProf = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, 'floor')] : [];
+  const child = track('floor', spawn(process.execPath, [...floorProf, join(BENCH, 'floor.mjs'), JSON.stringify({ certPath: pki.floor.certPath, keyPath: pki.floor.keyPath, caPath: pki.caPath, upstreamPort: ports.api })], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const { listening } = await firstJsonLine(child, 'floor', 10_000);
   return { name: 'floor', label: 'floor (bare Node forwarder / TCP relay)', pid: child.pid, target: { kind: 'proxy', proxyPort: listening, bulkPort: ports.bulk, caPaths: [pki.caPath] } };
 }
@@ -315,9 +325,14 @@ async function startMitmproxy() {
 
 const sg = await startScopegate();
 if (PROFILE) {
+  if (ROW_FILTER.includes('floor')) rows.push(await startFloor());
   rows.push(sg);
 } else {
-  rows.push(await startFloor(), sg, await startMockttp(), await startMitmproxy());
+  const want = (name) => ROW_FILTER.length === 0 || ROW_FILTER.includes(name);
+  if (want('floor')) rows.push(await startFloor());
+  rows.push(sg);
+  if (want('mockttp')) rows.push(await startMockttp());
+  if (want('mitmproxy')) rows.push(await startMitmproxy());
 }
 for (const r of rows.filter((x) => x.skip)) log(`row ${r.name} skipped: ${r.skip}`);
 
@@ -339,6 +354,7 @@ const active = () => rows.filter((r) => !r.skip);
 async function measure(row, msg, timeoutMs, countFds = false) {
   const pid = row.pid;
   const cpu0 = pid ? cpuSeconds(pid) : NaN;
+  const main0 = pid ? cpuSeconds(pid, pid) : NaN;
   let rssPeak = pid ? memory(pid).rss : NaN;
   let fdPeak = NaN;
   const poll = pid ? setInterval(() => {
@@ -356,8 +372,10 @@ async function measure(row, msg, timeoutMs, countFds = false) {
   try {
     const res = await load({ ...msg, target: row.target }, timeoutMs);
     const cpu = pid ? cpuSeconds(pid) - cpu0 : NaN;
+    // the main thread alone: the rest is GC helpers, the libuv pool and any worker threads
+    const cpuMain = pid ? cpuSeconds(pid, pid) - main0 : NaN;
     const end = pid ? memory(pid) : { rss: NaN, hwm: NaN };
-    return { ...res, cpu, rssPeak: Math.max(rssPeak, end.rss), hwm: end.hwm, fdPeak };
+    return { ...res, cpu, cpuMain, rssPeak: Math.max(rssPeak, end.rss), hwm: end.hwm, fdPeak };
   } finally {
     if (poll) clearInterval(poll);
   }
@@ -479,19 +497,20 @@ async function scenarioE(row, measured) {
   };
 }
 
-const order = PROFILE ? ['a'] : ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+const order = PROFILE && ONLY.length === 0 ? ['a'] : ['a', 'b', 'c', 'd', 'e', 'f', 'g'].filter((x) => ONLY.length === 0 || ONLY.includes(x));
 
 // warm-up: every row, every scenario, once, small, not recorded
 log('warm-up');
 for (const row of active()) {
   const w = async (msg) => load({ ...msg, target: row.target }, 60_000).catch((err) => log(`warm-up ${row.name} ${msg.op}: ${err.message}`));
-  await w({ op: 'keepAlive', host: API_HOST, path: '/graphql/v2', body: GQL_READ, conc: 8, n: 600, capMs: 1500 });
-  if (PROFILE) continue;
-  await w({ op: 'newConnection', host: API_HOST, path: '/graphql/v2', body: GQL_READ, conc: 2, n: 30, capMs: 1500 });
-  await w({ op: 'keepAlive', host: BIG_HOST, path: '/graphql/v2', body: GQL_READ, conc: 4, n: 30, capMs: 1500 });
-  await w({ op: 'manyHosts', hosts: warmHosts, path: '/graphql/v2', body: GQL_READ, conc: 1, capMs: 3000 });
-  await w({ op: 'tunnel', caPaths: [pki.caPath], streams: 2, bytes: 8 * 2 ** 20, capMs: 3000 });
-  if (row.name === 'scopegate') await scenarioE(row, false).catch((err) => log(`warm-up e: ${err.message}`));
+  const runs = (x) => order.includes(x);
+  if (runs('a') || runs('g')) await w({ op: 'keepAlive', host: API_HOST, path: '/graphql/v2', body: GQL_READ, conc: 8, n: 600, capMs: 1500 });
+  if (PROFILE && !ONLY.length) continue;
+  if (runs('b')) await w({ op: 'newConnection', host: API_HOST, path: '/graphql/v2', body: GQL_READ, conc: 2, n: 30, capMs: 1500 });
+  if (runs('c')) await w({ op: 'keepAlive', host: BIG_HOST, path: '/graphql/v2', body: GQL_READ, conc: 4, n: 30, capMs: 1500 });
+  if (runs('d')) await w({ op: 'manyHosts', hosts: warmHosts, path: '/graphql/v2', body: GQL_READ, conc: 1, capMs: 3000 });
+  if (runs('f')) await w({ op: 'tunnel', caPaths: [pki.caPath], streams: 2, bytes: 8 * 2 ** 20, capMs: 3000 });
+  if (row.name === 'scopegate' && runs('e')) await scenarioE(row, false).catch((err) => log(`warm-up e: ${err.message}`));
 }
 
 for (let round = 0; round < ROUNDS; round++) {
@@ -529,10 +548,12 @@ if (PROFILE) {
   await stopChild(sg.child, 15_000); // SIGTERM: scopegate drains and exits, and node writes the profile
   await stopAll();
   const profs = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs);
-  const d = med('a', 'direct', 'rps');
-  const s = med('a', 'scopegate', 'rps');
-  const cpuMs = median((results.a?.scopegate ?? []).map((r) => (r.cpu / r.n) * 1000));
-  process.stdout.write(`scenario (a) with scopegate under --cpu-prof (slower than usual): direct ${fmtInt(d)} req/s, scopegate ${fmtInt(s)} req/s, scopegate CPU ${fmt(cpuMs, 3)} ms/request (--log-level ${SG_LOG_LEVEL})\n`);
+  for (const sc of order) {
+    const d = med(sc, 'direct', 'rps');
+    const s = med(sc, 'scopegate', 'rps');
+    const cpuMs = median((results[sc]?.scopegate ?? []).map((r) => (r.cpu / r.n) * 1000));
+    process.stdout.write(`scenario (${sc}) with scopegate under --cpu-prof (slower than usual): direct ${fmtInt(d)} req/s, scopegate ${fmtInt(s)} req/s, scopegate CPU ${fmt(cpuMs, 3)} ms/request (--log-level ${SG_LOG_LEVEL})\n`);
+  }
   if (profs.length === 0) {
     process.stdout.write(`no .cpuprofile was written in ${profDir}\n`);
     process.exitCode = 1;
@@ -542,12 +563,34 @@ if (PROFILE) {
     writeFileSync(join(profDir, 'summary.txt'), text);
     process.stdout.write(`profile: ${profs[0]}\n${text}\nsummary written to ${join(profDir, 'summary.txt')}\n`);
   }
+  const floorDir = join(profDir, 'floor');
+  const floorProfs = existsSync(floorDir) ? readdirSync(floorDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(floorDir, f)).sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs) : [];
+  if (rows.some((r) => r.name === 'floor') && floorProfs.length > 0) {
+    const { summarise } = await import('./profile-summary.mjs');
+    const text = summarise(floorProfs[0]);
+    writeFileSync(join(floorDir, 'summary.txt'), text);
+    process.stdout.write(`\nthe floor's profile: ${floorProfs[0]}\n${text}\n`);
+  }
   rmSync(work, { recursive: true, force: true });
   clearTimeout(watchdog);
   process.exit(process.exitCode ?? 0);
 }
 
 await stopAll();
+
+if (PARTIAL) {
+  // a working run: the headline figures per scenario and row, each round shown, nothing written
+  for (const sc of order) {
+    for (const [row, rs] of Object.entries(results[sc] ?? {})) {
+      const k = sc === 'f' ? 'mbps' : sc === 'e' ? 'minusLookup' : sc === 'd' ? 'firstP50' : 'rps';
+      const per = rs.map((r) => (r.failed ? 'failed' : fmt(r[k], 1))).join(' ');
+      process.stdout.write(`(${sc}) ${row.padEnd(10)} ${k} ${fmt(med(sc, row, k), 1).padStart(8)} [${per}]  p50 ${fmt(med(sc, row, 'p50'))} ms  cpu ${fmt(med(sc, row, 'cpu'))} s (main thread ${fmt(med(sc, row, 'cpuMain'))} s)  rss ${fmt(med(sc, row, 'rssPeak'), 0)} MiB\n`);
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+  clearTimeout(watchdog);
+  process.exit(0);
+}
 
 // in-process supplements, measured after every benchmark process has stopped
 let inProcMint = null;

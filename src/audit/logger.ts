@@ -24,10 +24,13 @@ export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn',
 
 /**
  * Log lines are written asynchronously (sonic-boom) so a request never waits for the terminal or a
- * pipe; they are flushed at shutdown. What must survive a crash (holds, decisions on them) is in
- * the store, fsynced, not only in this log.
+ * pipe, and in batches: one write(2) per 8 KiB or per 100 ms, whichever comes first, because one
+ * write per line was the largest cost scopegate added to a kept-alive read (bench/RESULTS.md).
+ * pino writes the batch out synchronously on any exit, a crash included. A SIGKILL can lose the
+ * last 100 ms of lines; what must survive any crash (holds, decisions on them, every call that is
+ * not a plain read) is in the store, fsynced, not only in this log.
  */
-export function createLogger(level: LevelWithSilent, destination: NodeJS.WritableStream | pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
+export function createLogger(level: LevelWithSilent, destination: NodeJS.WritableStream | pino.DestinationStream = pino.destination({ dest: 1, sync: false, minLength: 8192, periodicFlush: 100 })): Logger {
   return pino(
     {
       level,

@@ -245,6 +245,13 @@ export async function runStart(argv: string[]): Promise<number> {
   const policy = loadPolicyOrExit(config.policyPath);
   const extraCa = config.upstreamCaPath ? readUpstreamCa(config.upstreamCaPath) : undefined;
   const logger = createLogger(config.logLevel);
+  // a bug ends the process (a proxy in an unknown state must not go on judging), but with a line
+  // in the log saying so; pino writes out the batched lines on exit
+  process.once('uncaughtException', (err, origin) => {
+    logger.fatal({ origin, error: String(err?.message ?? err).slice(0, 500) }, 'crashed: exiting; holds and decisions are in the store and survive a restart');
+    process.stderr.write(`scopegate crashed (${origin}): ${err?.stack ?? err}\n`);
+    process.exit(1);
+  });
 
   let ca;
   let created;

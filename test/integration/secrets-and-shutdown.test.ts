@@ -91,6 +91,33 @@ describe('shutdown', () => {
     }
   });
 
+  it('a crash writes out every buffered log line, a fatal line, and exits 1', async () => {
+    const p = await startProxy({
+      args: ['--policy', FORWARD_ALL, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`],
+      env: { NODE_OPTIONS: `--require ${join(ROOT, 'test', 'fixtures', 'crash-on-sigusr2.cjs')}` },
+    });
+    const agent = new ProxyAgent({ uri: p.proxyUrl, requestTls: { ca: p.caPem } });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `query q${i} { me { id } }` }) });
+        await res.body.text();
+        ids.push(String(res.headers['x-scopegate-decision']));
+      }
+      // at once: the last lines are still in the batch, not yet written
+      p.child.kill('SIGUSR2');
+      expect(await p.exited).toBe(1);
+      const lines = p.logs();
+      const logged = new Set(lines.filter((l) => l.msg === 'request').map((l) => l.decisionId));
+      expect(ids.filter((id) => !logged.has(id))).toEqual([]);
+      expect(lines.find((l) => l.level === 'fatal')?.msg).toMatch(/^crashed/);
+      expect(p.stderr()).toContain('induced crash (test fixture)');
+    } finally {
+      await agent.close();
+      await p.stop();
+    }
+  });
+
   it('a request still in flight past --drain-timeout is cut and the process still exits 0', async () => {
     const p = await startProxy({ args: ['--policy', FORWARD_ALL, '--drain-timeout', '1', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`] });
     const agent = new ProxyAgent({ uri: p.proxyUrl, requestTls: { ca: p.caPem } });
