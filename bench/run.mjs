@@ -11,6 +11,7 @@
 //   BENCH_PROFILE=1    (or --profile) scenario (a) (or those in BENCH_ONLY), scopegate (and the
 //                      floor, if BENCH_ROWS names it) under --cpu-prof; writes
 //                      bench/.work/prof/*.cpuprofile and summaries; RESULTS.md is left alone
+//   BENCH_SG_NODE_ARGS="--flag …"  extra node flags for scopegate only (diagnosis)
 //   BENCH_ONLY=a,f     only these scenarios; BENCH_ROWS=floor,scopegate only these rows; the
 //                      figures go to stdout and RESULTS.md is left alone
 import { spawn, fork, execFileSync } from 'node:child_process';
@@ -235,7 +236,7 @@ async function startScopegate() {
   writeFileSync(policyPath, policy);
   const routes = [API_HOST, BIG_HOST, ...warmHosts, ...roundHosts.flat()].map((h) => `${h}=127.0.0.1:${ports.api}`);
   routes.push(`${RAILWAY_HOST}=127.0.0.1:${ports.fake}`);
-  const nodeArgs = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+  const nodeArgs = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...(process.env.BENCH_SG_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   if (PROFILE) mkdirSync(profDir, { recursive: true });
   const logPath = join(work, 'scopegate.log');
   const out = openSync(logPath, 'w');

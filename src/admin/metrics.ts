@@ -1,4 +1,28 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+
+/**
+ * The V8 heap in use just after the latest full (mark-compact) GC: what is really retained. Heap
+ * used at a random moment swings with garbage not yet collected, and RSS with how much heap V8
+ * chose to reserve; this is the number that grows when something leaks. One observer per process.
+ */
+let heapAfterFullGc = 0;
+let gcObserver: PerformanceObserver | null = null;
+function observeFullGcs(): void {
+  if (gcObserver) return;
+  // until the first full GC, the heap in use now (prom-client writes NaN as "Nan", which scrapers refuse)
+  heapAfterFullGc = getHeapStatistics().used_heap_size;
+  gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (((e as unknown as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+        heapAfterFullGc = getHeapStatistics().used_heap_size;
+        return;
+      }
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+}
 
 /** Everything scopegate counts, on a registry of its own (no global state shared with embedders). */
 export class Metrics {
@@ -49,6 +73,15 @@ export class Metrics {
       registers,
       collect() {
         this.set(self.leafCacheSource());
+      },
+    });
+    observeFullGcs();
+    new Gauge({
+      name: 'scopegate_heap_live_bytes',
+      help: 'V8 heap in use just after the latest full GC (at start-up until one has run): what is retained, garbage aside',
+      registers,
+      collect() {
+        this.set(heapAfterFullGc);
       },
     });
     this.leafMintSeconds = new Histogram({
