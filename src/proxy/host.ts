@@ -20,6 +20,21 @@ const MAX_AUTHORITY_LENGTH = 300;
  * Returns null for something that is not a host name at all.
  */
 export function normaliseHost(raw: string): string | null {
+  const known = normalised.get(raw);
+  if (known !== undefined) return known;
+  const host = normaliseUncached(raw);
+  if (raw.length > 300) return host;
+  // a pure function of its input, asked for the same few names on every request (Host headers,
+  // CONNECT targets, upstream connects); bounded, so hostile names cannot grow it
+  if (normalised.size >= MAX_NORMALISED) normalised.clear();
+  normalised.set(raw, host);
+  return host;
+}
+
+const MAX_NORMALISED = 2048;
+const normalised = new Map<string, string | null>();
+
+function normaliseUncached(raw: string): string | null {
   let host = raw.trim();
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (host.length === 0 || host.length > 255) return null;

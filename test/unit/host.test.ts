@@ -20,6 +20,17 @@ describe('normaliseHost: every spelling of one host compares equal', () => {
   }
 });
 
+describe('normaliseHost remembers answers without changing them', () => {
+  it('gives the same answer, null included, the second time and after its memory was cleared by 5000 other names', () => {
+    const inputs = ['BACKBOARD.Railway.COM', 'backboard.railway.com\u3002', 'a..b', 'bücher.example', '[::1]', 'evil.com..'];
+    const first = inputs.map((i) => normaliseHost(i));
+    expect(first).toEqual(['backboard.railway.com', 'backboard.railway.com', null, 'xn--bcher-kva.example', '::1', null]);
+    expect(inputs.map((i) => normaliseHost(i))).toEqual(first);
+    for (let i = 0; i < 5000; i++) expect(normaliseHost(`H${i}.example`)).toBe(`h${i}.example`);
+    expect(inputs.map((i) => normaliseHost(i))).toEqual(first);
+  });
+});
+
 describe('parseAuthority', () => {
   it('parses host:port, [v6]:port and applies a default port', () => {
     expect(parseAuthority('Backboard.Railway.com.:443')).toEqual({ host: 'backboard.railway.com', port: 443 });
