@@ -17,3 +17,31 @@ describe('redactPath', () => {
     expect(redactPath('/v1/apps/vol-7f3a9d?kill=true')).toBe('/v1/apps/vol-7f3a9d?kill=true');
   });
 });
+
+describe('the logger', () => {
+  it('writes one JSON line per call with an ISO time that follows the clock, and censors credential headers', async () => {
+    const { createLogger } = await import('../../src/audit/logger.js');
+    const { Writable } = await import('node:stream');
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(...String(chunk).split('\n').filter(Boolean));
+        cb();
+      },
+    });
+    const log = createLogger('info', sink);
+    const t0 = Date.now();
+    log.info({ n: 1 }, 'a');
+    log.info({ n: 2, headers: { authorization: 'Bearer sekrit-value', accept: '*/*' } }, 'b');
+    await new Promise((r) => setTimeout(r, 15));
+    log.info({ n: 3 }, 'c');
+    await new Promise((r) => setImmediate(r));
+    const parsed = lines.map((l) => JSON.parse(l) as { n: number; time: string; headers?: Record<string, string> });
+    expect(parsed.map((p) => p.n)).toEqual([1, 2, 3]);
+    for (const p of parsed) expect(p.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(parsed[0]!.time)).toBeGreaterThanOrEqual(t0);
+    expect(Date.parse(parsed[2]!.time) - Date.parse(parsed[0]!.time)).toBeGreaterThanOrEqual(14);
+    expect(parsed[1]!.headers).toEqual({ authorization: '[redacted]', accept: '*/*' });
+    expect(lines.join('\n')).not.toContain('sekrit');
+  });
+});
