@@ -6,6 +6,8 @@
 //
 //   SOAK_SECONDS=180   load duration (default 180)
 //   SOAK_RATE=1        multiplies every client's rate (default 1: ~22 requests/s in all)
+//   SOAK_SCOPEGATE_NODE_OPTIONS="…"  NODE_OPTIONS for the scopegate process only (e.g. --require
+//                      $PWD/bench/leak-per-request.cjs, the deliberate leak that shows the memory check works)
 //   --record           append the summary to docs/fuzz-and-soak.md
 //
 // Clients (each its own loop at a fixed pace, undici ProxyAgent through scopegate):
@@ -504,7 +506,7 @@ try {
   scopegate = spawn(process.execPath, [
     join(ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir,
     '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`, '--route', `${TUNNEL_HOST}=127.0.0.1:${echoPort}`, '--hold-timeout', '0',
-  ], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCOPEGATE_RAILWAY_RESOLVER_TOKEN: '' } });
+  ], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCOPEGATE_RAILWAY_RESOLVER_TOKEN: '', ...(process.env.SOAK_SCOPEGATE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SOAK_SCOPEGATE_NODE_OPTIONS } : {}) } });
   let stderr = '';
   scopegate.stderr.on('data', (c) => { stderr = (stderr + c).slice(-4000); });
   let pending = '';

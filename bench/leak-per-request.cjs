@@ -1,0 +1,12 @@
+// A deliberate leak, to show the soak's memory check catches one (docs/fuzz-and-soak.md):
+//   SOAK_SCOPEGATE_NODE_OPTIONS="--require $PWD/bench/leak-per-request.cjs" node bench/soak.mjs
+// Preloaded into scopegate only, it keeps LEAK_BYTES (default 4096) of fresh string per HTTP
+// request any of its servers sees, forever.
+const http = require('node:http');
+const bytes = Number(process.env.LEAK_BYTES || 4096);
+const kept = [];
+const emit = http.Server.prototype.emit;
+http.Server.prototype.emit = function (event, ...args) {
+  if (event === 'request') kept.push(`${kept.length}:`.padEnd(bytes, 'x'));
+  return emit.call(this, event, ...args);
+};
