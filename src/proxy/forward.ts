@@ -43,10 +43,13 @@ export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string,
   return out;
 }
 
+const NONE_LISTED: ReadonlySet<string> = new Set();
+
 function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  const listed = new Set(
-    String(headers['connection'] ?? '')
+  const connection = headers['connection'];
+  const listed = connection === undefined ? NONE_LISTED : new Set(
+    String(connection)
       .split(',')
       .map((t) => t.trim().toLowerCase())
       .filter(Boolean),

@@ -20,6 +20,7 @@ export const BIG_SHA256 = createHash('sha256').update(BIG).digest('hex');
  * A local HTTPS upstream on 127.0.0.1 that records what it received. Paths:
  *   /big         256 KiB of known bytes        /gzip   a gzip-encoded JSON body
  *   /slow?ms=N   answers after N ms            /reset  starts an answer, then resets the connection
+ *   /hop         answers with hop-by-hop headers (Connection-listed and named)
  *   anything else: 200 with JSON {method, url, headers, body}
  */
 export class TestUpstream {
@@ -65,6 +66,11 @@ export class TestUpstream {
           res.writeHead(200, { 'content-type': 'text/plain' });
           res.end('slow answer');
         }, ms);
+      } else if (url.pathname === '/hop') {
+        // hop-by-hop headers, named ones and one the Connection header lists: none may reach the client
+        const out = JSON.stringify({ headers: req.headers });
+        res.writeHead(200, { 'content-type': 'application/json', connection: 'x-up-hop', 'x-up-hop': 'for-the-proxy-only', 'proxy-authenticate': 'Basic realm="up"', 'x-up-end': 'kept' });
+        res.end(out);
       } else if (url.pathname === '/reset') {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100_000 });
         res.write('x'.repeat(1000));

@@ -58,6 +58,24 @@ describe('intercepted (guarded) host', () => {
     expect(String(line.decisionId)).toMatch(/^D-/);
   });
 
+  it('hop-by-hop headers cross in neither direction: the named ones and those the Connection header lists', async () => {
+    const before = upstream.seen.length;
+    const r = await curlThrough(`https://${GUARDED}/hop`, [
+      '-D', '-', '-H', 'Connection: keep-alive, X-Client-Hop', '-H', 'X-Client-Hop: for-the-proxy-only', '-H', 'TE: trailers',
+      '-H', 'Proxy-Connection: keep-alive', '-H', 'X-Client-End: kept',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(upstream.seen.length).toBe(before + 1);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect(seen['x-client-end']).toBe('kept');
+    for (const h of ['x-client-hop', 'te', 'proxy-connection']) expect(seen[h], h).toBeUndefined();
+    const head = r.stdout.slice(0, r.stdout.indexOf('\r\n\r\n')).toLowerCase();
+    expect(head).toContain('x-up-end: kept');
+    expect(head).not.toContain('x-up-hop');
+    expect(head).not.toContain('proxy-authenticate');
+    expect(head).not.toContain('connection: x-up-hop');
+  });
+
   it('the client sees a scopegate leaf for the host, not the upstream certificate', async () => {
     const r = await curlThrough(`https://${GUARDED}/`, ['-v', '-o', '/dev/null']);
     expect(r.code).toBe(0);
