@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { ProxyAgent, request } from 'undici';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { BIG_SHA256, TestUpstream } from '../helpers/upstream.js';
@@ -178,6 +178,70 @@ describe('tunnelled (not guarded) host', () => {
     }
     const line = await proxy.waitForLog((l) => l.msg === 'tunnel' && l.host === 'tunnel.test');
     expect(line).toMatchObject({ decision: 'tunnel', rule: 'egress' });
+  });
+
+  it('a slow reader gets every byte in order, both ways at once (the relay reuses its read buffer)', async () => {
+    const down = randomBytes(24 * 2 ** 20);
+    const up = randomBytes(8 * 2 ** 20);
+    // neither TLS nor HTTP: the tunnel's first-bytes check relays it as it is
+    up.write('scopegate-test\r\n', 0, 'latin1');
+    const sha = (b: Buffer | Uint8Array) => createHash('sha256').update(b).digest('hex');
+    let upSeen = '';
+    const far = createNetServer((s) => {
+      const h = createHash('sha256');
+      let got = 0;
+      s.on('data', (c: Buffer) => {
+        if (got === 0) s.end(down); // the download starts with the upload's first bytes
+        got += c.length;
+        h.update(c);
+        if (got === up.length) upSeen = h.digest('hex');
+      });
+      s.on('error', () => s.destroy());
+    });
+    await new Promise<void>((r) => far.listen(0, '127.0.0.1', r));
+    try {
+      const port = (far.address() as AddressInfo).port;
+      const sock = netConnect(proxy.proxyPort, '127.0.0.1');
+      const h = createHash('sha256');
+      let got = 0;
+      let reads = 0;
+      const done = new Promise<void>((resolve, reject) => {
+        let head = '';
+        let open = false;
+        const timer = setTimeout(() => reject(new Error(`only ${got} bytes after 20 s`)), 20_000);
+        sock.on('data', (c: Buffer) => {
+          if (!open) {
+            head += c.toString('latin1');
+            const end = head.indexOf('\r\n\r\n');
+            if (end < 0) return;
+            expect(head).toMatch(/^HTTP\/1\.1 200/);
+            open = true;
+            sock.write(up);
+            c = Buffer.from(head.slice(end + 4), 'latin1');
+          }
+          got += c.length;
+          h.update(c);
+          // a slow reader: stop now and then, so the relay's writes to it queue
+          if (++reads % 16 === 0) {
+            sock.pause();
+            setTimeout(() => sock.resume(), 3);
+          }
+        });
+        sock.on('end', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        sock.on('error', reject);
+      });
+      sock.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      await done;
+      sock.destroy();
+      expect(got).toBe(down.length);
+      expect(h.digest('hex')).toBe(sha(down));
+      expect(upSeen).toBe(sha(up));
+    } finally {
+      far.close();
+    }
   });
 
   it('an unreachable tunnel target gets 502 with a reason', async () => {
