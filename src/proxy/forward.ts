@@ -1,5 +1,4 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { answerPlain, DECISION_HEADER } from './answers.js';
 import { describeUpstreamError, type Upstream } from './upstream.js';
@@ -45,50 +44,31 @@ export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string,
 
 const NONE_LISTED: ReadonlySet<string> = new Set();
 
-function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+/** The answer's headers for the client, from undici's raw list: hop-by-hop ones dropped, repeats kept. */
+function responseHeaders(raw: Buffer[], decisionId: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  const connection = headers['connection'];
-  const listed = connection === undefined ? NONE_LISTED : new Set(
-    String(connection)
-      .split(',')
-      .map((t) => t.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
-    out[name] = value;
+  let listed: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
+      listed ??= new Set();
+      for (const t of raw[i + 1]!.toString('latin1').split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
+    }
   }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    const value = raw[i + 1]!.toString('latin1');
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else out[name] = [String(had), value];
+  }
+  // the decision id rides on forwarded answers too, so any answer can be traced to its log line
+  out[DECISION_HEADER_LOWER] = decisionId;
   return out;
 }
 
-/**
- * Stream `from` into `to` and settle when `to` has finished; reject when either side fails or the
- * client goes away first. (stream.pipeline does the same but builds and aborts an AbortController
- * per call, which showed in the profile of the common path.)
- */
-function relay(from: Readable, to: ServerResponse): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const done = (err?: Error): void => {
-      if (settled) return;
-      settled = true;
-      from.off('error', onError);
-      to.off('finish', onFinish);
-      to.off('close', onClose);
-      if (err) {
-        from.destroy();
-        reject(err);
-      } else resolve();
-    };
-    const onError = (err: Error): void => done(err);
-    const onFinish = (): void => done();
-    const onClose = (): void => done(to.writableFinished ? undefined : Object.assign(new Error('client closed'), { code: 'ECONNRESET' }));
-    from.once('error', onError);
-    to.once('finish', onFinish);
-    to.once('close', onClose);
-    from.pipe(to);
-  });
-}
+const DECISION_HEADER_LOWER = DECISION_HEADER.toLowerCase();
 
 export interface ForwardTarget {
   /** `https://host:port` as undici keys its pools. */
@@ -109,8 +89,13 @@ export interface ForwardResult {
  * Send one request upstream and stream the answer back without buffering it. Failures before the
  * answer starts become 502/504 with a reason; failures after it started reset the client's
  * connection, so a truncated answer is never passed off as a whole one.
+ *
+ * It drives undici's dispatcher directly: the answer's bytes go straight to the client's socket,
+ * with undici's own pause/resume for backpressure, and the client going away aborts the upstream
+ * request through the abort function undici hands over. The request API's body stream, its
+ * AbortSignal and a pipe per answer were the largest cost forwarding added per request.
  */
-export async function forward(
+export function forward(
   upstream: Upstream,
   req: IncomingMessage,
   res: ServerResponse,
@@ -119,47 +104,83 @@ export async function forward(
   decisionId: string,
   dropHeaders?: ReadonlySet<string>,
 ): Promise<ForwardResult> {
-  // an EventEmitter with `aborted` is a signal undici accepts, without the AbortController and
-  // DOMException a real one costs on every request (it showed in the profile)
-  const abort = Object.assign(new EventEmitter(), { aborted: false });
-  const onClientGone = (): void => {
-    if (res.writableFinished || abort.aborted) return;
-    abort.aborted = true;
-    abort.emit('abort');
-  };
-  res.once('close', onClientGone);
-  const hasBody = body !== null && !(Buffer.isBuffer(body) && body.length === 0 && (req.method === 'GET' || req.method === 'HEAD'));
-  let answer;
-  try {
-    answer = await upstream.request({
-      origin: target.origin,
-      path: req.url ?? '/',
-      method: req.method as 'GET',
-      headers: upstreamRequestHeaders(req, target.hostHeader, dropHeaders),
-      body: hasBody ? body : null,
-      signal: abort,
+  return new Promise<ForwardResult>((resolve) => {
+    const hasBody = body !== null && !(Buffer.isBuffer(body) && body.length === 0 && (req.method === 'GET' || req.method === 'HEAD'));
+    let abortUpstream: ((err?: Error) => void) | null = null;
+    let clientGone = false;
+    let status = 0;
+    let bytesOut = 0;
+    let settled = false;
+    let resumeUpstream: (() => void) | null = null;
+    const settle = (r: ForwardResult): void => {
+      if (settled) return;
+      settled = true;
+      res.off('close', onClose);
+      res.off('drain', onDrain);
+      resolve(r);
+    };
+    const midAnswerFailure = (code: string): ForwardResult => ({
+      status,
+      bytesOut,
+      error: clientGone ? 'client closed the connection mid-answer' : `upstream failed mid-answer (${code}); client connection reset`,
     });
-  } catch (err) {
-    res.off('close', onClientGone);
-    if (abort.aborted) return { status: 0, bytesOut: 0, error: 'client closed the connection before the answer' };
-    const { status, reason } = describeUpstreamError(err, target.origin);
-    answerPlain(res, status, decisionId, reason);
-    return { status, bytesOut: 0, error: reason };
-  }
-  let bytesOut = 0;
-  answer.body.on('data', (chunk: Buffer) => {
-    bytesOut += chunk.length;
+    const onDrain = (): void => resumeUpstream?.();
+    const onClose = (): void => {
+      if (res.writableFinished) {
+        settle({ status, bytesOut });
+        return;
+      }
+      clientGone = true;
+      abortUpstream?.(Object.assign(new Error('client closed'), { code: 'ECONNRESET' }));
+    };
+    res.on('close', onClose);
+    res.on('drain', onDrain);
+    res.once('finish', () => settle({ status, bytesOut }));
+
+    upstream.dispatch(
+      {
+        origin: target.origin,
+        path: req.url ?? '/',
+        method: req.method as 'GET',
+        headers: upstreamRequestHeaders(req, target.hostHeader, dropHeaders),
+        body: hasBody ? body : null,
+      },
+      {
+        onConnect(abort) {
+          abortUpstream = abort;
+          if (clientGone) abort(Object.assign(new Error('client closed'), { code: 'ECONNRESET' }));
+        },
+        onHeaders(statusCode, rawHeaders, resume) {
+          if (statusCode < 200) return true; // 1xx: the final answer follows
+          if (clientGone || res.destroyed) return false;
+          status = statusCode;
+          resumeUpstream = resume;
+          res.writeHead(statusCode, responseHeaders(rawHeaders as Buffer[], decisionId));
+          return true;
+        },
+        onData(chunk) {
+          bytesOut += chunk.length;
+          return res.write(chunk);
+        },
+        onComplete() {
+          res.end();
+        },
+        onError(err) {
+          if (status === 0) {
+            if (clientGone) {
+              settle({ status: 0, bytesOut: 0, error: 'client closed the connection before the answer' });
+              return;
+            }
+            const { status: s, reason } = describeUpstreamError(err, target.origin);
+            status = s;
+            answerPlain(res, s, decisionId, reason);
+            settle({ status: s, bytesOut: 0, error: reason });
+            return;
+          }
+          res.destroy();
+          settle(midAnswerFailure((err as { code?: string }).code ?? 'error'));
+        },
+      },
+    );
   });
-  try {
-    // the decision id rides on forwarded answers too, so any answer can be traced to its log line
-    res.writeHead(answer.statusCode, { ...responseHeaders(answer.headers), [DECISION_HEADER.toLowerCase()]: decisionId });
-    await relay(answer.body, res);
-    return { status: answer.statusCode, bytesOut };
-  } catch (err) {
-    res.destroy();
-    const code = (err as { code?: string }).code ?? 'error';
-    return { status: answer.statusCode, bytesOut, error: abort.aborted ? 'client closed the connection mid-answer' : `upstream failed mid-answer (${code}); client connection reset` };
-  } finally {
-    res.off('close', onClientGone);
-  }
 }

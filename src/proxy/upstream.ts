@@ -72,6 +72,10 @@ export class Upstream {
     return this.agent.request(options);
   }
 
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return this.agent.dispatch(options, handler);
+  }
+
   close(): Promise<void> {
     return this.agent.close();
   }

@@ -21,6 +21,7 @@ export const BIG_SHA256 = createHash('sha256').update(BIG).digest('hex');
  *   /big         256 KiB of known bytes        /gzip   a gzip-encoded JSON body
  *   /slow?ms=N   answers after N ms            /reset  starts an answer, then resets the connection
  *   /hop         answers with hop-by-hop headers (Connection-listed and named)
+ *   /huge        BIG 32 times (8 MiB)
  *   anything else: 200 with JSON {method, url, headers, body}
  */
 export class TestUpstream {
@@ -56,6 +57,18 @@ export class TestUpstream {
       if (url.pathname === '/big') {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length });
         res.end(BIG);
+      } else if (url.pathname === '/huge') {
+        // BIG 32 times (8 MiB), written as fast as the socket takes it
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length * 32 });
+        let n = 0;
+        const more = (): void => {
+          while (n < 32) {
+            n++;
+            if (!res.write(BIG)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
       } else if (url.pathname === '/gzip') {
         const z = gzipSync(JSON.stringify({ data: { ok: true } }));
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': z.length });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { ProxyAgent, request } from 'undici';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { BIG_SHA256, TestUpstream } from '../helpers/upstream.js';
+import { BIG, BIG_SHA256, TestUpstream } from '../helpers/upstream.js';
 import { ROOT, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
 
@@ -126,6 +126,44 @@ describe('intercepted (guarded) host', () => {
       expect(gz.headers['content-encoding']).toBe('gzip');
       const raw = Buffer.from(await gz.body.arrayBuffer());
       expect(raw[0]).toBe(0x1f); // still gzip on the wire
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('an 8 MiB answer to a slow reader arrives whole and in order (backpressure from the client to the upstream)', async () => {
+    const agent = new ProxyAgent({ uri: proxy.proxyUrl, requestTls: { ca: proxy.caPem } });
+    try {
+      const res = await request(`https://${GUARDED}/huge`, { dispatcher: agent });
+      expect(res.statusCode).toBe(200);
+      const h = createHash('sha256');
+      let got = 0;
+      let chunks = 0;
+      for await (const c of res.body as AsyncIterable<Buffer>) {
+        h.update(c);
+        got += c.length;
+        if (++chunks % 16 === 0) await new Promise((r) => setTimeout(r, 2));
+      }
+      expect(got).toBe(BIG.length * 32);
+      expect(h.digest('hex')).toBe(createHash('sha256').update(Buffer.concat(Array.from({ length: 32 }, () => BIG))).digest('hex'));
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('a client that leaves before the answer is logged as such, and the proxy goes on serving', async () => {
+    const agent = new ProxyAgent({ uri: proxy.proxyUrl, requestTls: { ca: proxy.caPem } });
+    try {
+      const ac = new AbortController();
+      const gone = request(`https://${GUARDED}/slow?ms=2500&leaver=1`, { dispatcher: agent, signal: ac.signal }).catch((e: Error) => e.name);
+      await new Promise((r) => setTimeout(r, 400));
+      ac.abort();
+      expect(await gone).toBe('AbortError');
+      const line = await proxy.waitForLog((l) => l.msg === 'request' && String(l.path).includes('leaver=1'), 10_000);
+      expect(line).toMatchObject({ status: 0, error: 'client closed the connection before the answer' });
+      const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', body: '{"query":"{ me { id } }"}', headers: { 'content-type': 'application/json' } });
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
     } finally {
       await agent.close();
     }
