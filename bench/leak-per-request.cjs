@@ -7,6 +7,7 @@ const bytes = Number(process.env.LEAK_BYTES || 4096);
 const kept = [];
 const emit = http.Server.prototype.emit;
 http.Server.prototype.emit = function (event, ...args) {
-  if (event === 'request') kept.push(`${kept.length}:`.padEnd(bytes, 'x'));
+  // a flat string of its own (Buffer → latin1): padEnd or repeat would share one rope between all
+  if (event === 'request') kept.push(Buffer.alloc(bytes, kept.length % 251).toString('latin1'));
   return emit.call(this, event, ...args);
 };
