@@ -357,6 +357,13 @@ describe('egress policy', () => {
       const r = await run('curl', ['-sS', '--max-time', '10', '--proxy', proxy.proxyUrl, `http://127.0.0.1:${plain.port}/hello?x=1`]);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe('plain GET /hello?x=1');
+      // a streamed request body (chunked, 3 MiB) crosses whole, without being buffered or judged
+      const body = randomBytes(3 * 2 ** 20);
+      const bodyPath = join(proxy.dataDir, '..', 'upload.bin');
+      writeFileSync(bodyPath, body);
+      const up = await run('curl', ['-sS', '--max-time', '15', '--proxy', proxy.proxyUrl, '-H', 'Transfer-Encoding: chunked', '--data-binary', `@${bodyPath}`, `http://127.0.0.1:${plain.port}/upload`]);
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stdout).toBe(`plain POST /upload ${body.length} ${createHash('sha256').update(body).digest('hex')}`);
     } finally {
       plain.close();
     }
@@ -413,7 +420,16 @@ function rawConnect(head: string, after?: string, port = proxy.proxyPort): Promi
 
 async function startPlainServer(): Promise<{ port: number; close: () => void }> {
   const { createServer } = await import('node:http');
-  const srv = createServer((req, res) => res.end(`plain ${req.method} ${req.url}`));
+  const srv = createServer((req, res) => {
+    // a body, when there is one, is hashed back so the test can tell it arrived whole
+    const h = createHash('sha256');
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      h.update(c);
+    });
+    req.on('end', () => res.end(n ? `plain ${req.method} ${req.url} ${n} ${h.digest('hex')}` : `plain ${req.method} ${req.url}`));
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as { port: number }).port;
   return { port, close: () => srv.close() };
