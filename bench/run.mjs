@@ -39,9 +39,9 @@ const WATCHDOG_MS = 11 * 60_000; // a last resort; the scenario caps below keep 
 
 // what each scenario does (counts and caps; a run stops at whichever comes first)
 const P = {
-  a: { conc: 8, n: 4000, capMs: 2500, warm: 200 },
-  b: { conc: 4, n: 600, capMs: 2500 },
-  c: { conc: 4, n: 400, capMs: 2500, warm: 16 },
+  a: { conc: 8, n: 12000, capMs: 4000, warm: 200 },
+  b: { conc: 4, n: 1500, capMs: 3000 },
+  c: { conc: 4, n: 1200, capMs: 3000, warm: 16 },
   d: { conc: 1, capMs: 7000 },
   e: { n: 28, skip: 3, capMs: 6000 },
   f: { streams: 4, bytes: 128 * 2 ** 20, capMs: 15000 },
@@ -540,7 +540,10 @@ for (let round = 0; round < ROUNDS; round++) {
       if (row) put('e', 'scopegate', await scenarioE(row, true));
       continue;
     }
-    for (const row of active()) {
+    // rotated each round, so no row always runs right after the same other one
+    const rowsNow = active();
+    const k = round % rowsNow.length;
+    for (const row of [...rowsNow.slice(k), ...rowsNow.slice(0, k)]) {
       try {
         const r = await scen[s](row, round);
         if (r.errors) log(`  ${s} ${row.name}: ${r.errors} error(s), first: ${r.firstError}`);
@@ -720,7 +723,7 @@ const md = `# scopegate benchmark results
 Written by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. How to run and read it: [README.md](README.md).
 
 **Machine:** ${machine.cpu}, ${machine.cores} cores, ${machine.mem}, Node ${machine.node}, Linux ${machine.kernel}.
-**Run:** ${ROUNDS} round(s); in each round every scenario runs once per row, interleaved in the order ${rowsUsed.map((r) => r.name).join(', ')}; every figure is the **median of rounds**. Loopback only. The load generator, the upstream and each proxy are separate processes sharing ${machine.cores} cores, so absolute numbers are low and noisy: read the ratios.
+**Run:** ${ROUNDS} round(s); in each round every scenario runs once per row, interleaved in the order ${rowsUsed.map((r) => r.name).join(', ')}, rotated by one each round (so no row always follows the same other); every figure is the **median of rounds**. Loopback only. The load generator, the upstream and each proxy are separate processes sharing ${machine.cores} cores, so absolute numbers are low and noisy: read the ratios.
 **scopegate** runs as users run it: \`node dist/cli.js start\` with \`--log-level ${SG_LOG_LEVEL}\`${SG_LOG_LEVEL === 'info' ? ' (the default: a JSON line per request, here to a file)' : ' (**not the default info**: set by BENCH_SG_LOG_LEVEL for diagnosis)'}, the shipped default policy plus \`"*.${GUARDED_SUFFIX}"\` under providers.railway.hosts, \`--route\` per host, the SQLite audit trail on, \`--hold-timeout 0\`.
 **Rows:** direct = the load generator straight to the upstream; floor = bench/floor.mjs (terminates TLS with one certificate from the test CA, forwards with a pooled undici Agent, no inspection; tunnels are a plain net.connect + pipe relay); mockttp = one \`thenPassThrough\` rule, \`recordTraffic: false\`, leaves minted from the test CA, tunnel host in \`tlsPassthrough\`; mitmproxy = \`mitmdump -q\` (no per-flow output), its own CA, upstream verified against the test CA, \`--ignore-hosts\` for the tunnel.${skipped.length ? `\n**Skipped:** ${skipped.map((r) => `${r.name}: ${r.skip}`).join('; ')}.` : ''}
 Proxy CPU = utime+stime from /proc/PID/stat before and after each run; peak RSS = /proc/PID/status VmRSS polled every 20 ms during the run (one long-lived process per row across all scenarios, so later scenarios see earlier ones' heap).
