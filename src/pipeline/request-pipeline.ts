@@ -294,6 +294,9 @@ function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage
   deps.metrics.requests.inc({ host: ctx.provider ? host : 'other', method: req.method ?? '', decision: d.decision });
   deps.metrics.requestSeconds.observe({ decision: d.decision }, ms / 1000);
   const op = d.operation;
+  const scoped = d.scope && d.scope.status !== 'not-needed' ? d.scope : undefined;
+  // Every key, always, in one order (absent ones undefined, which the line leaves out): one shape
+  // for every request line keeps the serialiser's code specialised once traffic is mixed.
   deps.logger.info(
     {
       decisionId,
@@ -311,13 +314,17 @@ function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage
       durationMs: Math.round(ms * 1000) / 1000,
       decision: d.decision,
       rule: d.rule,
-      ...(d.wouldBe ? { wouldBe: d.wouldBe, enforced: false } : {}),
-      ...(op ? { operation: op.name, class: op.class, ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}) } : {}),
-      ...(d.judged && d.judged.length > 1 ? { operations: d.judged.map((j) => `${j.operation.name}:${j.verdict.action}`) } : {}),
-      ...(d.scope && d.scope.status !== 'not-needed' ? { scope: describeScope(d.scope), lookups: d.scope.lookups } : {}),
-      ...(d.holdId ? { holdId: d.holdId } : {}),
-      ...(d.reason ? { reason: d.reason } : {}),
-      ...(r.error && d.decision !== 'error' ? { error: r.error } : {}),
+      wouldBe: d.wouldBe || undefined,
+      enforced: d.wouldBe ? false : undefined,
+      operation: op?.name,
+      class: op?.class,
+      target: op?.target ? { type: op.target.type, id: op.target.id } : undefined,
+      operations: d.judged && d.judged.length > 1 ? d.judged.map((j) => `${j.operation.name}:${j.verdict.action}`) : undefined,
+      scope: scoped ? describeScope(scoped) : undefined,
+      lookups: scoped ? scoped.lookups : undefined,
+      holdId: d.holdId || undefined,
+      reason: d.reason || undefined,
+      error: r.error && d.decision !== 'error' ? r.error : undefined,
     },
     'request',
   );
