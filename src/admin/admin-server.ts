@@ -113,7 +113,6 @@ export class AdminServer {
   private readonly sessions = new Map<string, { csrf: string; expires: number }>();
 
   constructor(private readonly options: AdminServerOptions) {
-    const holds = options.holds;
     this.route(/^\/healthz$/, ['GET', 'HEAD'], 'none', (_q, res) => (options.ready() ? sendJson(res, 200, { status: 'ok' }) : sendJson(res, 503, { status: 'starting' })));
     this.route(/^\/metrics$/, ['GET'], 'bearer', async (_q, res) => send(res, 200, options.metrics.registry.contentType, await options.metrics.registry.metrics()));
     this.route(/^\/api\/holds$/, ['GET'], 'bearer', (req, res) => {

@@ -42,8 +42,6 @@ export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string,
   return out;
 }
 
-const NONE_LISTED: ReadonlySet<string> = new Set();
-
 /** The answer's headers for the client, from undici's raw list: hop-by-hop ones dropped, repeats kept. */
 function responseHeaders(raw: Buffer[], decisionId: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};

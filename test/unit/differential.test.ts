@@ -39,7 +39,6 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import {
   buildSchema,
-  execute,
   getNamedType,
   isEnumType,
   isInputObjectType,
@@ -58,7 +57,7 @@ import {
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { analyseDocument, type RootField } from '../../src/inspect/graphql-document.js';
-import { executeEveryOperation, type Execution, type RootCall } from '../helpers/mock-execution.js';
+import { executeEveryOperation, type Execution } from '../helpers/mock-execution.js';
 
 const schema = buildSchema(readFileSync(new URL('../fixtures/railway/schema.graphql', import.meta.url), 'utf8'));
 
@@ -74,8 +73,6 @@ const SUBSCRIPTION = rootType('subscription');
 // ---------------------------------------------------------------------------------------------
 // Execution with mock resolvers
 // ---------------------------------------------------------------------------------------------
-
-type Call = RootCall;
 
 function executeAll(doc: DocumentNode, variables: Record<string, unknown> | undefined): Promise<Execution> {
   return executeEveryOperation(schema, doc, variables);
