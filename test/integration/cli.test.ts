@@ -9,6 +9,14 @@ const sg = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath
 const fixture = (name: string) => join(ROOT, 'test', 'fixtures', 'policies', name);
 
 describe('scopegate --help and usage errors', () => {
+  it("the README's command works: `npx scopegate` runs the built CLI (its bin is executable after a build)", async () => {
+    expect(statSync(CLI).mode & 0o111, 'dist/cli.js must be executable for npx').not.toBe(0);
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    const r = await run('npx', ['--no-install', 'scopegate', '--version'], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(version);
+  });
+
   it('--help lists every verb, and every verb has its own --help', async () => {
     const r = await sg(['--help']);
     expect(r.code).toBe(0);
