@@ -32,14 +32,14 @@ export interface TunnelHooks {
 /** First bytes are read at most this far before a verdict is forced. */
 const MAX_PEEK = 16 * 1024 + 64;
 
+/** Size of the buffer a tunnel's upstream socket reads into, again and again. */
+const RELAY_BUFFER = 64 * 1024;
+
 /**
  * Relay bytes between the client and host:port, untouched: the client completes TLS with the
  * real upstream and sees its real certificate. The client hears 200 only once the upstream
  * connection exists, so an unreachable host is a clean 502/504, not a dead tunnel.
  */
-/** Size of the buffer a tunnel's upstream socket reads into, again and again. */
-const RELAY_BUFFER = 64 * 1024;
-
 export function openTunnel(client: Duplex, head: Buffer, target: { host: string; port: number }, decisionId: string, hooks: TunnelHooks, connectTimeoutMs = 10_000, transparent = false): void {
   // Downloads dominate tunnels. Reading them into one buffer per tunnel, instead of a fresh 64 KiB
   // Buffer per read, spares the allocator and the full GCs that freed-but-uncollected read buffers
@@ -84,10 +84,16 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
     // server-first protocols may speak at once; the client's bytes wait for the verdict below
     relayDown = (n) => {
       if (handedOff || client.destroyed) return false;
-      client.write(buffer.subarray(0, n));
-      // still queued: it points into the buffer, so no read may refill it until it has gone out
-      if (client.writableLength > 0) {
-        client.once('drain', resumeDown);
+      let flushed = false;
+      let paused = false;
+      client.write(buffer.subarray(0, n), () => {
+        flushed = true;
+        if (paused) resumeDown();
+      });
+      // Still queued: it points into the buffer, so no read may refill it until it has gone out.
+      // Its own callback says when; 'drain' would never come for a write below the high-water mark.
+      if (client.writableLength > 0 && !flushed) {
+        paused = true;
         return false;
       }
       return true;
@@ -118,7 +124,6 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
         client.resume();
       } else if ('intercept' in verdict) {
         handedOff = true;
-        client.off('drain', resumeDown);
         upstream.destroy();
         const r: TunnelResult = { established, interceptedAs: verdict.intercept, bytesUp: 0, bytesDown: upstream.bytesRead };
         reported = true;
