@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { answerPlain, DECISION_HEADER } from './answers.js';
+import type { Dispatcher } from 'undici';
 import { describeUpstreamError, type Upstream } from './upstream.js';
 
 /**
@@ -135,50 +136,54 @@ export function forward(
     res.on('drain', onDrain);
     res.once('finish', () => settle({ status, bytesOut }));
 
-    upstream.dispatch(
-      {
-        origin: target.origin,
-        path: req.url ?? '/',
-        method: req.method as 'GET',
-        headers: upstreamRequestHeaders(req, target.hostHeader, dropHeaders),
-        body: hasBody ? body : null,
+    const options: Dispatcher.DispatchOptions = {
+      origin: target.origin,
+      path: req.url ?? '/',
+      method: req.method as 'GET',
+      headers: upstreamRequestHeaders(req, target.hostHeader, dropHeaders),
+      body: hasBody ? body : null,
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abort) {
+        abortUpstream = abort;
+        if (clientGone) abort(Object.assign(new Error('client closed'), { code: 'ECONNRESET' }));
       },
-      {
-        onConnect(abort) {
-          abortUpstream = abort;
-          if (clientGone) abort(Object.assign(new Error('client closed'), { code: 'ECONNRESET' }));
-        },
-        onHeaders(statusCode, rawHeaders, resume) {
-          if (statusCode < 200) return true; // 1xx: the final answer follows
-          if (clientGone || res.destroyed) return false;
-          status = statusCode;
-          resumeUpstream = resume;
-          res.writeHead(statusCode, responseHeaders(rawHeaders as Buffer[], decisionId));
-          return true;
-        },
-        onData(chunk) {
-          bytesOut += chunk.length;
-          return res.write(chunk);
-        },
-        onComplete() {
-          res.end();
-        },
-        onError(err) {
-          if (status === 0) {
-            if (clientGone) {
-              settle({ status: 0, bytesOut: 0, error: 'client closed the connection before the answer' });
-              return;
-            }
-            const { status: s, reason } = describeUpstreamError(err, target.origin);
-            status = s;
-            answerPlain(res, s, decisionId, reason);
-            settle({ status: s, bytesOut: 0, error: reason });
+      onHeaders(statusCode, rawHeaders, resume) {
+        if (statusCode < 200) return true; // 1xx: the final answer follows
+        if (clientGone || res.destroyed) return false;
+        status = statusCode;
+        resumeUpstream = resume;
+        res.writeHead(statusCode, responseHeaders(rawHeaders as Buffer[], decisionId));
+        return true;
+      },
+      onData(chunk) {
+        bytesOut += chunk.length;
+        return res.write(chunk);
+      },
+      onComplete() {
+        res.end();
+      },
+      onError(err) {
+        if (status === 0) {
+          if (clientGone) {
+            settle({ status: 0, bytesOut: 0, error: 'client closed the connection before the answer' });
             return;
           }
-          res.destroy();
-          settle(midAnswerFailure((err as { code?: string }).code ?? 'error'));
-        },
+          const { status: s, reason } = describeUpstreamError(err, target.origin);
+          status = s;
+          answerPlain(res, s, decisionId, reason);
+          settle({ status: s, bytesOut: 0, error: reason });
+          return;
+        }
+        res.destroy();
+        settle(midAnswerFailure((err as { code?: string }).code ?? 'error'));
       },
-    );
+    };
+    try {
+      upstream.dispatch(options, handler);
+    } catch (err) {
+      // undici refuses some requests before sending anything (arguments it will not send)
+      handler.onError!(err as Error);
+    }
   });
 }
