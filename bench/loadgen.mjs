@@ -24,6 +24,38 @@ function dispatcherFor(t, connections) {
   return new ProxyAgent({ uri: `http://127.0.0.1:${t.proxyPort}`, requestTls: { ca }, connections, keepAliveTimeout: 30_000 });
 }
 
+/**
+ * `conc` workers calling `one()` until `n` calls have started or `capMs` has passed (more than 50
+ * errors also stop them). `one` resolves with a number that is summed (bytes, say).
+ */
+async function pool({ conc, n, capMs }, one) {
+  const lat = [];
+  let started = 0;
+  let done = 0;
+  let errors = 0;
+  let total = 0;
+  let firstError = null;
+  const t0 = performance.now();
+  const deadline = t0 + capMs;
+  const worker = async () => {
+    while (started < n && performance.now() < deadline) {
+      started++;
+      const t = performance.now();
+      try {
+        total += await one();
+        lat.push(performance.now() - t);
+        done++;
+      } catch (err) {
+        errors++;
+        firstError ??= String(err?.code ?? err?.message ?? err);
+        if (errors > 50) break;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
+  return { lat, done, errors, total, firstError, capped: started < n, secs: (performance.now() - t0) / 1000 };
+}
+
 const summary = (lat, done, errors, secs, extra = {}) => ({
   n: done,
   errors,
@@ -50,33 +82,9 @@ async function keepAlive({ target, host, path, body, conc, n, capMs, warm = 0, h
   try {
     const warmEnd = performance.now() + Math.min(capMs, 3000);
     for (let i = 0; i < warm && performance.now() < warmEnd; i += conc) await Promise.all(Array.from({ length: conc }, () => one().catch(() => 0)));
-    const lat = [];
-    let started = 0;
-    let done = 0;
-    let errors = 0;
-    let bytes = 0;
-    let firstError = null;
-    const t0 = performance.now();
-    const deadline = t0 + capMs;
-    const worker = async () => {
-      while (started < n && performance.now() < deadline) {
-        started++;
-        const t = performance.now();
-        try {
-          bytes += await one();
-          lat.push(performance.now() - t);
-          done++;
-        } catch (err) {
-          errors++;
-          firstError ??= String(err?.code ?? err?.message ?? err);
-          if (errors > 50) break;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: conc }, worker));
-    const secs = (performance.now() - t0) / 1000;
+    const r = await pool({ conc, n, capMs }, one);
     if (holdMs > 0) await sleep(holdMs);
-    return summary(lat, done, errors, secs, { mbps: bytes / 2 ** 20 / secs, firstError, capped: started < n });
+    return summary(r.lat, r.done, r.errors, r.secs, { mbps: r.total / 2 ** 20 / r.secs, firstError: r.firstError, capped: r.capped });
   } finally {
     await d.destroy().catch(() => {});
   }
@@ -176,29 +184,12 @@ async function oneShot(target, host, path, body, ca, extraHeaders = '') {
 async function newConnection({ target, host, path, body, conc, n, capMs, warm = 0 }) {
   const ca = caOf(target);
   for (let i = 0; i < warm; i++) await oneShot(target, host, path, body, ca).catch(() => {});
-  const lat = [];
-  let started = 0;
-  let done = 0;
-  let errors = 0;
-  let firstError = null;
-  const t0 = performance.now();
-  const deadline = t0 + capMs;
-  const worker = async () => {
-    while (started < n && performance.now() < deadline) {
-      started++;
-      try {
-        lat.push((await oneShot(target, host, path, body, ca)).ms);
-        done++;
-      } catch (err) {
-        errors++;
-        firstError ??= String(err?.code ?? err?.message ?? err);
-        if (errors > 50) break;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: conc }, worker));
-  const secs = (performance.now() - t0) / 1000;
-  return summary(lat, done, errors, secs, { firstError, capped: started < n });
+  // pool() times each call: connect to last byte
+  const r = await pool({ conc, n, capMs }, async () => {
+    await oneShot(target, host, path, body, ca);
+    return 0;
+  });
+  return summary(r.lat, r.done, r.errors, r.secs, { firstError: r.firstError, capped: r.capped });
 }
 
 /** Scenario d: for each new hostname, a first request (the proxy mints its leaf) then a later one, each on a new connection. */
