@@ -34,9 +34,13 @@ export const nowEpochMs = () => performance.timeOrigin + performance.now();
  * A test CA and two leaves from it: the upstream's (every bench name + 127.0.0.1) and the floor
  * forwarder's (the guarded names). RSA 2048, like scopegate's and mitmproxy's leaves.
  */
-export function makePki(dir) {
+/**
+ * A test CA in `dir` made with the openssl CLI (not scopegate's certificate code), and a way to
+ * sign server leaves with it: leaf(fileStem, commonName, "DNS:a,DNS:b,IP:…").
+ */
+export function makeTestCa(dir, subject) {
   const run = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=scopegate bench CA',
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', `/CN=${subject}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectKeyIdentifier=hash');
   const leaf = (name, cn, san) => {
     run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
@@ -44,9 +48,15 @@ export function makePki(dir) {
     run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
     return { certPath: join(dir, `${name}.pem`), keyPath: join(dir, `${name}.key`) };
   };
-  const upstream = leaf('upstream', API_HOST, `DNS:*.${GUARDED_SUFFIX},DNS:${RAILWAY_HOST},DNS:${TUNNEL_SNI},IP:127.0.0.1`);
-  const floor = leaf('floor', `*.${GUARDED_SUFFIX}`, `DNS:*.${GUARDED_SUFFIX},DNS:${RAILWAY_HOST}`);
-  return { caPath: join(dir, 'ca.pem'), caKeyPath: join(dir, 'ca.key'), upstream, floor };
+  return { caPath: join(dir, 'ca.pem'), caKeyPath: join(dir, 'ca.key'), leaf };
+}
+
+/** The bench's PKI: the upstream's leaf for every bench name, and the floor's one wildcard leaf. */
+export function makePki(dir) {
+  const ca = makeTestCa(dir, 'scopegate bench CA');
+  const upstream = ca.leaf('upstream', API_HOST, `DNS:*.${GUARDED_SUFFIX},DNS:${RAILWAY_HOST},DNS:${TUNNEL_SNI},IP:127.0.0.1`);
+  const floor = ca.leaf('floor', `*.${GUARDED_SUFFIX}`, `DNS:*.${GUARDED_SUFFIX},DNS:${RAILWAY_HOST}`);
+  return { caPath: ca.caPath, caKeyPath: ca.caKeyPath, upstream, floor };
 }
 
 const CLK_TCK = 100; // Linux USER_HZ

@@ -29,7 +29,7 @@
 // the decision its class expects (matched by the X-Scopegate-Decision id, or counted per websocket
 // message class). Exit 0 when every check holds.
 import { spawn, execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -39,6 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { ProxyAgent, request } from 'undici';
 import WebSocket from 'ws';
+import { makeTestCa } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Math.max(10, Number(process.env.SOAK_SECONDS ?? 180) || 180);
@@ -114,22 +115,11 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** An upstream PKI with the openssl CLI (not scopegate's certificate code): one CA, one leaf for both names. */
+/** An upstream PKI: one test CA, one leaf for all the names. */
 function makePki(names) {
-  const run = (...args) => execFileSync('openssl', args, { cwd: work, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=soak upstream test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', `/CN=${names[0]}`);
-  writeFileSync(join(work, 'ext.cnf'), [
-    `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'authorityKeyIdentifier=keyid',
-    'subjectKeyIdentifier=hash',
-  ].join('\n'));
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
-  return { caPath: join(work, 'ca.pem'), caPem: readFileSync(join(work, 'ca.pem'), 'utf8'), cert: readFileSync(join(work, 'server.pem'), 'utf8'), key: readFileSync(join(work, 'server.key'), 'utf8') };
+  const ca = makeTestCa(work, 'soak upstream test CA');
+  const leaf = ca.leaf('server', names[0], names.map((n) => `DNS:${n}`).join(','));
+  return { caPath: ca.caPath, caPem: readFileSync(ca.caPath, 'utf8'), cert: readFileSync(leaf.certPath, 'utf8'), key: readFileSync(leaf.keyPath, 'utf8') };
 }
 
 /** The non-guarded host: HTTPS, echoes the request body (and says how long it was). */
