@@ -24,20 +24,27 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/** The header names a Connection header lists: hop-by-hop for this one message too (RFC 9110 §7.6.1). */
+function connectionListed(value: string | undefined): ReadonlySet<string> | null {
+  if (!value) return null;
+  const names = new Set<string>();
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name) names.add(name);
+  }
+  return names;
+}
+
 /** Request headers to send upstream, duplicates and order kept, from the raw header list. */
 export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string, drop?: ReadonlySet<string>): string[] {
   const raw = req.rawHeaders;
-  const connectionListed = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') {
-      for (const token of raw[i + 1]!.split(',')) connectionListed.add(token.trim().toLowerCase());
-    }
-  }
+  // Node joins repeated Connection headers into one value
+  const listed = connectionListed(req.headers.connection);
   const out: string[] = ['host', hostHeader];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || connectionListed.has(lower) || drop?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower) || drop?.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
   return out;
@@ -46,13 +53,14 @@ export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string,
 /** The answer's headers for the client, from undici's raw list: hop-by-hop ones dropped, repeats kept. */
 function responseHeaders(raw: Buffer[], decisionId: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  let listed: Set<string> | null = null;
+  let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
-      listed ??= new Set();
-      for (const t of raw[i + 1]!.toString('latin1').split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
+      const value = raw[i + 1]!.toString('latin1');
+      connection = connection === undefined ? value : `${connection}, ${value}`;
     }
   }
+  const listed = connectionListed(connection);
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase();
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
