@@ -179,10 +179,10 @@ async function holdStage(
       if (again.decision === 'deny') {
         return { decision: { ...again, holdId: hold.id }, result: { status: answerDecision(deps, res, decisionId, again), bytesOut: 0 } };
       }
-      const fp2 = holds.fingerprint({ ...call, scopes: (again.judged ?? []).map((j) => j.scope) });
-      const used = fp2.call === fp.call ? holds.consume(fp.call, decisionId, hold.id) : null;
+      const callNow = { ...call, scopes: (again.judged ?? []).map((j) => j.scope) };
+      const used = holds.fingerprint(callNow).call === fp.call ? holds.consume(fp.call, decisionId, hold.id) : null;
       if (used) return send({ ...decision, decision: 'allow', rule: `approved-hold:${hold.id}`, reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id });
-      const fresh = holds.create({ ...call, scopes: (again.judged ?? []).map((j) => j.scope) }, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
+      const fresh = holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
       const d2: Decision = { ...again, decision: 'hold', holdId: fresh.id };
       return { decision: d2, result: { status: answerDecision(deps, res, decisionId, d2, fresh), bytesOut: 0 } };
     }
