@@ -22,6 +22,7 @@ import type { ConnectionContext } from './context.js';
 import { BadAuthorityError, normaliseHost, parseAuthority, type Authority } from './host.js';
 import { Interceptor } from './intercept.js';
 import { openTunnel, type FirstBytesVerdict, type TunnelHooks } from './tunnel.js';
+import { readFirstBytes } from './first-bytes.js';
 import { parseClientHello, plainHttpHost } from './client-hello.js';
 import { DEFAULT_CLIENT_LIMITS, parseErrorStatus, serverOptions, type ClientLimits } from './client-limits.js';
 import type { Upstream } from './upstream.js';
@@ -76,6 +77,12 @@ export function firstBytesVerdict(policy: Policy, buf: Buffer): FirstBytesVerdic
       return guardedBy(policy, name) ? { refuse: `cleartext HTTP for guarded host ${name} inside a tunnel to another host` } : 'relay';
     }
   }
+}
+
+/** A ClientHello's parse, with 'need-more' as the first-bytes reader expects it. */
+function parseClientHelloSettled(buf: Buffer): Exclude<ReturnType<typeof parseClientHello>, { kind: 'need-more' }> | 'need-more' {
+  const hello = parseClientHello(buf);
+  return hello.kind === 'need-more' ? 'need-more' : hello;
 }
 
 /** Counts requests in flight so shutdown knows when it may stop waiting. */
@@ -191,19 +198,10 @@ export class ProxyServer {
       log.info({ decisionId, via: 'transparent', client: socket.remoteAddress, decision: 'deny', rule: 'transparent', reason }, 'connect');
       socket.destroy();
     };
-    const chunks: Buffer[] = [];
-    let size = 0;
     const timer = setTimeout(() => refuse('no TLS ClientHello within 10 s'), 10_000);
-    const onData = (c: Buffer): void => {
-      chunks.push(c);
-      size += c.length;
-      const buf = Buffer.concat(chunks, size);
-      const hello = parseClientHello(buf);
-      if (hello.kind === 'need-more' && size < 16 * 1024 + 64) return;
+    readFirstBytes(socket, Buffer.alloc(0), parseClientHelloSettled, (hello, buf) => {
       clearTimeout(timer);
-      socket.off('data', onData);
-      socket.pause();
-      if (hello.kind === 'need-more') return refuse('the ClientHello did not end within 16 KiB');
+      if (hello === 'too-long') return refuse('the ClientHello did not end within 16 KiB');
       if (hello.kind === 'not-tls') return refuse('the transparent listener takes TLS only');
       if (hello.kind === 'malformed') return refuse(`a malformed TLS ClientHello (${hello.reason})`);
       if (hello.sni === null) return refuse('a TLS ClientHello without SNI: the host it is for cannot be known');
@@ -229,8 +227,7 @@ export class ProxyServer {
         10_000,
         true,
       );
-    };
-    socket.on('data', onData);
+    });
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { answerPlainOnSocket } from './answers.js';
+import { readFirstBytes } from './first-bytes.js';
 
 export type FirstBytesVerdict = 'need-more' | 'relay' | { intercept: string } | { refuse: string };
 
@@ -28,9 +29,6 @@ export interface TunnelHooks {
   /** Take over the client connection as the guarded host the first bytes named. */
   intercept(client: Duplex, host: string, head: Buffer): void;
 }
-
-/** First bytes are read at most this far before a verdict is forced. */
-const MAX_PEEK = 16 * 1024 + 64;
 
 /** Size of the buffer a tunnel's upstream socket reads into, again and again. */
 const RELAY_BUFFER = 64 * 1024;
@@ -105,19 +103,8 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
     // arrive through relayDown, not as 'data'
     upstream.resume();
     hooks.onOpen();
-    const seen: Buffer[] = [];
-    let size = 0;
-    let decided = false;
-    const decide = (chunk: Buffer): void => {
-      seen.push(chunk);
-      size += chunk.length;
-      const buf = seen.length === 1 ? chunk : Buffer.concat(seen, size);
-      let verdict = hooks.inspectFirst(buf);
-      if (verdict === 'need-more' && size < MAX_PEEK) return;
-      if (verdict === 'need-more') verdict = { refuse: 'the first bytes did not settle what they are within 16 KiB' };
-      decided = true;
-      client.off('data', decide);
-      client.pause();
+    readFirstBytes(client, head, hooks.inspectFirst, (settled, buf) => {
+      const verdict = settled === 'too-long' ? { refuse: 'the first bytes did not settle what they are within 16 KiB' } : settled;
       if (verdict === 'relay') {
         upstream.write(buf);
         client.pipe(upstream);
@@ -133,9 +120,7 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
         error = verdict.refuse;
         client.destroy();
       }
-    };
-    if (head.length > 0) decide(head);
-    if (!decided) client.on('data', decide);
+    });
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     if (!established) {
