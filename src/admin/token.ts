@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { readOrCreateSecret } from '../files/durable.js';
 import { join } from 'node:path';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
@@ -19,22 +19,16 @@ export function resolveAdminToken(flag: string | undefined, env: string | undefi
   if (flag) return { token: flag, source: 'flag' };
   if (env) return { token: env, source: 'env' };
   const path = join(dataDir, ADMIN_TOKEN_FILE);
-  try {
-    const token = readFileSync(path, 'utf8').trim();
-    if (token.length > 0) return { token, source: 'file', path };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the admin token ${path}: ${(err as NodeJS.ErrnoException).code}`);
-  }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const token = randomBytes(32).toString('base64url');
-  const fd = openSync(path, 'w', 0o600);
-  try {
-    writeSync(fd, `${token}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return { token, source: 'created', path };
+  let created = false;
+  const token = readOrCreateSecret(
+    path,
+    (raw) => raw.toString('utf8').trim() || null,
+    () => {
+      created = true;
+      return randomBytes(32).toString('base64url');
+    },
+  );
+  return { token, source: created ? 'created' : 'file', path };
 }
 
 /** Compare in constant time: hash both sides so their lengths cannot leak either. */

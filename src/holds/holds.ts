@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { readOrCreateSecret } from '../files/durable.js';
 import { join } from 'node:path';
 import type { Logger } from '../audit/logger.js';
 import { redactText } from '../audit/redact.js';
@@ -233,21 +233,5 @@ export class Holds {
 
 /** A per-install key for binding fingerprints: argument values are bound by keyed hash only. */
 function loadFingerprintKey(dataDir: string): Buffer {
-  const path = join(dataDir, 'fingerprint.key');
-  try {
-    const k = readFileSync(path);
-    if (k.length === 32) return k;
-  } catch {
-    /* made below */
-  }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  const fd = openSync(path, 'w', 0o600);
-  try {
-    writeSync(fd, key);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return key;
+  return readOrCreateSecret(join(dataDir, 'fingerprint.key'), (raw) => (raw.length === 32 ? raw : null), () => randomBytes(32));
 }

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, existsSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, existsSync, unlinkSync } from 'node:fs';
+import { writeFileDurably } from '../files/durable.js';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import forge from 'node-forge';
@@ -32,19 +33,6 @@ export class CaError extends Error {
 export function caPaths(dir: string): { dir: string; certPath: string; keyPath: string } {
   const abs = resolve(dir);
   return { dir: abs, certPath: join(abs, CA_CERT_FILE), keyPath: join(abs, CA_KEY_FILE) };
-}
-
-/** Write a file so that a crash leaves either the old file or the whole new one, never half of it. */
-function writeFileDurably(path: string, data: string, mode: number): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
 
 /** Create a new CA in `dir`. Refuses to overwrite: a replaced CA breaks every client that trusts the old one. */
