@@ -117,7 +117,7 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
 
   // resolve + decide
   const policy = deps.policy();
-  const decision = await judge(policy, ctx.agent, inspection.operations, liveScope(deps, adapter, ctx, req.headers));
+  const decision = await judgeLive(deps, policy, adapter, ctx, req.headers, inspection.operations);
 
   const send = async (d: Decision): Promise<{ decision: Decision; result: ForwardResult }> => {
     const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
@@ -126,7 +126,7 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
   };
   if (decision.decision === 'allow') return send(decision);
   if (decision.decision === 'hold' && deps.holds) {
-    return holdStage(deps, ctx, req, res, decisionId, inspection.operations, decision, send, () => judge(deps.policy(), ctx.agent, inspection.operations, liveScope(deps, adapter, ctx, req.headers)));
+    return holdStage(deps, ctx, req, res, decisionId, inspection.operations, decision, send, () => judgeLive(deps, deps.policy(), adapter, ctx, req.headers, inspection.operations));
   }
   const status = answerDecision(deps, res, decisionId, decision);
   return { decision, result: { status, bytesOut: 0 } };
@@ -201,24 +201,26 @@ async function holdStage(
 }
 
 /**
- * The resolve stage's scope source for one request: the provider's live lookup, all of the
- * request's lookups under one deadline.
+ * Judge a request's operations against the live scope: the provider's lookups, all of the
+ * request's lookups under one deadline, made on first use (reads never look anything up and
+ * should not pay for a deadline) and cleared when judging ends, so a busy proxy does not keep a
+ * timer per judged call alive for the whole lookup timeout.
  */
-export function liveScope(deps: PipelineDeps, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders): ScopeSource {
-  // made on first use: reads never look anything up and should not pay for a deadline
-  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | null = null;
+export async function judgeLive(deps: PipelineDeps, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
+  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const start = (): { signal: AbortSignal; expired: Promise<Scope> } => {
     const ac = new AbortController();
     const expired = new Promise<Scope>((resolve) => {
-      const t = setTimeout(() => {
+      timer = setTimeout(() => {
         ac.abort();
         resolve(unresolved(`live lookup did not finish within ${deps.lookupTimeoutMs} ms`));
       }, deps.lookupTimeoutMs);
-      t.unref();
+      timer.unref();
     });
     return { signal: ac.signal, expired };
   };
-  return async (operation) => {
+  const scopeFor: ScopeSource = async (operation) => {
     deadline ??= start();
     try {
       return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
@@ -226,6 +228,11 @@ export function liveScope(deps: PipelineDeps, adapter: ProviderAdapter, ctx: Con
       return unresolved(`live lookup failed: ${(err as Error).message}`);
     }
   };
+  try {
+    return await judge(policy, ctx.agent, operations, scopeFor);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A mutation that went through may have changed what cached lookups say for its credential. */

@@ -11,9 +11,9 @@ import { answerPlainOnSocket } from '../proxy/answers.js';
 import type { ConnectionContext } from '../proxy/context.js';
 import { formatAuthority } from '../proxy/host.js';
 import { describeScope } from '../scope/scope.js';
-import { decisionAnswer, judge, type Decision } from './judge.js';
+import { decisionAnswer, type Decision } from './judge.js';
 import type { Hold } from '../holds/store.js';
-import { forgetAfterMutation, liveScope, type PipelineDeps } from './request-pipeline.js';
+import { forgetAfterMutation, judgeLive, type PipelineDeps } from './request-pipeline.js';
 
 /**
  * GraphQL over WebSocket on guarded hosts. Two subprotocols exist: `graphql-transport-ws` (the
@@ -169,7 +169,7 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
     if (!analysis.ok) return unjudgeable(analysis.reason);
     const operations: Operation[] = analysis.fields.map((f) => adapter.classify(f));
     const policy = deps.policy();
-    const decision: Decision = await judge(policy, ctx.agent, operations, liveScope(deps, adapter, ctx, req.headers));
+    const decision: Decision = await judgeLive(deps, policy, adapter, ctx, req.headers, operations);
     const op = decision.operation;
     deps.metrics.requests.inc({ host: ctx.target.host, method: 'WS', decision: decision.decision });
     deps.logger.info(
