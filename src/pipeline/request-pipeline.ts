@@ -3,6 +3,7 @@ import type { GraphQLLookups } from '../scope/graphql-lookup.js';
 import { framingProblem, type ClientLimits } from '../proxy/client-limits.js';
 import { unresolved, type Scope } from '../scope/scope.js';
 import type { Operation } from '../inspect/operation.js';
+import type { InspectionCache } from '../inspect/inspection-cache.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   policy: () => Policy;
   providers: ReadonlyMap<string, ProviderAdapter>;
   persisted: PersistedQueries;
+  /** Inspections of request bytes seen before (agents repeat the same calls). */
+  inspections?: InspectionCache;
   bodyLimits?: BodyLimits;
   answerStatus: AnswerStatusMode;
   /** Holds and approvals; without it a hold is answered as pending with no way to approve it. */
@@ -112,7 +115,7 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
   if (isBodyProblem(decoded)) return unjudgeable(deps, res, decisionId, decoded.reason, decoded.status);
 
   // inspect: every operation the upstream would execute
-  const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, deps.persisted);
+  const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, deps.persisted, deps.inspections);
   if (!inspection.ok) return unjudgeable(deps, res, decisionId, inspection.reason, inspection.status);
 
   // resolve + decide

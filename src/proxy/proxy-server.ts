@@ -9,6 +9,7 @@ import { handleRequest, type PipelineDeps } from '../pipeline/request-pipeline.j
 import { handleUpgrade } from '../pipeline/websocket.js';
 import { guardedBy, routeHost, type Policy } from '../policy/policy.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
+import { InspectionCache } from '../inspect/inspection-cache.js';
 import type { PersistedQueries } from '../inspect/persisted-queries.js';
 import type { ProviderAdapter } from '../providers/types.js';
 import type { AnswerStatusMode } from './answers.js';
@@ -126,6 +127,7 @@ export class ProxyServer {
       policy: options.policy,
       providers: options.providers,
       persisted: options.persisted,
+      inspections: new InspectionCache(),
       answerStatus: options.answerStatus,
       lookups: options.lookups,
       lookupTimeoutMs: options.lookupTimeoutMs,

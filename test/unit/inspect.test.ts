@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { extractGraphQL, type HttpRequestView } from '../../src/inspect/graphql-request.js';
 import { analyseDocument } from '../../src/inspect/graphql-document.js';
 import { inspectRequest } from '../../src/inspect/inspect-request.js';
+import { InspectionCache } from '../../src/inspect/inspection-cache.js';
 import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
 import { decodeContentEncoding, DEFAULT_BODY_LIMITS } from '../../src/inspect/body.js';
 import { railway } from '../../src/providers/railway/index.js';
@@ -171,5 +172,81 @@ describe('Railway classification', () => {
     expect((await inspectRequest(railway, view({ body: json({ query: q, ...hashOnly }) }), pq)).ok).toBe(true);
     const later = await inspectRequest(railway, view({ body: json(hashOnly) }), pq);
     expect(later.ok && later.operations[0]!.name).toBe('volumeDelete');
+  });
+});
+
+describe('InspectionCache: the same bytes, the same operations; other bytes, inspected afresh', () => {
+  const del = json({ query: 'mutation { volumeDelete(volumeId: "vol-1") }' });
+  const names = (r: Awaited<ReturnType<typeof inspectRequest>>): string[] => (r.ok ? r.operations.map((o) => `${o.name}:${o.class}:${o.target?.id ?? ''}`) : [`not ok: ${r.reason}`]);
+
+  it('a repeat is a hit: the same frozen inspection, equal to parsing afresh', async () => {
+    const cache = new InspectionCache();
+    const first = await inspectRequest(railway, view({ body: del }), new PersistedQueries(), cache);
+    const again = await inspectRequest(railway, view({ body: Buffer.from(del) }), new PersistedQueries(), cache);
+    expect(again).toBe(first);
+    expect(cache.size).toBe(1);
+    expect(names(again)).toEqual(names(await inspectRequest(railway, view({ body: del }), new PersistedQueries())));
+    expect(names(again)).toEqual(['volumeDelete:destructive-irreversible:vol-1']);
+    // no stage can change what a later request will be judged on
+    expect(() => {
+      (again as { operations: { class: string }[] }).operations[0]!.class = 'read';
+    }).toThrow(TypeError);
+    expect(() => (again as { operations: unknown[] }).operations.push({})).toThrow(TypeError);
+    expect(() => {
+      (again as { operations: { target: { id: string } }[] }).operations[0]!.target.id = 'other';
+    }).toThrow(TypeError);
+  });
+
+  it('one byte, the method, the URL, the content type or the provider apart: another entry', async () => {
+    const cache = new InspectionCache();
+    const base = view({ body: del });
+    const other = [
+      view({ body: json({ query: 'mutation { volumeDelete(volumeId: "vol-2") }' }) }),
+      view({ body: del, url: '/graphql/v2?x=1' }),
+      view({ body: del, contentType: 'application/json; charset=utf-8' }),
+      view({ body: del, method: 'PUT' }),
+    ];
+    const keys = new Set([cache.keyFor('railway', base), cache.keyFor('other', base), ...other.map((v) => cache.keyFor('railway', v))]);
+    expect(keys.size).toBe(6);
+    // bytes that are not UTF-8 but decode to the same replacement characters still differ
+    const a = Buffer.from([0x7b, 0xff, 0x7d]);
+    const b = Buffer.from([0x7b, 0xfe, 0x7d]);
+    expect(a.toString('utf8')).toBe(b.toString('utf8'));
+    expect(cache.keyFor('railway', view({ body: a }))).not.toBe(cache.keyFor('railway', view({ body: b })));
+    // a read and a mutation in turn, each judged as itself
+    const read = view({ body: json({ query: '{ me { id } }' }) });
+    for (let i = 0; i < 3; i++) {
+      expect(names(await inspectRequest(railway, read, new PersistedQueries(), cache))).toEqual(['me:read:']);
+      expect(names(await inspectRequest(railway, base, new PersistedQueries(), cache))).toEqual(['volumeDelete:destructive-irreversible:vol-1']);
+      expect(names(await inspectRequest(railway, other[0]!, new PersistedQueries(), cache))).toEqual(['volumeDelete:destructive-irreversible:vol-2']);
+    }
+  });
+
+  it('keeps nothing that depends on more than the bytes: persisted queries, failures; nor large bodies', async () => {
+    const cache = new InspectionCache(256, 4096);
+    const pq = new PersistedQueries();
+    const q = 'mutation { volumeDelete(volumeId: "v") }';
+    const hash = createHash('sha256').update(q).digest('hex');
+    const hashOnly = json({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } });
+    expect((await inspectRequest(railway, view({ body: hashOnly }), pq, cache)).ok).toBe(false);
+    expect((await inspectRequest(railway, view({ body: json({ query: q, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }) }), pq, cache)).ok).toBe(true);
+    // the same hash-only bytes now mean the mutation: had the failure been kept, they would still fail
+    expect(names(await inspectRequest(railway, view({ body: hashOnly }), pq, cache))).toEqual(['volumeDelete:destructive-irreversible:v']);
+    // and with a store that never saw the text, the same bytes are refused again
+    expect((await inspectRequest(railway, view({ body: hashOnly }), new PersistedQueries(), cache)).ok).toBe(false);
+    expect((await inspectRequest(railway, view({ body: json({ query: 'mutation {' }) }), pq, cache)).ok).toBe(false);
+    expect(cache.size).toBe(0);
+    const big = json({ query: `{ me { id } } ${'#'.repeat(5000)}` });
+    expect((await inspectRequest(railway, view({ body: big }), pq, cache)).ok).toBe(true);
+    expect(cache.size).toBe(0);
+  });
+
+  it('holds at most maxEntries, dropping the oldest', async () => {
+    const cache = new InspectionCache(3);
+    for (let i = 0; i < 10; i++) await inspectRequest(railway, view({ body: json({ query: `mutation { volumeDelete(volumeId: "v${i}") }` }) }), new PersistedQueries(), cache);
+    expect(cache.size).toBe(3);
+    const last = view({ body: json({ query: 'mutation { volumeDelete(volumeId: "v9") }' }) });
+    expect(cache.get(cache.keyFor('railway', last)!)).toBeDefined();
+    expect(cache.get(cache.keyFor('railway', view({ body: json({ query: 'mutation { volumeDelete(volumeId: "v0") }' }) }))!)).toBeUndefined();
   });
 });

@@ -56,6 +56,7 @@ import { extractGraphQL, type HttpRequestView } from '../../src/inspect/graphql-
 import { analyseDocument } from '../../src/inspect/graphql-document.js';
 import { decodeContentEncoding, isBodyProblem, readBody, type BodyLimits } from '../../src/inspect/body.js';
 import { inspectRequest } from '../../src/inspect/inspect-request.js';
+import { InspectionCache } from '../../src/inspect/inspection-cache.js';
 import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
 import { OPERATION_CLASSES, type Inspection } from '../../src/inspect/operation.js';
 import { railway } from '../../src/providers/railway/index.js';
@@ -693,6 +694,8 @@ function decisionView(r: Inspection): unknown {
 describe('spelling invariance: one mutation call, judged the same however it is sent', () => {
   it('POST JSON, batch of one, GET, form, text/plain, untyped, double-encoded variables, application/graphql, gzip/deflate/br', { timeout: TEST_TIMEOUT }, async () => {
     let judged = 0;
+    // one small cache for every call and spelling: a cached inspection is what parsing the same bytes gives, never another call's
+    const cache = new InspectionCache(64);
     const runs = await checkProperty(
       'spelling-invariance',
       fc.asyncProperty(mutationCallArb, async (d) => {
@@ -706,6 +709,10 @@ describe('spelling invariance: one mutation call, judged the same however it is 
           }
           const r = await inspectRequest(railway, { ...f.view, body }, new PersistedQueries());
           views.push({ name: f.name, view: decisionView(r) });
+          for (let twice = 0; twice < 2; twice++) {
+            const cached = await inspectRequest(railway, { ...f.view, body }, new PersistedQueries(), cache);
+            expect(decisionView(cached), `${f.name}, through the cache (${twice ? 'a hit' : 'maybe a hit'})`).toEqual(decisionView(r));
+          }
         }
         const first = views[0]!;
         for (const v of views.slice(1)) expect(v.view, `${v.name} vs ${first.name}\n${d.query}\nvariables: ${JSON.stringify(d.variables)}`).toEqual(first.view);
