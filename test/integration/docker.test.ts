@@ -69,6 +69,19 @@ function startCommand(): string[] {
   return [...execForm(one('ENTRYPOINT')), ...execForm(one('CMD'))];
 }
 
+/** The final stage's ENV, `ENV K=V K2=V2` form (values without spaces or quotes). */
+function imageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const i of finalStage().filter((x) => x.op === 'ENV')) {
+    for (const kv of i.args.split(/\s+/)) {
+      const m = /^([A-Z_][A-Z0-9_]*)=(\S+)$/.exec(kv);
+      if (!m) throw new Error(`ENV ${i.args}: expected K=V pairs without quotes`);
+      env[m[1]!] = m[2]!;
+    }
+  }
+  return env;
+}
+
 function healthcheckCommand(): { options: string; argv: string[] } {
   const m = /^((?:--\S+\s+)*)CMD\s+(\[.*\])$/s.exec(one('HEALTHCHECK'));
   if (!m) throw new Error('HEALTHCHECK is not `[OPTIONS] CMD [exec-form]`');
@@ -207,11 +220,17 @@ describe('docker/Dockerfile', () => {
     expect(existsSync(join(ROOT, cmd[1]!)), `${cmd[1]} relative to WORKDIR`).toBe(true);
   });
 
+  it("runs node with the node flags of dist/cli.js's bin line (what npx runs), through NODE_OPTIONS", () => {
+    const bin = /^#!\/usr\/bin\/env -S node((?: --\S+)+)\n/.exec(readFileSync(CLI, 'utf8'));
+    expect(bin, "dist/cli.js's bin line names node flags").not.toBeNull();
+    expect(imageEnv()['NODE_OPTIONS']).toBe(bin![1]!.trim());
+  });
+
   describe('run for real (ports on 127.0.0.1:0, dirs in tmp)', () => {
     let sg: Running;
     beforeAll(async () => {
       const work = tmp('image');
-      sg = await spawnScopegate(localised(startCommand(), { ca: join(work, 'ca'), data: join(work, 'data') }));
+      sg = await spawnScopegate(localised(startCommand(), { ca: join(work, 'ca'), data: join(work, 'data') }), imageEnv());
     });
     afterAll(async () => sg?.stop());
 
@@ -404,7 +423,7 @@ describe.skipIf(!HAVE_COMPOSE)('docker/compose.yaml, as `docker-compose config` 
       pki = makeTestPki('railway', [GUARDED]);
       upstream = await new TestUpstream(pki).start();
       const argv = [...localised(startCommand(), { ca: caDir, data: join(work, 'data') }), ...(svc('scopegate')['command'] as string[])];
-      sg = await spawnScopegate([...argv, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`], envOf(svc('scopegate')) as NodeJS.ProcessEnv);
+      sg = await spawnScopegate([...argv, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`], { ...imageEnv(), ...envOf(svc('scopegate')) } as NodeJS.ProcessEnv);
     });
     afterAll(async () => {
       await sg?.stop();
