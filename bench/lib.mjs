@@ -6,6 +6,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The node flags of dist/cli.js's bin line (`#!/usr/bin/env -S node <flags>`): `npx scopegate`
+ * and the container image run scopegate with them, so the bench and the soak do too (with this
+ * process's node rather than PATH's).
+ */
+export function binNodeFlags() {
+  const first = readFileSync(join(ROOT, 'dist', 'cli.js'), 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --\S+)*)$/.exec(first);
+  if (!m) throw new Error(`dist/cli.js's bin line is "${first}", not "#!/usr/bin/env [-S] node [--flags]": update bench/lib.mjs`);
+  return m[1].split(' ').filter(Boolean);
+}
 export const BENCH = fileURLToPath(new URL('.', import.meta.url));
 
 /** Names every intercepting proxy guards; the upstream's certificate covers all of them. */

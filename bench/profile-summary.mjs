@@ -14,12 +14,22 @@ function where(url) {
   return url.replace(/^file:\/\//, '');
 }
 
-export function summarise(path, top = 25) {
+/**
+ * `windows`, when given: [startµs, endµs] pairs on CLOCK_MONOTONIC (the profile's own clock, and
+ * process.hrtime's): only the samples taken inside them count.
+ */
+export function summarise(path, top = 25, windows = null) {
   const prof = JSON.parse(readFileSync(path, 'utf8'));
   const nodes = new Map(prof.nodes.map((n) => [n.id, n]));
   // self time per node from samples x timeDeltas (µs)
   const self = new Map();
-  for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  let t = prof.startTime;
+  for (let i = 0; i < prof.samples.length; i++) {
+    t += prof.timeDeltas[i] ?? 0;
+    if (windows && !windows.some(([a, b]) => t >= a && t <= b)) continue;
+    self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  }
+  if (windows && self.size === 0) throw new Error(`no sample of ${path} falls inside the windows given (profile ${prof.startTime}-${prof.endTime} µs, windows ${JSON.stringify(windows)})`);
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const parent = new Map();
   for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -49,7 +59,7 @@ export function summarise(path, top = 25) {
   const list = (m, n, filter = () => true) =>
     [...m].filter(([k]) => filter(k)).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `  ${pctOf(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`).join('\n');
   return [
-    `total sampled ${(total / 1e6).toFixed(2)} s; ${idle.map(([k, us]) => `${k.split(' ')[0]} ${pctOf(us).trim()}`).join(', ')}`,
+    `${windows ? `only the samples inside ${windows.length} window(s); ` : ''}total sampled ${(total / 1e6).toFixed(2)} s; ${idle.map(([k, us]) => `${k.split(' ')[0]} ${pctOf(us).trim()}`).join(', ')}`,
     '',
     `self time by function (top ${top}):`,
     list(byFn, top),

@@ -12,6 +12,9 @@
 //                      floor, if BENCH_ROWS names it) under --cpu-prof; writes
 //                      bench/.work/prof/*.cpuprofile and summaries; RESULTS.md is left alone
 //   BENCH_SG_NODE_ARGS="--flag …"  extra node flags for scopegate only (diagnosis)
+//   BENCH_FLOOR_NODE_ARGS="--flag …"  the same for the floor
+//   BENCH_PROFILE_SCENARIO=a          with BENCH_PROFILE and several BENCH_ONLY scenarios: summarise only (a)'s samples
+//   BENCH_KEEP_WORK=1               keep the work dir (logs, data dirs) instead of removing it
 //   BENCH_ONLY=a,f     only these scenarios; BENCH_ROWS=floor,scopegate only these rows; the
 //                      figures go to stdout and RESULTS.md is left alone
 import { spawn, fork, execFileSync } from 'node:child_process';
@@ -22,7 +25,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   API_HOST, BENCH, BIG_BYTES, BIG_HOST, GUARDED_SUFFIX, RAILWAY_HOST, ROOT, TUNNEL_SNI,
-  cpuSeconds, ipcClient, makePki, median, memory, pct, sleep,
+  binNodeFlags, cpuSeconds, ipcClient, makePki, median, memory, pct, sleep,
 } from './lib.mjs';
 
 const ROUNDS = Math.max(1, Math.min(20, Number(process.env.BENCH_ROUNDS ?? 3) || 3));
@@ -200,6 +203,8 @@ class LogTail {
 const work = mkdtempSync(join(tmpdir(), 'sg-bench-'));
 tmpWork = work;
 const profDir = join(BENCH, '.work', 'prof');
+// BENCH_KEEP_WORK=1 leaves the work dir (scopegate's log, its data dir) for a look afterwards
+const removeWork = () => (process.env.BENCH_KEEP_WORK ? log(`left ${work} (BENCH_KEEP_WORK)`) : rmSync(work, { recursive: true, force: true }));
 log(`work dir ${work}; ${ROUNDS} round(s)${PROFILE ? '; PROFILE mode: scopegate under --cpu-prof' : ''}`);
 const pki = makePki(work);
 
@@ -220,10 +225,13 @@ rows.push({ name: 'direct', label: 'direct (no proxy)', pid: null, target: { kin
 async function startFloor() {
   // under --profile with BENCH_ROWS naming the floor, it is profiled too: the two summaries side by side
   const floorProf = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, 'floor')] : [];
-  const child = track('floor', spawn(process.execPath, [...floorProf, join(BENCH, 'floor.mjs'), JSON.stringify({ certPath: pki.floor.certPath, keyPath: pki.floor.keyPath, caPath: pki.caPath, upstreamPort: ports.api })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const floorArgs = (process.env.BENCH_FLOOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = track('floor', spawn(process.execPath, [...floorProf, ...floorArgs, join(BENCH, 'floor.mjs'), JSON.stringify({ certPath: pki.floor.certPath, keyPath: pki.floor.keyPath, caPath: pki.caPath, upstreamPort: ports.api })], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const { listening } = await firstJsonLine(child, 'floor', 10_000);
   return { name: 'floor', label: 'floor (bare Node forwarder / TCP relay)', pid: child.pid, child, target: { kind: 'proxy', proxyPort: listening, bulkPort: ports.bulk, caPaths: [pki.caPath] } };
 }
+
+const BIN_NODE_FLAGS = binNodeFlags();
 
 const adminToken = randomBytes(24).toString('hex');
 let sgLog;
@@ -236,7 +244,7 @@ async function startScopegate(tag = '') {
   writeFileSync(policyPath, policy);
   const routes = [API_HOST, BIG_HOST, ...warmHosts, ...roundHosts.flat()].map((h) => `${h}=127.0.0.1:${ports.api}`);
   routes.push(`${RAILWAY_HOST}=127.0.0.1:${ports.fake}`);
-  const nodeArgs = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...(process.env.BENCH_SG_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const nodeArgs = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...BIN_NODE_FLAGS, ...(process.env.BENCH_SG_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   if (PROFILE) mkdirSync(profDir, { recursive: true });
   const logPath = join(work, `scopegate${tag}.log`);
   const out = openSync(logPath, 'w');
@@ -350,6 +358,29 @@ for (const r of rows.filter((x) => !x.skip)) {
   }
 }
 const active = () => rows.filter((r) => !r.skip);
+
+/**
+ * Wait until no proxy process is still working off the run before (a slow row goes on answering
+ * requests its run abandoned at the time cap), so that work is not charged to the next row: every
+ * proxy under 2 ticks of CPU (20 ms; /proc counts in 10 ms ticks) in each of two 150 ms samples,
+ * for at most 5 s.
+ */
+async function settle(scenario, next) {
+  const pids = active().filter((r) => r.pid).map((r) => ({ name: r.name, pid: r.pid }));
+  const t0 = Date.now();
+  let quiet = 0;
+  let last = pids.map((p) => cpuSeconds(p.pid));
+  let busy = [];
+  while (quiet < 2 && Date.now() - t0 < 5_000) {
+    await sleep(150);
+    const now = pids.map((p) => cpuSeconds(p.pid));
+    busy = pids.filter((_, i) => now[i] - last[i] >= 0.02).map((p) => p.name);
+    quiet = busy.length === 0 ? quiet + 1 : 0;
+    last = now;
+  }
+  const ms = Date.now() - t0;
+  if (ms > 1_000) log(`  ${scenario} ${next}: waited ${ms} ms for the proxies to go quiet${busy.length ? ` (still busy: ${busy.join(', ')})` : ''}`);
+}
 
 // ---------------------------------------------------------------- measuring
 
@@ -516,6 +547,10 @@ async function scenarioE(row, measured) {
   };
 }
 
+// BENCH_PROFILE_SCENARIO=a with several scenarios in BENCH_ONLY: the summaries count only the
+// samples taken while (a) ran, so (a) is profiled as it runs in mixed traffic
+const PROFILE_WINDOW = process.env.BENCH_PROFILE_SCENARIO ?? null;
+const windows = {};
 const order = PROFILE && ONLY.length === 0 ? ['a'] : ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'gFresh'].filter((x) => ONLY.length === 0 || ONLY.includes(x) || (x === 'gFresh' && ONLY.includes('g')));
 
 // warm-up: every row, every scenario, once, small, not recorded
@@ -545,7 +580,11 @@ for (let round = 0; round < ROUNDS; round++) {
     const k = round % rowsNow.length;
     for (const row of [...rowsNow.slice(k), ...rowsNow.slice(0, k)]) {
       try {
+        await settle(s, row.name);
+        const t0 = process.hrtime.bigint();
         const r = await scen[s](row, round);
+        // CLOCK_MONOTONIC in µs, the clock of V8's profile timestamps: lets the summary keep one scenario's samples
+        if (PROFILE && s === PROFILE_WINDOW) (windows[row.name] ??= []).push([Number(t0 / 1000n), Number(process.hrtime.bigint() / 1000n)]);
         if (r.errors) log(`  ${s} ${row.name}: ${r.errors} error(s), first: ${r.firstError}`);
         put(s, row.name, r);
       } catch (err) {
@@ -581,7 +620,7 @@ if (PROFILE) {
     process.exitCode = 1;
   } else {
     const { summarise } = await import('./profile-summary.mjs');
-    const text = summarise(profs[0]);
+    const text = summarise(profs[0], 25, windows.scopegate);
     writeFileSync(join(profDir, 'summary.txt'), text);
     process.stdout.write(`profile: ${profs[0]}\n${text}\nsummary written to ${join(profDir, 'summary.txt')}\n`);
   }
@@ -589,11 +628,11 @@ if (PROFILE) {
   const floorProfs = existsSync(floorDir) ? readdirSync(floorDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(floorDir, f)).sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs) : [];
   if (rows.some((r) => r.name === 'floor') && floorProfs.length > 0) {
     const { summarise } = await import('./profile-summary.mjs');
-    const text = summarise(floorProfs[0]);
+    const text = summarise(floorProfs[0], 25, windows.floor);
     writeFileSync(join(floorDir, 'summary.txt'), text);
     process.stdout.write(`\nthe floor's profile: ${floorProfs[0]}\n${text}\n`);
   }
-  rmSync(work, { recursive: true, force: true });
+  removeWork();
   clearTimeout(watchdog);
   process.exit(process.exitCode ?? 0);
 }
@@ -609,7 +648,7 @@ if (PARTIAL) {
       process.stdout.write(`(${sc}) ${row.padEnd(10)} ${k} ${fmt(med(sc, row, k), 1).padStart(8)} [${per}]  p50 ${fmt(med(sc, row, 'p50'))} ms  cpu ${fmt(med(sc, row, 'cpu'))} s (main thread ${fmt(med(sc, row, 'cpuMain'))} s)  rss ${fmt(med(sc, row, 'rssPeak'), 0)} MiB\n`);
     }
   }
-  rmSync(work, { recursive: true, force: true });
+  removeWork();
   clearTimeout(watchdog);
   process.exit(0);
 }
@@ -724,7 +763,7 @@ Written by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice
 
 **Machine:** ${machine.cpu}, ${machine.cores} cores, ${machine.mem}, Node ${machine.node}, Linux ${machine.kernel}.
 **Run:** ${ROUNDS} round(s); in each round every scenario runs once per row, interleaved in the order ${rowsUsed.map((r) => r.name).join(', ')}, rotated by one each round (so no row always follows the same other); every figure is the **median of rounds**. Loopback only. The load generator, the upstream and each proxy are separate processes sharing ${machine.cores} cores, so absolute numbers are low and noisy: read the ratios.
-**scopegate** runs as users run it: \`node dist/cli.js start\` with \`--log-level ${SG_LOG_LEVEL}\`${SG_LOG_LEVEL === 'info' ? ' (the default: a JSON line per request, here to a file)' : ' (**not the default info**: set by BENCH_SG_LOG_LEVEL for diagnosis)'}, the shipped default policy plus \`"*.${GUARDED_SUFFIX}"\` under providers.railway.hosts, \`--route\` per host, the SQLite audit trail on, \`--hold-timeout 0\`.
+**scopegate** runs as users run it: \`node ${BIN_NODE_FLAGS.join(' ')}${BIN_NODE_FLAGS.length ? ' ' : ''}dist/cli.js start\` (the node flags of its bin line, what \`npx scopegate\` and the container image run) with \`--log-level ${SG_LOG_LEVEL}\`${SG_LOG_LEVEL === 'info' ? ' (the default: a JSON line per request, here to a file)' : ' (**not the default info**: set by BENCH_SG_LOG_LEVEL for diagnosis)'}, the shipped default policy plus \`"*.${GUARDED_SUFFIX}"\` under providers.railway.hosts, \`--route\` per host, the SQLite audit trail on, \`--hold-timeout 0\`.
 **Rows:** direct = the load generator straight to the upstream; floor = bench/floor.mjs (terminates TLS with one certificate from the test CA, forwards with a pooled undici Agent, no inspection; tunnels are a plain net.connect + pipe relay); mockttp = one \`thenPassThrough\` rule, \`recordTraffic: false\`, leaves minted from the test CA, tunnel host in \`tlsPassthrough\`; mitmproxy = \`mitmdump -q\` (no per-flow output), its own CA, upstream verified against the test CA, \`--ignore-hosts\` for the tunnel.${skipped.length ? `\n**Skipped:** ${skipped.map((r) => `${r.name}: ${r.skip}`).join('; ')}.` : ''}
 Proxy CPU = utime+stime from /proc/PID/stat before and after each run; peak RSS = /proc/PID/status VmRSS polled every 20 ms during the run (one long-lived process per row across all scenarios, so later scenarios see earlier ones' heap).
 
@@ -835,7 +874,7 @@ ${tgt.join('\n')}
 
 writeFileSync(join(BENCH, 'RESULTS.md'), md);
 process.stdout.write(md);
-rmSync(work, { recursive: true, force: true });
+removeWork();
 clearTimeout(watchdog);
 log(`done in ${((Date.now() - t0Run) / 1000).toFixed(0)} s`);
 process.exit(0);

@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { ProxyAgent, request } from 'undici';
 import WebSocket from 'ws';
-import { makeTestCa } from './lib.mjs';
+import { binNodeFlags, makeTestCa } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Math.max(10, Number(process.env.SOAK_SECONDS ?? 180) || 180);
@@ -494,7 +494,7 @@ try {
   const caDir = join(work, 'ca');
   const dataDir = join(work, 'data');
   scopegate = spawn(process.execPath, [
-    join(ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir,
+    ...binNodeFlags(), join(ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir,
     '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`, '--route', `${TUNNEL_HOST}=127.0.0.1:${echoPort}`, '--hold-timeout', '0',
   ], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCOPEGATE_RAILWAY_RESOLVER_TOKEN: '', ...(process.env.SOAK_SCOPEGATE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SOAK_SCOPEGATE_NODE_OPTIONS } : {}) } });
   let stderr = '';
