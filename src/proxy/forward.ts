@@ -24,14 +24,23 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/** The header names a Connection header lists: hop-by-hop for this one message too (RFC 9110 §7.6.1). */
+/**
+ * The header names a Connection header lists: hop-by-hop for this one message too (RFC 9110 §7.6.1).
+ * Nearly every request says `keep-alive` and nearly every answer nothing or `close`, so the sets
+ * made are remembered (bounded) rather than built again for each message.
+ */
+const listedSets = new Map<string, ReadonlySet<string>>();
 function connectionListed(value: string | undefined): ReadonlySet<string> | null {
   if (!value) return null;
+  const known = listedSets.get(value);
+  if (known) return known;
   const names = new Set<string>();
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();
     if (name) names.add(name);
   }
+  if (listedSets.size >= 64) listedSets.clear();
+  listedSets.set(value, names);
   return names;
 }
 
