@@ -3,13 +3,6 @@
 // concurrent connections, ~15 MiB more resident memory for no measured throughput (bench/README.md).
 // It can only be set when Node starts, hence the bin line; the container image sets the same in
 // NODE_OPTIONS. `node dist/cli.js` without it still works, with the larger young generation.
-import { runCa, CA_HELP } from './cli/ca.js';
-import { runEnv, ENV_HELP } from './cli/env.js';
-import { runPolicy, POLICY_HELP } from './cli/policy.js';
-import { runStart, START_HELP } from './cli/start.js';
-import { runExplain, EXPLAIN_HELP } from './cli/explain.js';
-import { runDemo, DEMO_HELP } from './cli/demo.js';
-import { runHolds, HOLDS_HELP } from './cli/holds.js';
 import { VERSION } from './cli/paths.js';
 
 const HELP = `scopegate ${VERSION}: an HTTPS egress proxy that judges AI agents' cloud API calls
@@ -32,14 +25,17 @@ Quick start:
 
 Exit status: 0 success, 1 run-time failure, 2 bad usage or bad input.`;
 
-const VERBS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: string }> = {
-  start: { run: runStart, help: START_HELP },
-  ca: { run: runCa, help: CA_HELP },
-  env: { run: runEnv, help: ENV_HELP },
-  policy: { run: runPolicy, help: POLICY_HELP },
-  explain: { run: runExplain, help: EXPLAIN_HELP },
-  holds: { run: runHolds, help: HOLDS_HELP },
-  demo: { run: runDemo, help: DEMO_HELP },
+// Each verb's module is loaded only when it runs: `start` is a long-lived process, and the code of
+// the others (the demo's fake Railway, graphql-js's executor with it) would sit in its memory.
+type Verb = (argv: string[]) => number | Promise<number>;
+const VERBS: Record<string, () => Promise<Verb>> = {
+  start: async () => (await import('./cli/start.js')).runStart,
+  ca: async () => (await import('./cli/ca.js')).runCa,
+  env: async () => (await import('./cli/env.js')).runEnv,
+  policy: async () => (await import('./cli/policy.js')).runPolicy,
+  explain: async () => (await import('./cli/explain.js')).runExplain,
+  holds: async () => (await import('./cli/holds.js')).runHolds,
+  demo: async () => (await import('./cli/demo.js')).runDemo,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -52,12 +48,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const entry = VERBS[verb];
-  if (!entry) {
+  const load = VERBS[verb];
+  if (!load) {
     process.stderr.write(`scopegate: unknown verb "${verb}"; the verbs are ${Object.keys(VERBS).join(', ')}. See scopegate --help\n`);
     return 2;
   }
-  return entry.run(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(
