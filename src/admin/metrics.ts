@@ -35,6 +35,22 @@ export class Metrics {
   readonly leafCacheSize: Gauge;
   readonly leafMintSeconds: Histogram;
 
+  /** Guarded hosts with a label of their own; past the bound, `other-guarded`. */
+  private readonly hostLabels = new Set<string>();
+  static readonly MAX_HOST_LABELS = 100;
+
+  /**
+   * The `host` label for a guarded host. A policy can guard a wildcard (`*.example.com`), and an
+   * agent can then name any number of hosts under it: each would be a new series in every scrape,
+   * for as long as the process runs. The first hundred keep their names.
+   */
+  hostLabel(host: string): string {
+    if (this.hostLabels.has(host)) return host;
+    if (this.hostLabels.size >= Metrics.MAX_HOST_LABELS) return 'other-guarded';
+    this.hostLabels.add(host);
+    return host;
+  }
+
   /** Set by whoever owns the leaf cache; read when /metrics is scraped. */
   leafCacheSource: () => number = () => 0;
 
@@ -44,7 +60,7 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'scopegate_process_' });
     this.requests = new Counter({
       name: 'scopegate_requests_total',
-      help: 'HTTP requests judged on intercepted (guarded) hosts and plain-HTTP proxy requests, by outcome',
+      help: 'HTTP requests judged on intercepted (guarded) hosts and plain-HTTP proxy requests, by outcome (host: a guarded host, its first 100 by name and then other-guarded; other: not guarded)',
       labelNames: ['host', 'method', 'decision'],
       registers,
     });

@@ -301,7 +301,7 @@ function record(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage
       detail: { status: r.status, ...(d.scope && d.scope.status !== 'not-needed' ? { scope: describeScope(d.scope), lookups: d.scope.lookups ?? [] } : {}) },
     }, d.decision !== 'allow' || d.rule.startsWith('approved-hold:'));
   }
-  deps.metrics.requests.inc({ host: ctx.provider ? host : 'other', method: req.method ?? '', decision: d.decision });
+  deps.metrics.requests.inc({ host: ctx.provider ? deps.metrics.hostLabel(host) : 'other', method: req.method ?? '', decision: d.decision });
   deps.metrics.requestSeconds.observe({ decision: d.decision }, ms / 1000);
   const op = d.operation;
   const scoped = d.scope && d.scope.status !== 'not-needed' ? d.scope : undefined;

@@ -171,7 +171,7 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
     const policy = deps.policy();
     const decision: Decision = await judgeLive(deps, policy, adapter, ctx, req.headers, operations);
     const op = decision.operation;
-    deps.metrics.requests.inc({ host: ctx.target.host, method: 'WS', decision: decision.decision });
+    deps.metrics.requests.inc({ host: deps.metrics.hostLabel(ctx.target.host), method: 'WS', decision: decision.decision });
     deps.logger.info(
       {
         decisionId,

@@ -35,3 +35,21 @@ describe('scopegate_heap_live_bytes', () => {
     expect(v.full - v.freed).toBeGreaterThan(8e6);
   });
 });
+
+describe('scopegate_requests_total host label', () => {
+  it('names the first guarded hosts and folds the rest into other-guarded, so a wildcard cannot grow /metrics without bound', async () => {
+    const { Metrics } = await import('../../src/admin/metrics.js');
+    const m = new Metrics();
+    const hosts = Array.from({ length: Metrics.MAX_HOST_LABELS + 50 }, (_, i) => `h${i}.example.test`);
+    for (const h of hosts) m.requests.inc({ host: m.hostLabel(h), method: 'POST', decision: 'allow' });
+    // a host named before keeps its label after the bound is reached
+    m.requests.inc({ host: m.hostLabel('h0.example.test'), method: 'POST', decision: 'allow' });
+    const text = await m.registry.metrics();
+    const series = text.split('\n').filter((l) => l.startsWith('scopegate_requests_total{'));
+    expect(series).toHaveLength(Metrics.MAX_HOST_LABELS + 1);
+    expect(series).toContain('scopegate_requests_total{host="h0.example.test",method="POST",decision="allow"} 2');
+    expect(series).toContain(`scopegate_requests_total{host="h${Metrics.MAX_HOST_LABELS - 1}.example.test",method="POST",decision="allow"} 1`);
+    expect(series).toContain('scopegate_requests_total{host="other-guarded",method="POST",decision="allow"} 50');
+    expect(text).not.toContain(`h${Metrics.MAX_HOST_LABELS}.example.test`);
+  });
+});
