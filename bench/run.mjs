@@ -222,11 +222,13 @@ const roundHosts = Array.from({ length: ROUNDS }, (_, r) => Array.from({ length:
 const rows = [];
 rows.push({ name: 'direct', label: 'direct (no proxy)', pid: null, target: { kind: 'direct', upstreamPort: ports.api, bulkPort: ports.bulk, caPaths: [pki.caPath] } });
 
+/** Extra node flags for one row, from a space-separated environment variable (diagnosis). */
+const envNodeArgs = (name) => (process.env[name] ?? '').split(' ').filter(Boolean);
+
 async function startFloor() {
   // under --profile with BENCH_ROWS naming the floor, it is profiled too: the two summaries side by side
   const floorProf = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, 'floor')] : [];
-  const floorArgs = (process.env.BENCH_FLOOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = track('floor', spawn(process.execPath, [...floorProf, ...floorArgs, join(BENCH, 'floor.mjs'), JSON.stringify({ certPath: pki.floor.certPath, keyPath: pki.floor.keyPath, caPath: pki.caPath, upstreamPort: ports.api })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track('floor', spawn(process.execPath, [...floorProf, ...envNodeArgs('BENCH_FLOOR_NODE_ARGS'), join(BENCH, 'floor.mjs'), JSON.stringify({ certPath: pki.floor.certPath, keyPath: pki.floor.keyPath, caPath: pki.caPath, upstreamPort: ports.api })], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const { listening } = await firstJsonLine(child, 'floor', 10_000);
   return { name: 'floor', label: 'floor (bare Node forwarder / TCP relay)', pid: child.pid, child, target: { kind: 'proxy', proxyPort: listening, bulkPort: ports.bulk, caPaths: [pki.caPath] } };
 }
@@ -244,7 +246,7 @@ async function startScopegate(tag = '') {
   writeFileSync(policyPath, policy);
   const routes = [API_HOST, BIG_HOST, ...warmHosts, ...roundHosts.flat()].map((h) => `${h}=127.0.0.1:${ports.api}`);
   routes.push(`${RAILWAY_HOST}=127.0.0.1:${ports.fake}`);
-  const nodeArgs = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...BIN_NODE_FLAGS, ...(process.env.BENCH_SG_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const nodeArgs = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...BIN_NODE_FLAGS, ...envNodeArgs('BENCH_SG_NODE_ARGS')];
   if (PROFILE) mkdirSync(profDir, { recursive: true });
   const logPath = join(work, `scopegate${tag}.log`);
   const out = openSync(logPath, 'w');

@@ -31,11 +31,12 @@ function httpOperation(provider: string, view: HttpRequestView, reason: string):
  * before give the same (frozen) inspection without parsing them again.
  */
 export async function inspectRequest(adapter: ProviderAdapter, view: HttpRequestView, persisted: PersistedQueries, cache?: InspectionCache): Promise<Inspection> {
-  const key = cache ? cache.keyFor(adapter.name, view) : null;
-  const hit = key === null ? undefined : cache!.get(key);
+  const key = cache?.keyFor(adapter.name, view) ?? null;
+  if (!cache || key === null) return (await inspect(adapter, view, persisted)).inspection;
+  const hit = cache.get(key);
   if (hit) return hit;
   const { inspection, usedPersisted } = await inspect(adapter, view, persisted);
-  return key !== null && inspection.ok && !usedPersisted ? cache!.set(key, inspection) : inspection;
+  return inspection.ok && !usedPersisted ? cache.set(key, inspection) : inspection;
 }
 
 async function inspect(adapter: ProviderAdapter, view: HttpRequestView, persisted: PersistedQueries): Promise<{ inspection: Inspection; usedPersisted: boolean }> {
