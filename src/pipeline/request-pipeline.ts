@@ -9,8 +9,8 @@ import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
 import { redactPath } from '../audit/redact.js';
 import type { Metrics } from '../admin/metrics.js';
-import { DEFAULT_BODY_LIMITS, decodeContentEncoding, isBodyProblem, readBody, type BodyLimits } from '../inspect/body.js';
-import { inspectRequest } from '../inspect/inspect-request.js';
+import { DEFAULT_BODY_LIMITS, type BodyLimits } from '../inspect/body.js';
+import { readRequest } from '../inspect/read-request.js';
 import type { PersistedQueries } from '../inspect/persisted-queries.js';
 import type { Policy } from '../policy/policy.js';
 import type { ProviderAdapter } from '../providers/types.js';
@@ -107,29 +107,24 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
     return { decision: failed(result) ?? { decision: 'pass', rule: 'egress' }, result };
   }
 
-  // read body: whole and within limits, so the bytes judged are the bytes forwarded
-  const limits = deps.bodyLimits ?? DEFAULT_BODY_LIMITS;
-  const raw = await readBody(req, limits, deps.clientLimits.requestTimeoutMs);
-  if (isBodyProblem(raw)) return unjudgeable(deps, res, decisionId, raw.reason, raw.status);
-  const decoded = decodeContentEncoding(raw, req.headers['content-encoding'], limits);
-  if (isBodyProblem(decoded)) return unjudgeable(deps, res, decisionId, decoded.reason, decoded.status);
-
-  // inspect: every operation the upstream would execute
-  const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, deps.persisted, deps.inspections);
-  if (!inspection.ok) return unjudgeable(deps, res, decisionId, inspection.reason, inspection.status);
+  // read: headers, body whole and within limits, then every operation the upstream would execute;
+  // the bytes judged are the bytes forwarded
+  const read = await readRequest(adapter, req, { limits: deps.bodyLimits ?? DEFAULT_BODY_LIMITS, timeoutMs: deps.clientLimits.requestTimeoutMs, persisted: deps.persisted, ...(deps.inspections ? { inspections: deps.inspections } : {}) });
+  if (!read.ok) return unjudgeable(deps, res, decisionId, read.reason, read.status);
+  const { raw, operations } = read;
 
   // resolve + decide
   const policy = deps.policy();
-  const decision = await judgeLive(deps, policy, adapter, ctx, req.headers, inspection.operations);
+  const decision = await judgeLive(deps, policy, adapter, ctx, req.headers, operations);
 
   const send = async (d: Decision): Promise<{ decision: Decision; result: ForwardResult }> => {
     const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
-    forgetAfterMutation(deps, adapter, inspection.operations, req.headers);
+    forgetAfterMutation(deps, adapter, operations, req.headers);
     return { decision: failed(result, d) ?? d, result };
   };
   if (decision.decision === 'allow') return send(decision);
   if (decision.decision === 'hold' && deps.holds) {
-    return holdStage(deps, ctx, req, res, decisionId, inspection.operations, decision, send, () => judgeLive(deps, deps.policy(), adapter, ctx, req.headers, inspection.operations));
+    return holdStage(deps, ctx, req, res, decisionId, operations, decision, send, () => judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations));
   }
   const status = answerDecision(deps, res, decisionId, decision);
   return { decision, result: { status, bytesOut: 0 } };
