@@ -1,4 +1,7 @@
 import { Response } from 'undici';
+import { charsetProblem, parseContentType, type ContentType } from './content-type.js';
+import { checkMultipartParts } from './multipart-parts.js';
+import { GRAPHQL_PARAMS, graphqlParamsIn, parseParams, splitTarget } from './request-target.js';
 
 /** One GraphQL request as the server will see it, whatever transport form carried it. */
 export interface GraphQLPayload {
@@ -100,7 +103,7 @@ function fromJsonValue(value: unknown, transport: string): Extracted {
 }
 
 function fromParams(params: URLSearchParams, transport: string): Extracted {
-  for (const k of ['query', 'variables', 'operationName', 'extensions']) {
+  for (const k of GRAPHQL_PARAMS) {
     if (params.getAll(k).length > 1) return unjudgeable(`the parameter "${k}" is given more than once`);
   }
   const obj: Record<string, unknown> = {};
@@ -123,23 +126,32 @@ function fromParams(params: URLSearchParams, transport: string): Extracted {
   return fromJsonValue(obj, transport);
 }
 
-function mediaType(contentType: string | undefined): string {
-  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-}
+/** Media types whose body is text a server may read as a GraphQL request. */
+const TEXT_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json', 'application/graphql', 'application/x-www-form-urlencoded', 'text/plain', '']);
 
 /**
  * Find every GraphQL request an HTTP request carries, in any form a GraphQL server accepts:
  * POST JSON (one object or a batch array), application/graphql, GET query parameters,
  * form-encoded, multipart (the GraphQL multipart request spec), or JSON under text/plain or no
- * content type. Anything ambiguous is unjudgeable rather than guessed.
+ * content type. A request that servers could read in two ways (parameters in the URL and the body,
+ * a charset other than UTF-8, a target servers split differently) is unjudgeable, not guessed.
  */
 export async function extractGraphQL(req: HttpRequestView): Promise<Extracted> {
-  const q = req.url.indexOf('?');
-  const params = new URLSearchParams(q >= 0 ? req.url.slice(q + 1) : '');
-  const urlCarriesGraphQL = params.has('query') || params.has('extensions');
+  const target = splitTarget(req.url);
+  if ('problem' in target) return unjudgeable(target.problem);
+  const params = parseParams(target.query, 'the query string');
+  if ('problem' in params) return unjudgeable(params.problem);
+  const inUrl = graphqlParamsIn(params, 'the query string');
+  if ('problem' in inUrl) return unjudgeable(inUrl.problem);
+  const urlCarriesGraphQL = inUrl.names.size > 0;
   const method = req.method.toUpperCase();
+  const contentType = parseContentType(req.contentType);
+  if ('problem' in contentType) return unjudgeable(contentType.problem);
+  const type = contentType.type;
 
   if (method === 'GET' || method === 'HEAD') {
+    // a server that reads a body on GET would run it, one that does not would run the URL's query
+    if (req.body.length > 0) return unjudgeable(`a ${method} request with a body: servers disagree on whether it counts; send the body with POST`);
     if (!urlCarriesGraphQL) return { kind: 'not-graphql', reason: `${method} without a query parameter` };
     return fromParams(params, 'GET query string');
   }
@@ -147,10 +159,18 @@ export async function extractGraphQL(req: HttpRequestView): Promise<Extracted> {
     if (req.body.length === 0 && !urlCarriesGraphQL) return { kind: 'not-graphql', reason: `${method} request` };
     return unjudgeable(`GraphQL over ${method} is not something scopegate reads`);
   }
-  // a POST whose URL also carries a document: which one a server runs is not knowable
-  if (urlCarriesGraphQL) return unjudgeable('the POST carries a query both in the URL and possibly in the body');
+  // Some servers read a POST's operationName or variables from the URL, and let them win over the
+  // body's; others ignore the URL. Judging one place would let an approval shown for one target
+  // execute another, so parameters in both places are refused.
+  if (urlCarriesGraphQL) {
+    return unjudgeable(`the POST carries GraphQL parameters (${[...inUrl.names].join(', ')}) in the URL as well as a body; servers disagree on which wins; send them in the body only`);
+  }
+  if (req.body.length > 0 && type !== 'multipart/form-data') {
+    const problem = charsetProblem(contentType.params.get('charset'), req.body, 'the body');
+    // a body scopegate would not read as GraphQL anyway stays an unknown request, unless its charset is declared otherwise
+    if (problem && (TEXT_TYPES.has(type) || contentType.params.has('charset'))) return unjudgeable(problem);
+  }
 
-  const type = mediaType(req.contentType);
   const text = (): string => req.body.toString('utf8');
   switch (type) {
     case 'application/json':
@@ -163,12 +183,16 @@ export async function extractGraphQL(req: HttpRequestView): Promise<Extracted> {
     case 'application/graphql':
       return { kind: 'graphql', payloads: [{ query: text(), variables: undefined, operationName: undefined, persistedHash: undefined }], transport: 'application/graphql' };
     case 'application/x-www-form-urlencoded': {
-      const form = new URLSearchParams(text());
-      if (!form.has('query') && !form.has('extensions')) return { kind: 'not-graphql', reason: 'a form without a query field' };
+      const form = parseParams(text(), 'the form body');
+      if ('problem' in form) return unjudgeable(form.problem);
+      const inForm = graphqlParamsIn(form, 'the form body');
+      if ('problem' in inForm) return unjudgeable(inForm.problem);
+      if (form.has('_charset_')) return unjudgeable('the form names its own charset (_charset_), which some servers honour; send UTF-8 without it');
+      if (!inForm.names.has('query') && !inForm.names.has('extensions')) return { kind: 'not-graphql', reason: 'a form without a query field' };
       return fromParams(form, 'form-encoded');
     }
     case 'multipart/form-data':
-      return fromMultipart(req);
+      return fromMultipart(req, contentType);
     case '':
     case 'text/plain': {
       if (req.body.length === 0) return { kind: 'not-graphql', reason: 'an empty POST' };
@@ -186,7 +210,9 @@ export async function extractGraphQL(req: HttpRequestView): Promise<Extracted> {
 }
 
 /** The GraphQL multipart request spec: `operations` (JSON), `map`, then files. */
-async function fromMultipart(req: HttpRequestView): Promise<Extracted> {
+async function fromMultipart(req: HttpRequestView, contentType: ContentType): Promise<Extracted> {
+  const parts = checkMultipartParts(req.body, contentType.params.get('boundary'));
+  if (parts) return unjudgeable(parts);
   let form;
   try {
     form = await new Response(req.body, { headers: { 'content-type': req.contentType ?? '' } }).formData();

@@ -284,3 +284,62 @@ describe('what is not the incident call passes as it was sent', () => {
     expect(answer).toMatch(/upgrade to "h2c" is refused/);
   });
 });
+
+describe('spelled so that servers could read it two ways: refused as unjudgeable, nothing forwarded', () => {
+  // Each is the incident call (or a read) in a shape where the judged call and the executed call
+  // could differ between scopegate and a real GraphQL server (issue 15's classes); sent as raw
+  // bytes through a real TLS tunnel, because client libraries normalise most of these away.
+  const enc = encodeURIComponent;
+  const DEFAULTED = 'mutation($v: String = "vol-harmless") { volumeDelete(volumeId: $v) }';
+  const post = (path: string, type: string, body: Buffer | string, extra = ''): Buffer => {
+    const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    return Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nHost: ${GUARDED}\r\nContent-Type: ${type}\r\nContent-Length: ${b.length}\r\n${extra}Connection: close\r\n\r\n`), b]);
+  };
+  const get = (path: string, extra = ''): Buffer => Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${GUARDED}\r\n${extra}Connection: close\r\n\r\n`);
+  const sjis = Buffer.concat([Buffer.from('{"query":"{ me { id } }","x":"'), Buffer.from([0x95, 0x5c]), Buffer.from(`","query":${JSON.stringify(EVIL)}}`)]);
+  const mpOps = json({ query: EVIL });
+  const CASES: [string, Buffer][] = [
+    ['POST body names one volume, the URL\'s variables another', post(`/graphql/v2?variables=${enc(json({ v: VOL }))}`, 'application/json', json({ query: DEFAULTED }))],
+    ['POST with operationName in the URL', post('/graphql/v2?operationName=Evil', 'application/json', json({ query: `query Safe ${BENIGN} mutation Evil { volumeDelete(volumeId: "${VOL}") }`, operationName: 'Safe' }))],
+    ['POST with qs-style variables in the URL', post(`/graphql/v2?variables[v]=${VOL}`, 'application/json', json({ query: DEFAULTED }))],
+    ['form body with qs-style variables', post('/graphql/v2', 'application/x-www-form-urlencoded', `query=${enc(DEFAULTED)}&variables[v]=${VOL}`)],
+    ['GET with a JSON body', Buffer.from(`GET /graphql/v2?query=${enc(BENIGN)} HTTP/1.1\r\nHost: ${GUARDED}\r\nContent-Type: application/json\r\nContent-Length: ${json({ query: EVIL }).length}\r\nConnection: close\r\n\r\n${json({ query: EVIL })}`)],
+    ['JSON in shift_jis', post('/graphql/v2', 'application/json; charset=shift_jis', sjis)],
+    ['JSON in gbk', post('/graphql/v2', 'application/json; charset=gbk', json({ query: EVIL }))],
+    ['application/graphql in big5', post('/graphql/v2', 'application/graphql; charset=big5', EVIL)],
+    ['form in euc-jp', post('/graphql/v2', 'application/x-www-form-urlencoded; charset=euc-jp', `query=${enc(EVIL)}`)],
+    ['text/plain JSON in utf-16le', post('/graphql/v2', 'text/plain; charset=utf-16le', Buffer.from(json({ query: EVIL }), 'utf16le'))],
+    ['JSON that is not valid UTF-8', post('/graphql/v2', 'application/json', sjis)],
+    ['us-ascii with a byte above 0x7F', post('/graphql/v2', 'application/json; charset=us-ascii', Buffer.concat([Buffer.from('{"query":"{ me { id } }","x":"'), Buffer.from([0xa2]), Buffer.from(`","y":${JSON.stringify(EVIL)}}`)]))],
+    ['charset given twice', post('/graphql/v2', 'application/json; charset=utf-8; charset=shift_jis', json({ query: EVIL }))],
+    ['multipart operations part in shift_jis', post('/graphql/v2', 'multipart/form-data; boundary=B', `--B\r\nContent-Disposition: form-data; name="operations"\r\nContent-Type: application/json; charset=shift_jis\r\n\r\n${mpOps}\r\n--B--\r\n`)],
+    ['multipart operations part in base64', post('/graphql/v2', 'multipart/form-data; boundary=B', `--B\r\nContent-Disposition: form-data; name="operations"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(mpOps).toString('base64')}\r\n--B--\r\n`)],
+    ['two Content-Type headers', post('/graphql/v2', 'text/plain', json({ query: EVIL }), 'Content-Type: application/json\r\n')],
+    ['X-HTTP-Method-Override', post('/graphql/v2', 'application/json', json({ query: BENIGN }), 'X-HTTP-Method-Override: GET\r\n')],
+    ['GET whose query string goes on after a fragment', get(`/graphql/v2?query=${enc(BENIGN)}#&query=${enc(EVIL)}`)],
+    ['GET with a ";" separator', get(`/graphql/v2?operationName=x;query=${enc(EVIL)}`)],
+    ['GET with a second "?"', get(`/graphql/v2?x=1?query=${enc(EVIL)}`)],
+    ['GET with an encoded "?" in the path', get(`/graphql/v2%3Fquery=${enc(EVIL)}`)],
+    ['GET with a malformed percent-escape', get(`/graphql/v2?query=${enc(EVIL)}&x=%E0%A4`)],
+  ];
+  for (const [name, bytes] of CASES) {
+    it(name, async () => {
+      const before = upstream.seen.length;
+      const t = await tunnel(proxy.proxyPort, `${GUARDED}:443`, GUARDED, proxy.caPem);
+      const answer = await exchange(t, bytes);
+      expect(answer).toMatch(/^HTTP\/1.1 200/);
+      expect(answer).toContain('"code":"SCOPEGATE_UNJUDGEABLE"');
+      expect(upstream.seen.length).toBe(before);
+    });
+  }
+  it('the same calls spelled plainly are still read and judged (denied), and a read in UTF-8 passes', async () => {
+    for (const bytes of [post('/graphql/v2?trace=1', 'application/json; charset="UTF-8"', json({ query: EVIL })), get(`/graphql/v2?query=${enc(EVIL)}`)]) {
+      const t = await tunnel(proxy.proxyPort, `${GUARDED}:443`, GUARDED, proxy.caPem);
+      expect(await exchange(t, bytes)).toContain('"code":"SCOPEGATE_DENIED"');
+    }
+    const before = upstream.seen.length;
+    const t = await tunnel(proxy.proxyPort, `${GUARDED}:443`, GUARDED, proxy.caPem);
+    expect(await exchange(t, post('/graphql/v2', 'application/json; charset=utf-8', json({ query: BENIGN, variables: { a: 'é' } })))).toMatch(/^HTTP\/1.1 200/);
+    expect(upstream.seen.length).toBe(before + 1);
+  });
+});
