@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readOrCreateSecret } from '../files/durable.js';
@@ -52,10 +53,22 @@ export function scopeEssence(s: Scope): Record<string, unknown> {
   };
 }
 
+/** The credential part of a call's identity: the provider's own header and value, as sent. */
+export function callCredential(adapter: { credential(h: IncomingHttpHeaders): { header: string; value: string } | null }, headers: IncomingHttpHeaders): string | null {
+  const c = adapter.credential(headers);
+  return c ? `${c.header}:${c.value}` : null;
+}
+
 export interface CallIdentity {
   agent: string;
   host: string;
+  /** The whole request target, query string included: an approval covers the URL as sent. */
   path: string;
+  /**
+   * The provider credential the call carries, or null: an approval is for that credential. Only
+   * ever HMAC'd into the fingerprint with the store's key (which survives restarts), never kept.
+   */
+  credential: string | null;
   operations: readonly Operation[];
   scopes: readonly Scope[];
 }
@@ -97,7 +110,8 @@ export class Holds {
     const body = canonical({
       agent: call.agent,
       host: call.host,
-      path: call.path.split('?')[0],
+      path: call.path,
+      credential: call.credential,
       operations: call.operations.map((o) => ({ name: o.name, type: o.type, args: o.args })),
       scope,
     });

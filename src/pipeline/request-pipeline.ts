@@ -21,7 +21,7 @@ import { formatAuthority, parseAuthority } from '../proxy/host.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { describeScope } from '../scope/scope.js';
 import { decisionAnswer, judge, type Decision, type HoldHints, type ScopeSource } from './judge.js';
-import type { Holds } from '../holds/holds.js';
+import { callCredential, type Holds } from '../holds/holds.js';
 import type { Hold } from '../holds/store.js';
 
 export type { Decision } from './judge.js';
@@ -124,7 +124,7 @@ async function judgeAndAct(deps: PipelineDeps, ctx: ConnectionContext, req: Inco
   };
   if (decision.decision === 'allow') return send(decision);
   if (decision.decision === 'hold' && deps.holds) {
-    return holdStage(deps, ctx, req, res, decisionId, operations, decision, send, () => judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations));
+    return holdStage(deps, ctx, req, res, decisionId, operations, decision, send, () => judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations), callCredential(adapter, req.headers));
   }
   const status = answerDecision(deps, res, decisionId, decision);
   return { decision, result: { status, bytesOut: 0 } };
@@ -145,9 +145,10 @@ async function holdStage(
   decision: Decision,
   send: (d: Decision) => Promise<{ decision: Decision; result: ForwardResult }>,
   rejudge: () => Promise<Decision>,
+  credential: string | null,
 ): Promise<{ decision: Decision; result: ForwardResult }> {
   const holds = deps.holds!;
-  const call = { agent: ctx.agent, host: ctx.target.host, path: req.url ?? '/', operations, scopes: (decision.judged ?? []).map((j) => j.scope) };
+  const call = { agent: ctx.agent, host: ctx.target.host, path: req.url ?? '/', credential, operations, scopes: (decision.judged ?? []).map((j) => j.scope) };
   const fp = holds.fingerprint(call);
   const approved = holds.consume(fp.call, decisionId);
   if (approved) return send({ ...decision, decision: 'allow', rule: `approved-hold:${approved.id}`, reason: `${approved.id} approved by ${approved.decidedBy ?? 'a person'}`, holdId: approved.id });

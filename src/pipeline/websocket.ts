@@ -13,6 +13,7 @@ import { formatAuthority } from '../proxy/host.js';
 import { describeScope } from '../scope/scope.js';
 import { decisionAnswer, type Decision } from './judge.js';
 import type { Hold } from '../holds/store.js';
+import { callCredential } from '../holds/holds.js';
 import { forgetAfterMutation, judgeLive, type PipelineDeps } from './request-pipeline.js';
 
 /**
@@ -191,7 +192,7 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
     let hold: Hold | undefined;
     if (decision.decision === 'hold' && deps.holds) {
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
-      const call = { agent: ctx.agent, host: ctx.target.host, path: req.url ?? '/', operations, scopes: (decision.judged ?? []).map((j) => j.scope) };
+      const call = { agent: ctx.agent, host: ctx.target.host, path: req.url ?? '/', credential: callCredential(adapter, req.headers), operations, scopes: (decision.judged ?? []).map((j) => j.scope) };
       const fp = deps.holds.fingerprint(call);
       const approved = deps.holds.consume(fp.call, decisionId);
       if (approved) {

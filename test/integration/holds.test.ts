@@ -44,10 +44,10 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
-async function call(p: ProxyProcess, query: string, headers: Record<string, string> = ACCOUNT, signal?: AbortSignal, variables?: Record<string, unknown>): Promise<Answer> {
+async function call(p: ProxyProcess, query: string, headers: Record<string, string> = ACCOUNT, signal?: AbortSignal, variables?: Record<string, unknown>, path = '/graphql/v2'): Promise<Answer> {
   const agent = new ProxyAgent({ uri: p.proxyUrl, requestTls: { ca: p.caPem } });
   try {
-    const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, ...(variables ? { variables } : {}) }), ...(signal ? { signal } : {}) });
+    const res = await request(`https://${GUARDED}${path}`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, ...(variables ? { variables } : {}) }), ...(signal ? { signal } : {}) });
     const body = (await res.body.json()) as Record<string, unknown>;
     const err = (body['errors'] as { message: string; extensions?: Record<string, unknown> }[] | undefined)?.[0];
     return { status: res.statusCode, code: String(err?.extensions?.['code'] ?? (err ? 'PROVIDER_ERROR' : 'FORWARDED')), ...(err?.extensions?.['holdId'] ? { holdId: String(err.extensions['holdId']) } : {}), ...(err ? { message: err.message } : {}), body };
@@ -202,6 +202,12 @@ describe('nothing slips through', () => {
       // the approved call under another credential: a different caller's scope view, not the approved call
       const otherCred = await call(p, `mutation { serviceDelete(id: "${POCKETOS.svc.api}", environmentId: "${POCKETOS.env.pr12}") }`, { 'project-access-token': POCKETOS.token.project });
       expect(otherCred.code).toBe('SCOPEGATE_HOLD_PENDING');
+      // the approved call under another credential that sees the same project: the approval was for the credential it was shown with
+      const workspaceCred = await call(p, `mutation { serviceDelete(id: "${POCKETOS.svc.api}", environmentId: "${POCKETOS.env.pr12}") }`, { authorization: `Bearer ${POCKETOS.token.workspace}` });
+      expect(workspaceCred.code).toBe('SCOPEGATE_HOLD_PENDING');
+      // the approved call with something added to the URL: the upstream reads the URL too, so it is another call
+      const otherUrl = await call(p, `mutation { serviceDelete(id: "${POCKETOS.svc.api}", environmentId: "${POCKETOS.env.pr12}") }`, ACCOUNT, undefined, undefined, '/graphql/v2?source=agent');
+      expect(otherUrl.code).toBe('SCOPEGATE_HOLD_PENDING');
       // the identical call, spelled with an alias and a variable: the same call, let through once
       const same = await call(p, `mutation($e: String) { x: serviceDelete(id: "${POCKETOS.svc.api}", environmentId: $e) }`, ACCOUNT, undefined, { e: POCKETOS.env.pr12 });
       expect(same.code).toBe('FORWARDED');
