@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { OperationClass } from '../inspect/operation.js';
 import { HostMatcher } from '../proxy/host.js';
+import { AddressSet } from '../proxy/address-set.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { POLICY_SHAPE } from './schema.js';
 import { CheckFailed, parseAndLocate, type CheckIssue } from './yaml-check.js';
@@ -60,7 +61,13 @@ export interface Policy {
   /** sha256 of the file text: which policy decided, in the log line. */
   digest: string;
   mode: 'enforce' | 'monitor';
-  egress: { default: 'allow' | 'deny'; allow: HostMatcher; deny: HostMatcher };
+  egress: {
+    default: 'allow' | 'deny';
+    allow: HostMatcher;
+    deny: HostMatcher;
+    /** CONNECT target addresses whose tunnels may carry what names no host: TLS without SNI, HTTP/2 prior knowledge. */
+    allowWithoutSni: AddressSet;
+  };
   providers: readonly GuardedProvider[];
   sets: ReadonlyMap<string, EnvSet>;
   agents: ReadonlyMap<string, AgentEntry>;
@@ -86,7 +93,7 @@ interface RawRule {
 interface RawPolicy {
   version: 1;
   mode?: 'enforce' | 'monitor';
-  egress?: { default?: 'allow' | 'deny'; allow?: string[]; deny?: string[] };
+  egress?: { default?: 'allow' | 'deny'; allow?: string[]; deny?: string[]; allow_without_sni?: string[] };
   providers?: Record<string, { hosts?: string[] }>;
   sets?: Record<string, string[]>;
   agents?: Record<string, { secret_env?: string; secret_file?: string; description?: string }>;
@@ -247,6 +254,7 @@ export function parsePolicy(text: string, source: string, env: NodeJS.ProcessEnv
       default: raw.egress?.default ?? 'allow',
       allow: new HostMatcher(raw.egress?.allow ?? []),
       deny: new HostMatcher(raw.egress?.deny ?? []),
+      allowWithoutSni: new AddressSet(raw.egress?.allow_without_sni ?? []),
     },
     providers,
     sets,

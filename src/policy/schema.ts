@@ -1,4 +1,5 @@
 import { normaliseHost } from '../proxy/host.js';
+import { parseAddressEntry } from '../proxy/address-set.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { OPERATION_CLASSES } from '../inspect/operation.js';
 import type { Shape } from './yaml-check.js';
@@ -8,6 +9,14 @@ const hostPattern: Shape = {
   check: (s) => {
     const name = s.startsWith('*.') ? s.slice(2) : s;
     return normaliseHost(name) === null ? `"${s}" is not a host name or *.domain pattern` : null;
+  },
+};
+
+const addressEntry: Shape = {
+  kind: 'string',
+  check: (s) => {
+    const parsed = parseAddressEntry(s);
+    return typeof parsed === 'string' ? parsed : null;
   },
 };
 
@@ -97,6 +106,7 @@ export const POLICY_SHAPE: Shape = {
           default: { shape: { kind: 'string', enum: ['allow', 'deny'] } },
           allow: { shape: { kind: 'array', items: hostPattern } },
           deny: { shape: { kind: 'array', items: hostPattern } },
+          allow_without_sni: { shape: { kind: 'array', items: addressEntry } },
         },
       },
     },

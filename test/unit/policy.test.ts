@@ -162,6 +162,15 @@ describe('policy validation after the shape: file:line:column and the field', ()
     expect(problems("version: 1\nrules:\n  - name: a\n    match: { class: destructve }\n    action: deny\n")[0]).toMatch(/4:21 rules\[0\].match.class: "destructve" is not one of .*; did you mean "destructive"\?/);
     expect(problems('version: 1\nrules:\n  - name: a\n    match: { clas: read }\n    action: deny\n')[0]).toMatch(/unknown key "clas"; did you mean "class"\?/);
   });
+  it('egress.allow_without_sni: addresses and CIDR ranges; a bad entry is named with its line', () => {
+    const ok = parsePolicy('version: 1\negress:\n  allow_without_sni: [10.1.2.3, 192.0.2.0/24, "2001:db8::/32"]\n', 'p.yaml');
+    expect(['10.1.2.3', '192.0.2.77', '2001:db8::1', '10.1.2.4'].map((a) => ok.egress.allowWithoutSni.has(a))).toEqual([true, true, true, false]);
+    expect(parsePolicy('version: 1\n', 'p.yaml').egress.allowWithoutSni.has('127.0.0.1')).toBe(false);
+    expect(problems('version: 1\negress:\n  allow_without_sni:\n    - 10.0.0.0/33\n    - not-an-ip\n')).toEqual([
+      '4:7 egress.allow_without_sni[0]: "10.0.0.0/33": the prefix length must be a whole number from 0 to 32',
+      '5:7 egress.allow_without_sni[1]: "not-an-ip" is not an IP address or CIDR range (e.g. 10.1.2.3, 192.0.2.0/24, 2001:db8::/32)',
+    ]);
+  });
   it('the shipped policies are valid', () => {
     for (const f of ['default.yaml', 'strict.yaml', 'observe.yaml']) expect(() => load(f)).not.toThrow();
   });
