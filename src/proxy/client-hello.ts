@@ -97,11 +97,3 @@ function readHello(h: Buffer): HelloVerdict {
   }
   return { kind: 'hello', sni, alpn };
 }
-
-/** A plain-HTTP request's Host header, if the first bytes are one (a tunnel carrying cleartext HTTP). */
-export function plainHttpHost(buf: Buffer): string | null {
-  const head = buf.subarray(0, 8192).toString('latin1');
-  if (!/^[A-Z]{3,10} \S+ HTTP\/1\.[01]\r?\n/.test(head)) return null;
-  const m = /\r?\nhost:[ \t]*([^\r\n]*)/i.exec(head);
-  return m ? m[1]!.trim() : '';
-}

@@ -22,9 +22,10 @@ import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './ans
 import type { ConnectionContext } from './context.js';
 import { BadAuthorityError, normaliseHost, parseAuthority, type Authority } from './host.js';
 import { Interceptor } from './intercept.js';
-import { openTunnel, type FirstBytesVerdict, type TunnelHooks } from './tunnel.js';
+import { openTunnel, type TunnelHooks } from './tunnel.js';
+import { firstBytesVerdict, type TunnelOrigin } from './tunnel-verdict.js';
 import { readFirstBytes } from './first-bytes.js';
-import { parseClientHello, plainHttpHost } from './client-hello.js';
+import { parseClientHello } from './client-hello.js';
 import { DEFAULT_CLIENT_LIMITS, parseErrorStatus, serverOptions, type ClientLimits } from './client-limits.js';
 import type { Upstream } from './upstream.js';
 
@@ -44,40 +45,6 @@ export interface ProxyServerOptions {
   holdTimeoutMs: number;
   holdHints?: HoldHints;
   limits?: ClientLimits;
-}
-
-/**
- * What a tunnel's first client bytes are: TLS whose SNI names a guarded host is intercepted as
- * that host; cleartext HTTP whose Host names one is refused; a malformed ClientHello is refused;
- * anything else is relayed untouched.
- */
-export function firstBytesVerdict(policy: Policy, buf: Buffer): FirstBytesVerdict {
-  const hello = parseClientHello(buf);
-  switch (hello.kind) {
-    case 'need-more':
-      return 'need-more';
-    case 'malformed':
-      return { refuse: `a malformed TLS ClientHello (${hello.reason})` };
-    case 'hello': {
-      if (hello.sni === null) return 'relay';
-      const sni = normaliseHost(hello.sni);
-      if (sni === null) return { refuse: 'a TLS server name that is not a host name' };
-      return guardedBy(policy, sni) ? { intercept: sni } : 'relay';
-    }
-    case 'not-tls': {
-      const text = buf.subarray(0, 16).toString('latin1');
-      if (/^[A-Z]{1,10}$/.test(text) || (/^[A-Z]{3,10} /.test(text) && !buf.includes('\r\n\r\n') && !buf.includes('\n\n'))) return 'need-more';
-      const host = plainHttpHost(buf);
-      if (host === null) return 'relay';
-      let name: string | null = null;
-      try {
-        name = parseAuthority(host, 80).host;
-      } catch {
-        return { refuse: 'a cleartext request with an unreadable Host header' };
-      }
-      return guardedBy(policy, name) ? { refuse: `cleartext HTTP for guarded host ${name} inside a tunnel to another host` } : 'relay';
-    }
-  }
 }
 
 /** A ClientHello's parse, with 'need-more' as the first-bytes reader expects it. */
@@ -206,7 +173,7 @@ export class ProxyServer {
       if (hello === 'too-long') return refuse('the ClientHello did not end within 16 KiB');
       if (hello.kind === 'not-tls') return refuse('the transparent listener takes TLS only');
       if (hello.kind === 'malformed') return refuse(`a malformed TLS ClientHello (${hello.reason})`);
-      if (hello.sni === null) return refuse('a TLS ClientHello without SNI: the host it is for cannot be known');
+      if (hello.sni === null) return refuse('a TLS ClientHello without a server name (SNI): the host it is for cannot be known; the transparent listener needs SNI (a client that connects by address must use the proxy, --listen, instead)');
       const name = normaliseHost(hello.sni);
       if (name === null) return refuse('a TLS server name that is not a host name');
       const route = routeHost(this.options.policy(), name);
@@ -295,6 +262,7 @@ export class ProxyServer {
       return;
     }
     const destination = this.options.upstream.tunnelTarget(target.host, target.port);
+    const origin: TunnelOrigin = { host: target.host, port: target.port, tunnelTarget: (name, port) => this.options.upstream.tunnelTarget(name, port) };
     openTunnel(
       socket,
       head,
@@ -306,7 +274,7 @@ export class ProxyServer {
         via: 'connect',
         host: target.host,
         port: target.port,
-        inspectFirst: (buf) => firstBytesVerdict(this.options.policy(), buf),
+        inspectFirst: (buf) => firstBytesVerdict(this.options.policy(), origin, buf),
         intercept: (client, host, first) => {
           const provider = guardedBy(this.options.policy(), host)!;
           // judged and forwarded as the guarded host's HTTPS API, wherever the tunnel pointed
@@ -329,7 +297,7 @@ export class ProxyServer {
       intercept: t.intercept,
       onClose: (r) => {
         if (r.established) metrics.openTunnels.dec();
-        metrics.tunnels.inc({ result: r.interceptedAs ? 'intercepted' : r.established ? 'tunnelled' : 'failed' });
+        metrics.tunnels.inc({ result: r.interceptedAs ? 'intercepted' : r.refused ? 'refused' : r.established ? 'tunnelled' : 'failed' });
         logger.info(
           {
             decisionId: t.decisionId,

@@ -3,13 +3,22 @@ import type { Duplex } from 'node:stream';
 import { answerPlainOnSocket } from './answers.js';
 import { readFirstBytes } from './first-bytes.js';
 
-export type FirstBytesVerdict = 'need-more' | 'relay' | { intercept: string } | { refuse: string };
+/** What a tunnel does with the client's bytes once their first ones are judged. */
+export type SettledVerdict = 'relay' | { intercept: string } | { refuse: string };
+
+/**
+ * `pending`: the verdict needs something slow (a DNS lookup); the client's bytes wait for it, and
+ * the common verdicts stay synchronous so a tunnel does not pay for a promise it does not need.
+ */
+export type FirstBytesVerdict = 'need-more' | SettledVerdict | { pending: Promise<SettledVerdict> };
 
 export interface TunnelResult {
   /** true once the upstream connection was made and the client told 200. */
   established: boolean;
   /** The client's first bytes named a guarded host: the connection was handed to interception. */
   interceptedAs?: string;
+  /** The client's first bytes were refused: nothing reached the upstream. */
+  refused?: boolean;
   bytesUp: number;
   bytesDown: number;
   error?: string;
@@ -49,10 +58,11 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
   let established = false;
   let reported = false;
   let error: string | undefined;
+  let refused = false;
   const report = (): void => {
     if (reported) return;
     reported = true;
-    hooks.onClose({ established, bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead, ...(error ? { error } : {}) });
+    hooks.onClose({ established, bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead, ...(refused ? { refused } : {}), ...(error ? { error } : {}) });
   };
   const refuse = (status: 502 | 504, reason: string): void => {
     error ??= reason;
@@ -103,23 +113,38 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
     // arrive through relayDown, not as 'data'
     upstream.resume();
     hooks.onOpen();
-    readFirstBytes(client, head, hooks.inspectFirst, (settled, buf) => {
-      const verdict = settled === 'too-long' ? { refuse: 'the first bytes did not settle what they are within 16 KiB' } : settled;
-      if (verdict === 'relay') {
-        upstream.write(buf);
-        client.pipe(upstream);
-        client.resume();
-      } else if ('intercept' in verdict) {
+    const apply = (verdict: SettledVerdict, buf: Buffer): void => {
+      // the client may have left while a pending verdict was worked out
+      if (client.destroyed) return;
+      if (typeof verdict === 'object' && 'refuse' in verdict) {
+        error = verdict.refuse;
+        refused = true;
+        client.destroy();
+      } else if (typeof verdict === 'object') {
         handedOff = true;
         upstream.destroy();
         const r: TunnelResult = { established, interceptedAs: verdict.intercept, bytesUp: 0, bytesDown: upstream.bytesRead };
         reported = true;
         hooks.onClose(r);
         hooks.intercept(client, verdict.intercept, buf);
-      } else {
-        error = verdict.refuse;
+      } else if (upstream.destroyed) {
         client.destroy();
+      } else {
+        upstream.write(buf);
+        client.pipe(upstream);
+        client.resume();
       }
+    };
+    readFirstBytes(client, head, hooks.inspectFirst, (settled, buf) => {
+      if (settled === 'too-long') return apply({ refuse: 'the first bytes did not settle what they are within 16 KiB' }, buf);
+      if (typeof settled === 'object' && 'pending' in settled) {
+        settled.pending.then(
+          (v) => apply(v, buf),
+          (err: Error) => apply({ refuse: `judging the first bytes failed: ${err.message}` }, buf),
+        );
+        return;
+      }
+      apply(settled, buf);
     });
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {

@@ -59,7 +59,7 @@ describe('transparent mode', () => {
     const plain = netConnect(tport, '127.0.0.1');
     await new Promise((r) => plain.once('connect', r));
     expect(await exchange(plain, `GET / HTTP/1.1\r\nHost: ${GUARDED}\r\n\r\n`)).toBe('');
-    await proxy.waitForLog((l) => l.via === 'transparent' && /without SNI/.test(String(l.reason)));
+    await proxy.waitForLog((l) => l.via === 'transparent' && /without a server name \(SNI\)/.test(String(l.reason)));
     await proxy.waitForLog((l) => l.via === 'transparent' && /TLS only/.test(String(l.reason)));
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { captureHello } from '../helpers/client-hello.js';
-import { parseClientHello, plainHttpHost } from '../../src/proxy/client-hello.js';
+import { parseClientHello } from '../../src/proxy/client-hello.js';
+import { readRequestHead } from '../../src/proxy/cleartext-http.js';
 
 /** Re-frame one handshake message into two TLS records: a fragmented ClientHello. */
 function fragment(hello: Buffer, at: number): Buffer {
@@ -47,7 +48,7 @@ describe('parseClientHello', () => {
   });
   it('says not-tls for cleartext, and finds a cleartext request\'s Host', () => {
     expect(parseClientHello(Buffer.from('GET / HTTP/1.1\r\n'))).toEqual({ kind: 'not-tls' });
-    expect(plainHttpHost(Buffer.from('POST /graphql/v2 HTTP/1.1\r\nHost: Backboard.Railway.com\r\n\r\n'))).toBe('Backboard.Railway.com');
-    expect(plainHttpHost(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'))).toBeNull();
+    expect(readRequestHead(Buffer.from('POST /graphql/v2 HTTP/1.1\r\nHost: Backboard.Railway.com\r\n\r\n'))).toMatchObject({ kind: 'request', authorities: ['Backboard.Railway.com'] });
+    expect(readRequestHead(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'))).toEqual({ kind: 'not-http' });
   });
 });
