@@ -246,6 +246,9 @@ async function startScopegate(tag = '') {
   writeFileSync(policyPath, policy);
   const routes = [API_HOST, BIG_HOST, ...warmHosts, ...roundHosts.flat()].map((h) => `${h}=127.0.0.1:${ports.api}`);
   routes.push(`${RAILWAY_HOST}=127.0.0.1:${ports.fake}`);
+  // scenario f tunnels to 127.0.0.1 with SNI TUNNEL_SNI: scopegate relays that only if the name
+  // leads to that address (not domain fronting), and a .test name resolves nowhere
+  routes.push(`${TUNNEL_SNI}=127.0.0.1:${ports.bulk}`);
   const nodeArgs = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...BIN_NODE_FLAGS, ...envNodeArgs('BENCH_SG_NODE_ARGS')];
   if (PROFILE) mkdirSync(profDir, { recursive: true });
   const logPath = join(work, `scopegate${tag}.log`);
@@ -837,7 +840,7 @@ Denied as expected: ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.de
 
 ## (f) A tunnel to a host that is not guarded: large transfers
 
-${P.f.streams} parallel downloads of ${P.f.bytes / 2 ** 20} MiB each, TLS end to end (client ⇄ upstream, SNI ${TUNNEL_SNI}), through CONNECT 127.0.0.1:<bulk port>: every proxy relays bytes (scopegate reads the ClientHello's SNI first). p50/p99 here are connect-to-handshake-done.
+${P.f.streams} parallel downloads of ${P.f.bytes / 2 ** 20} MiB each, TLS end to end (client ⇄ upstream, SNI ${TUNNEL_SNI}), through CONNECT 127.0.0.1:<bulk port>: every proxy relays bytes (scopegate reads the ClientHello's SNI first, and relays only because \`--route ${TUNNEL_SNI}=127.0.0.1:<bulk port>\` says that name is that address). p50/p99 here are connect-to-handshake-done.
 
 ${table('f', [
   { h: 'MiB/s', f: (n) => fmt(med('f', n, 'mbps'), 0) },
