@@ -20,7 +20,6 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 import { createYoga } from 'graphql-yoga';
 import Fastify, { type FastifyInstance } from 'fastify';
 import mercurius from 'mercurius';
-import { getGraphQLParameters, processRequest, type Request as HelixRequest } from 'graphql-helix';
 
 /** One root field a server's executor invoked. */
 export interface Executed {
@@ -45,6 +44,9 @@ export const GRAPHQL_PATH = '/graphql/v2';
  * vitest would resolve a plain import to the ESM build, a second module the stacks refuse schemas from.
  */
 const { buildSchema, getNullableType, isAbstractType, isEnumType, isListType, isObjectType, isScalarType } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+// graphql-helix's "exports" hide its type declarations from TypeScript; the types are read by path
+type Helix = typeof import('../../node_modules/graphql-helix/dist/index.js');
+const { getGraphQLParameters, processRequest } = createRequire(import.meta.url)('graphql-helix') as Helix;
 
 const SDL = readFileSync(new URL('../fixtures/railway/schema.graphql', import.meta.url), 'utf8');
 
@@ -173,7 +175,7 @@ export async function startHelix(): Promise<RunningServer> {
     method: ['GET', 'POST'],
     url: GRAPHQL_PATH,
     handler: async (req, reply) => {
-      const request: HelixRequest = { body: req.body, headers: req.headers, method: req.method, query: req.query };
+      const request: Parameters<Helix['getGraphQLParameters']>[0] = { body: req.body, headers: req.headers, method: req.method, query: req.query };
       const { operationName, query, variables } = getGraphQLParameters(request);
       const result = await processRequest({ operationName, query, variables, request, schema });
       if (result.type === 'RESPONSE') {
