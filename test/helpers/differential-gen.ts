@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { GRAPHQL_PATH } from './graphql-servers.js';
 import type { RawRequest } from './raw-request.js';
 
@@ -23,8 +23,10 @@ export interface Generated {
 type Place = 'url' | 'body' | 'part';
 interface Params {
   query?: string;
-  variables?: Record<string, unknown>;
-  operationName?: string;
+  /** an object of variables, or an odd JSON value in their place (null, a list, "null") */
+  variables?: Record<string, unknown> | null | unknown[] | string;
+  /** null only in JSON */
+  operationName?: string | null;
   extensions?: string;
 }
 
@@ -54,7 +56,10 @@ class Builder {
     this.tags.push(t);
   }
   id(place: Place): string {
-    return `vol-${place}${++this.n}`;
+    if (!this.chance(0.08)) return `vol-${place}${++this.n}`;
+    // multi-byte UTF-8 in an id: a chunk boundary inside it tells apart readers that decode each chunk alone
+    this.tag('id:non-ascii');
+    return `vol-${place}${++this.n}${this.pick(['é', '日本', '🚀'])}`;
   }
 
   /** A document: a read, the destructive mutation (literal id or variable), or both as named operations. */
@@ -77,8 +82,10 @@ class Builder {
   params(place: Place, pQuery: number): Params {
     const p: Params = {};
     if (this.chance(pQuery)) p.query = this.query(place);
-    if (this.chance(0.5)) p.variables = { volumeId: this.id(place) };
-    if (this.chance(0.35)) p.operationName = this.pick(['R', 'M', 'V']);
+    if (this.chance(0.5)) p.variables = this.chance(0.93) ? { volumeId: this.id(place) } : this.pick([null, [], 'null', '']);
+    if (this.chance(0.35)) p.operationName = this.chance(0.9) ? this.pick(['R', 'M', 'V']) : this.pick(['', 'X', null]);
+    if (p.variables !== undefined && typeof p.variables !== 'object') this.tag('params:odd-variables');
+    if (p.operationName === '' || p.operationName === 'X' || p.operationName === null) this.tag('params:odd-operationName');
     if (this.chance(0.1)) p.extensions = this.chance(0.5) && p.query ? JSON.stringify({ persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(p.query).digest('hex') } }) : '{}';
     return p;
   }
@@ -89,7 +96,7 @@ class Builder {
       case 0:
         return encodeURIComponent(v).replace(/%20/g, '+');
       case 1: // only what would break the request line or the parameter list
-        return v.replace(/[%&#+ ?;]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+        return v.replace(/[%&#+ ?;]|[^\x00-\x7f]+/gu, (c) => (c.length > 1 || c.charCodeAt(0) > 0x7f ? encodeURIComponent(c) : `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`));
       default:
         return encodeURIComponent(v);
     }
@@ -107,12 +114,13 @@ class Builder {
     const pairs: [string, string][] = [];
     if (p.query !== undefined) pairs.push([this.key('query'), p.query]);
     if (p.variables !== undefined) {
-      if (this.chance(0.2)) {
+      const v = p.variables;
+      if (v !== null && typeof v === 'object' && !Array.isArray(v) && this.chance(0.2)) {
         this.tag('url:variables[key]');
-        pairs.push([this.chance(0.3) ? 'variables%5BvolumeId%5D' : 'variables[volumeId]', String(p.variables['volumeId'])]);
-      } else pairs.push([this.key('variables'), JSON.stringify(p.variables)]);
+        pairs.push([this.chance(0.3) ? 'variables%5BvolumeId%5D' : 'variables[volumeId]', String(v['volumeId'])]);
+      } else pairs.push([this.key('variables'), typeof v === 'string' ? v : JSON.stringify(v)]);
     }
-    if (p.operationName !== undefined) pairs.push([this.key('operationName'), p.operationName]);
+    if (p.operationName !== undefined) pairs.push([this.key('operationName'), p.operationName ?? '']);
     if (p.extensions !== undefined) pairs.push(['extensions', p.extensions]);
     if (this.chance(0.12)) {
       this.tag('url:duplicate');
@@ -138,7 +146,14 @@ class Builder {
       this.tag('target:%3F');
       path += `%3Fquery=${encodeURIComponent(this.query('url'))}`;
     }
-    const encoded = pairs.map(([k, v]) => `${k}=${this.encodeValue(v)}`);
+    const encoded = pairs.map(([k, v]) => {
+      if (k === 'query' && this.chance(0.04)) {
+        // decoders differ on a broken escape: skip it, keep the raw value, or fail the whole value
+        this.tag('url:broken-escape');
+        return `${k}=${this.encodeValue(v)}%20%23%zz%0A`;
+      }
+      return `${k}=${this.encodeValue(v)}`;
+    });
     let search = '';
     for (const [i, e] of encoded.entries()) {
       if (i === 0) search = e;
@@ -177,7 +192,7 @@ class Builder {
 
   /** The same media type spelt in ways servers match differently: case, a list, a parameter naming another type. */
   contentTypeVariant(base: string): string {
-    const v = this.int(6);
+    const v = this.int(7);
     this.tag(`content-type-variant:${v}`);
     const other = this.pick(['application/json', 'application/graphql', 'application/x-www-form-urlencoded', 'text/plain']);
     switch (v) {
@@ -191,6 +206,8 @@ class Builder {
         return `${base}; profile="${other}"`;
       case 4:
         return ` ${base} ;charset=utf-8`;
+      case 5: // some readers drop all whitespace before matching
+        return base.replace('/', this.pick(['/ ', ' /'])).replace(/^(\w+\/\w{2})/, '$1 ');
       default:
         return `${base}x`;
     }
@@ -202,12 +219,17 @@ class Builder {
     if (p.query !== undefined) members.push(`"query":${JSON.stringify(p.query)}`);
     if (p.variables !== undefined) {
       const v = JSON.stringify(p.variables);
-      const asString = this.chance(0.2);
+      const asString = p.variables !== null && typeof p.variables === 'object' && !Array.isArray(p.variables) && this.chance(0.2);
       if (asString) this.tag('json:variables-as-string');
       members.push(`"variables":${asString ? JSON.stringify(v) : v}`);
     }
     if (p.operationName !== undefined) members.push(`"operationName":${JSON.stringify(p.operationName)}`);
     if (p.extensions !== undefined) members.push(`"extensions":${p.extensions}`);
+    if (this.chance(0.04)) {
+      // a reader that copies the body with Object.assign gives it this prototype, and inherits its query
+      this.tag('json:__proto__');
+      members.splice(this.int(members.length + 1), 0, `"__proto__":${JSON.stringify({ query: `mutation { volumeDelete(volumeId: "${this.id('body')}") }` })}`);
+    }
     if (this.chance(0.12)) {
       this.tag('json:duplicate-key');
       const which = this.int(2);
@@ -231,8 +253,8 @@ function sjisDocument(): Buffer {
 function formBody(b: Builder, p: Params): string {
   const pairs: string[] = [];
   if (p.query !== undefined) pairs.push(`query=${encodeURIComponent(p.query)}`);
-  if (p.variables !== undefined) pairs.push(`variables=${encodeURIComponent(JSON.stringify(p.variables))}`);
-  if (p.operationName !== undefined) pairs.push(`operationName=${p.operationName}`);
+  if (p.variables !== undefined) pairs.push(`variables=${encodeURIComponent(typeof p.variables === 'string' ? p.variables : JSON.stringify(p.variables))}`);
+  if (p.operationName !== undefined) pairs.push(`operationName=${p.operationName ?? ''}`);
   if (b.chance(0.1)) {
     b.tag('form:duplicate');
     pairs.push(`query=${encodeURIComponent(b.query('body'))}`);
@@ -240,15 +262,36 @@ function formBody(b: Builder, p: Params): string {
   return pairs.join('&');
 }
 
+/** Content-Disposition of a part, now and then in a spelling multipart parsers disagree on. */
+function disposition(b: Builder, name: string): string {
+  if (!b.chance(0.1)) return `Content-Disposition: form-data; name="${name}"`;
+  const v = b.int(6);
+  b.tag(`multipart:disposition-${v}`);
+  switch (v) {
+    case 0:
+      return `content-disposition: form-data; name=${name}`;
+    case 1:
+      return `Content-Disposition: form-data; name="${name}"; name="x${name}"`;
+    case 2:
+      return `Content-Disposition: form-data; name="x${name}"; name="${name}"`;
+    case 3:
+      return `Content-Disposition: form-data; name*=utf-8''${name}`;
+    case 4:
+      return `Content-Disposition: form-data; NAME="${name}"`;
+    default:
+      return `Content-Disposition: form-data; name="${name.toUpperCase()}"`;
+  }
+}
+
 function multipartBody(b: Builder, p: Params, operations: string): Buffer {
-  const part = (name: string, value: Buffer | string, extra = ''): Buffer => Buffer.concat([Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"${extra}\r\n`), b.chance(0.3) ? Buffer.from(`Content-Type: application/json; charset=${b.pick(CHARSETS)}\r\n`) : Buffer.alloc(0), Buffer.from('\r\n'), typeof value === 'string' ? Buffer.from(value) : value, Buffer.from('\r\n')]);
+  const part = (name: string, value: Buffer | string, extra = ''): Buffer => Buffer.concat([Buffer.from(`--${BOUNDARY}\r\n${disposition(b, name)}${extra}\r\n`), b.chance(0.3) ? Buffer.from(`Content-Type: application/json; charset=${b.pick(CHARSETS)}\r\n`) : Buffer.alloc(0), Buffer.from('\r\n'), typeof value === 'string' ? Buffer.from(value) : value, Buffer.from('\r\n')]);
   const parts: Buffer[] = [];
   if (b.chance(0.2)) {
     // plain form fields, as an HTML form would send them (not the GraphQL multipart spec)
     b.tag('multipart:plain-fields');
     if (p.query !== undefined) parts.push(part('query', p.query));
-    if (p.variables !== undefined) parts.push(part('variables', JSON.stringify(p.variables)));
-    if (p.operationName !== undefined) parts.push(part('operationName', p.operationName));
+    if (p.variables !== undefined) parts.push(part('variables', typeof p.variables === 'string' ? p.variables : JSON.stringify(p.variables)));
+    if (p.operationName !== undefined) parts.push(part('operationName', p.operationName ?? ''));
   } else {
     b.tag('multipart:spec');
     parts.push(part('operations', operations));
@@ -266,9 +309,9 @@ function multipartBody(b: Builder, p: Params, operations: string): Buffer {
 /** One generated request. */
 export function generate(g: fc.GeneratorValue): Generated {
   const b = new Builder(g);
-  const method = b.pick(['POST', 'POST', 'POST', 'POST', 'POST', 'GET', 'GET', 'GET', 'GET', 'HEAD', 'PUT'] as const);
+  const method = b.chance(0.03) ? b.pick(['DELETE', 'PATCH', 'OPTIONS'] as const) : b.pick(['POST', 'POST', 'POST', 'POST', 'POST', 'GET', 'GET', 'GET', 'GET', 'HEAD', 'PUT'] as const);
   b.tag(`method:${method}`);
-  const hasBody = method === 'POST' || method === 'PUT' || b.chance(0.06);
+  const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH' || b.chance(0.06);
   // parameters in the URL of a POST (as well as in its body) are one of the classes under test, not every request
   const urlParams = method === 'GET' || method === 'HEAD' ? b.params('url', 0.9) : b.chance(0.25) ? b.params('url', 0.4) : {};
   const target = b.target(b.urlPairs(urlParams));
@@ -329,6 +372,11 @@ export function generate(g: fc.GeneratorValue): Generated {
         text = '';
     }
     body = typeof text === 'string' ? Buffer.from(text) : text;
+    if (b.chance(0.06)) {
+      // TextDecoder and iconv-lite drop a leading BOM, JSON.parse and URLSearchParams do not
+      b.tag('body:utf-8-bom');
+      body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body]);
+    }
     if (b.chance(0.04)) {
       b.tag('body:high-bytes');
       body = Buffer.concat([body.subarray(0, body.length - 1), Buffer.from([0xe9, 0xff]), body.subarray(body.length - 1)]);
@@ -363,12 +411,25 @@ export function generate(g: fc.GeneratorValue): Generated {
   let chunked = false;
   if (body !== null) {
     if (b.chance(0.08)) {
-      b.tag('content-encoding:gzip');
-      body = gzipSync(body);
-      headers.push(['Content-Encoding', 'gzip']);
+      const coding = b.pick(['gzip', 'gzip', 'x-gzip', 'GZIP', 'gzip, identity', 'identity, gzip', 'deflate', 'br'] as const);
+      b.tag(`content-encoding:${coding}`);
+      body = coding === 'deflate' ? deflateSync(body) : coding === 'br' ? brotliCompressSync(body) : gzipSync(body);
+      headers.push(['Content-Encoding', coding]);
+    } else if (b.chance(0.02)) {
+      // declared but not applied: servers that ignore the header read the plain body
+      const coding = b.pick(['identity', 'gzip', 'chunked']);
+      b.tag(`content-encoding:declared-${coding}`);
+      headers.push(['Content-Encoding', coding]);
     }
-    chunked = b.chance(0.1);
+    chunked = b.chance(0.12);
     if (chunked) b.tag('transfer:chunked');
   }
-  return { request: { method, target, headers, body, chunked }, tags: b.tags };
+  let cuts: number[] | undefined;
+  if (chunked && body !== null) {
+    // a cut inside a multi-byte character when there is one, else anywhere
+    const inside = [...body.entries()].filter(([, byte]) => byte >= 0x80 && byte < 0xc0).map(([i]) => i);
+    cuts = [inside.length && b.chance(0.7) ? b.pick(inside) : b.int(body.length)];
+    if (inside.length) b.tag('transfer:cut-in-character');
+  }
+  return { request: { method, target, headers, body, chunked, ...(cuts ? { cuts } : {}) }, tags: b.tags };
 }

@@ -14,6 +14,8 @@ export interface RawRequest {
   body: Buffer | null;
   /** Send the body chunked instead of with Content-Length. */
   chunked?: boolean;
+  /** Where chunks end (byte offsets into the body); default: one cut in the middle. */
+  cuts?: number[];
 }
 
 export function serialize(r: RawRequest): Buffer {
@@ -24,9 +26,14 @@ export function serialize(r: RawRequest): Buffer {
   if (r.body === null) return head;
   if (!r.chunked) return Buffer.concat([head, r.body]);
   const parts: Buffer[] = [head];
-  // two chunks when there is something to split: a reader must join them
-  const cut = Math.floor(r.body.length / 2);
-  for (const c of [r.body.subarray(0, cut), r.body.subarray(cut)]) if (c.length) parts.push(Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n'));
+  // each chunk reaches a Node server as its own 'data' event: a reader must join them before decoding
+  const cuts = [...(r.cuts ?? [Math.floor(r.body.length / 2)]).filter((c) => c > 0 && c < r.body!.length).sort((a, b) => a - b), r.body.length];
+  let from = 0;
+  for (const to of cuts) {
+    const c = r.body.subarray(from, to);
+    from = to;
+    if (c.length) parts.push(Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n'));
+  }
   parts.push(Buffer.from('0\r\n\r\n'));
   return Buffer.concat(parts);
 }
