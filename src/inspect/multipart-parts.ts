@@ -1,4 +1,4 @@
-import { charsetProblem, parseContentType } from './content-type.js';
+import { charsetProblem, parseContentType, parseParameterised } from './content-type.js';
 
 const MAX_PARTS = 1000;
 const ACCEPTED_TRANSFER_ENCODINGS = new Set(['7bit', '8bit', 'binary']);
@@ -52,10 +52,10 @@ function partHeadersProblem(head: string, content: Buffer): string | null {
       if (!ACCEPTED_TRANSFER_ENCODINGS.has(value.toLowerCase())) return `a multipart part is sent with Content-Transfer-Encoding ${value.slice(0, 30)}, which servers decode differently; send it unencoded`;
     } else if (field === 'content-type') {
       const ct = parseContentType(value);
-      if ('problem' in ct) return `a multipart part's ${ct.problem}`;
+      if ('problem' in ct) return `a multipart part: ${ct.problem}`;
       charset = ct.params.get('charset');
     } else if (field === 'content-disposition') {
-      const cd = parseContentType(value);
+      const cd = parseParameterised(value);
       if ('problem' in cd) return 'a multipart part has a Content-Disposition that cannot be read';
       if (cd.params.has('name*') || cd.params.has('filename*')) return 'a multipart part names itself with an encoded name (name*=/filename*=), which servers decode differently';
       name = cd.params.get('name') ?? null;

@@ -97,6 +97,10 @@ describe('charsets', () => {
     expect(ct).toEqual({ type: 'multipart/form-data', params: new Map([['boundary', 'a;b c'], ['charset', 'UTF-8']]) });
     expect(parseContentType('application/json; ch@rset=x')).toHaveProperty('problem');
     expect(parseContentType(undefined)).toEqual({ type: '', params: new Map() });
+    // a list of types: Yoga reads the first, others the last or none (found by the differential harness)
+    expect(parseContentType('application/graphql, application/x-www-form-urlencoded')).toHaveProperty('problem');
+    expect(parseContentType('application/json, text/plain; charset=utf-8')).toHaveProperty('problem');
+    expect(parseContentType('application/json;charset=utf-8')).toMatchObject({ type: 'application/json' });
   });
 });
 
