@@ -3,22 +3,17 @@ import pino, { type Logger, type LevelWithSilent } from 'pino';
 export type { Logger };
 
 /**
- * Header names whose values are credentials. They are never logged; the request line carries no
- * headers at all, and these paths are a second line of defence for any object that does.
+ * Header names whose values are credentials on any API. They are never logged; the request line
+ * carries no headers at all, and these paths are a second line of defence for any object that
+ * does. Each provider adds its own (its adapter's `secretHeaders`).
  */
-export const SECRET_HEADERS = [
-  'authorization',
-  'proxy-authorization',
-  'project-access-token',
-  'team-access-token',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-] as const;
+export const SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
 
 // Explicit paths only: wildcard paths made redaction a fifth of the per-request cost, and no log
 // line carries headers anyway (this is the second line of defence, for objects that ever would).
-const redactPaths = SECRET_HEADERS.flatMap((h) => [`headers["${h}"]`, `req.headers["${h}"]`, `res.headers["${h}"]`]);
+function redactPaths(extra: readonly string[]): string[] {
+  return [...new Set([...SECRET_HEADERS, ...extra.map((h) => h.toLowerCase())])].flatMap((h) => [`headers["${h}"]`, `req.headers["${h}"]`, `res.headers["${h}"]`]);
+}
 
 /**
  * pino's isoTime, made once per millisecond: under load many lines share one, and formatting the
@@ -45,13 +40,18 @@ export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn',
  * last 100 ms of lines; what must survive any crash (holds, decisions on them, every call that is
  * not a plain read) is in the store, fsynced, not only in this log.
  */
-export function createLogger(level: LevelWithSilent, destination: NodeJS.WritableStream | pino.DestinationStream = pino.destination({ dest: 1, sync: false, minLength: 8192, periodicFlush: 100 })): Logger {
+export function createLogger(
+  level: LevelWithSilent,
+  destination: NodeJS.WritableStream | pino.DestinationStream = pino.destination({ dest: 1, sync: false, minLength: 8192, periodicFlush: 100 }),
+  /** The providers' own credential headers. */
+  secretHeaders: readonly string[] = [],
+): Logger {
   return pino(
     {
       level,
       base: { svc: 'scopegate' },
       timestamp: isoTime,
-      redact: { paths: redactPaths, censor: '[redacted]' },
+      redact: { paths: redactPaths(secretHeaders), censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,

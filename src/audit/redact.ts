@@ -28,3 +28,22 @@ export function redactPath(pathAndQuery: string): string {
     });
   return `${path}?${parts.join('&')}`;
 }
+
+/** Argument names whose string values are likely secrets: shown to a person as [redacted], bound by hash only. */
+const SECRET_KEY = /value|secret|token|password|passwd|credential|auth|key|dsn|url/i;
+
+/**
+ * Arguments as a person may see them: secret-looking values blanked, token-shaped text scrubbed,
+ * and every value under one of `opaqueMaps` (maps whose values are all secrets, such as a
+ * provider's environment variables) blanked whatever its name.
+ */
+export function displayValue(v: unknown, key: string, opaqueMaps: ReadonlySet<string>): unknown {
+  if (typeof v === 'string') return SECRET_KEY.test(key) ? '[redacted]' : redactText(v);
+  if (Array.isArray(v)) return v.map((x) => displayValue(x, key, opaqueMaps));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = opaqueMaps.has(key) ? '[redacted]' : displayValue(x, k, opaqueMaps);
+    return out;
+  }
+  return v;
+}

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { inspectRequest } from '../inspect/inspect-request.js';
 import { decodeContentEncoding, DEFAULT_BODY_LIMITS, isBodyProblem } from '../inspect/body.js';
-import { PersistedQueries } from '../inspect/persisted-queries.js';
 import { CheckFailed, loadPolicyFile, PolicyError, routeHost } from '../policy/policy.js';
-import { judge } from '../pipeline/judge.js';
+import { judge } from '../gate/judge.js';
 import { parseAuthority } from '../proxy/host.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { describeScope, unresolved, type Scope } from '../scope/scope.js';
@@ -103,7 +102,7 @@ export async function runExplain(argv: string[]): Promise<number> {
   if (isBodyProblem(decoded)) return out({ decision: 'deny', rule: 'unjudgeable', reason: decoded.reason }, `decision deny (unjudgeable: ${decoded.reason})`);
   body = decoded;
   const adapter = PROVIDERS.get(provider.name)!;
-  const inspection = await inspectRequest(adapter, { method: (rec.method ?? 'POST').toUpperCase(), url: `${url.pathname}${url.search}`, contentType: headers['content-type'], body }, new PersistedQueries());
+  const inspection = await inspectRequest(adapter, { method: (rec.method ?? 'POST').toUpperCase(), url: `${url.pathname}${url.search}`, contentType: headers['content-type'], body });
   if (!inspection.ok) return out({ decision: 'deny', rule: 'unjudgeable', reason: inspection.reason }, `decision deny (unjudgeable: ${inspection.reason}); the request would not be forwarded`);
   const decision = await judge(policy, agent, inspection.operations, async () => scope);
   const lines = [`request   ${(rec.method ?? 'POST').toUpperCase()} ${rec.url} (agent ${agent}, ${inspection.transport})`];
@@ -118,10 +117,10 @@ export async function runExplain(argv: string[]): Promise<number> {
       `  because   ${j.verdict.because.join('; ')}`,
     );
   }
-  lines.push(`decision  ${decision.decision}${decision.wouldBe ? ` (monitor mode: would ${decision.wouldBe})` : ''}, by rule ${decision.rule} on ${decision.operation?.name}`);
+  lines.push(`decision  ${decision.kind}${decision.wouldBe ? ` (monitor mode: would ${decision.wouldBe})` : ''}, by rule ${decision.rule} on ${decision.operation?.name}`);
   return out(
     {
-      decision: decision.decision,
+      decision: decision.kind,
       ...(decision.wouldBe ? { wouldBe: decision.wouldBe } : {}),
       rule: decision.rule,
       operations: (decision.judged ?? []).map((j) => ({ operation: j.operation.name, alias: j.operation.alias, class: j.operation.class, target: j.operation.target, reach: j.operation.reach, scope: j.scope, action: j.verdict.action, rule: j.verdict.rule, because: j.verdict.because })),

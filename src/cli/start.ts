@@ -20,10 +20,9 @@ import { SqliteHoldStore, StoreError } from '../holds/store.js';
 import { notifier, type Webhook } from '../holds/notify.js';
 import { DEFAULT_POLICY, VERSION } from './paths.js';
 import { PROVIDERS } from '../providers/registry.js';
-import { PersistedQueries } from '../inspect/persisted-queries.js';
-import type { AnswerStatusMode } from '../proxy/answers.js';
+import type { AnswerStatusMode } from '../providers/types.js';
 import { watchPolicy } from '../policy/reload.js';
-import { GraphQLLookups } from '../scope/graphql-lookup.js';
+import { LiveLookups } from '../scope/live-lookups.js';
 import { DEFAULT_CLIENT_LIMITS, type ClientLimits } from '../proxy/client-limits.js';
 
 export const START_HELP = `Usage: scopegate start [options]
@@ -244,7 +243,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const config = parsed;
   const policy = loadPolicyOrExit(config.policyPath);
   const extraCa = config.upstreamCaPath ? readUpstreamCa(config.upstreamCaPath) : undefined;
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, [...PROVIDERS.values()].flatMap((p) => p.secretHeaders));
   // a bug ends the process (a proxy in an unknown state must not go on judging), but with a line
   // in the log saying so; pino writes out the batched lines on exit
   process.once('uncaughtException', (err, origin) => {
@@ -297,10 +296,9 @@ export async function runStart(argv: string[]): Promise<number> {
     logger,
     metrics,
     providers: PROVIDERS,
-    persisted: new PersistedQueries(),
     answerStatus: config.answerStatus,
     bodyLimits: { maxBytes: config.maxBody, maxDecodedBytes: config.maxBody },
-    lookups: new GraphQLLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
+    lookups: new LiveLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
     lookupTimeoutMs: config.lookupTimeoutMs,
     holds,
     holdTimeoutMs: config.holdTimeoutMs,

@@ -5,16 +5,16 @@ import { connect as netConnect } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { newDecisionId } from '../audit/decision-id.js';
 import { redactPath } from '../audit/redact.js';
-import { analyseDocument } from '../inspect/graphql-document.js';
-import type { Operation } from '../inspect/operation.js';
+import { performance } from 'node:perf_hooks';
+import { graphqlError } from '../inspect/graphql-answer.js';
 import { answerPlainOnSocket } from '../proxy/answers.js';
 import type { ConnectionContext } from '../proxy/context.js';
 import { formatAuthority } from '../proxy/host.js';
-import { describeScope } from '../scope/scope.js';
-import { decisionAnswer, type Decision } from './judge.js';
 import type { Hold } from '../holds/store.js';
-import { callCredential } from '../holds/holds.js';
-import { forgetAfterMutation, judgeLive, type PipelineDeps } from './request-pipeline.js';
+import type { Refusal } from '../providers/types.js';
+import { callIdentity } from './call-identity.js';
+import { decisionRefusal, type Decision } from './decision.js';
+import { forgetAfterWrite, judgeLive, type GateDeps } from './gate.js';
 
 /**
  * GraphQL over WebSocket on guarded hosts. Two subprotocols exist: `graphql-transport-ws` (the
@@ -41,12 +41,12 @@ const HANDSHAKE_HEADERS = new Set([
   'sec-websocket-protocol', 'proxy-authorization', 'proxy-connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'content-length',
 ]);
 
-function refuse(socket: Duplex, status: number, reason: string, decisionId: string, deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage): void {
+function refuse(socket: Duplex, status: number, reason: string, decisionId: string, deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage): void {
   deps.logger.info({ decisionId, connectionId: ctx.connectionId, agent: ctx.agent, host: ctx.target.host, path: redactPath(req.url ?? ''), status, decision: 'deny', rule: 'upgrade', reason }, 'upgrade');
   answerPlainOnSocket(socket, status, decisionId, reason);
 }
 
-export function handleUpgrade(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const decisionId = newDecisionId();
   socket.on('error', () => socket.destroy());
   const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
@@ -64,8 +64,8 @@ export function handleUpgrade(deps: PipelineDeps, ctx: ConnectionContext, req: I
     return;
   }
   const adapter = ctx.provider ? deps.providers.get(ctx.provider) : undefined;
-  if (!adapter) {
-    refuse(socket, 502, 'no provider adapter for this host', decisionId, deps, ctx, req);
+  if (!adapter?.websocket) {
+    refuse(socket, 400, `provider ${ctx.provider ?? 'none'} is not spoken to over WebSocket; scopegate refuses the upgrade`, decisionId, deps, ctx, req);
     return;
   }
 
@@ -113,8 +113,9 @@ export function handleUpgrade(deps: PipelineDeps, ctx: ConnectionContext, req: I
   });
 }
 
-function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage, client: WebSocket, upstream: WebSocket, protocol: string): void {
+function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, client: WebSocket, upstream: WebSocket, protocol: string): void {
   const adapter = deps.providers.get(ctx.provider!)!;
+  const reading = adapter.websocket!;
   deps.logger.info({ connectionId: ctx.connectionId, agent: ctx.agent, host: ctx.target.host, path: redactPath(req.url ?? ''), protocol }, 'websocket open');
   const close = (ws: WebSocket, code: number, reason: string): void => {
     // a close reason has at most 123 bytes on the wire
@@ -138,9 +139,12 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
   });
 
   const judgeMessage = async (data: RawData, isBinary: boolean): Promise<void> => {
+    const started = performance.now();
     const decisionId = newDecisionId();
+    const record = (decision: Decision): void =>
+      deps.recorder.record({ decisionId, ctx, channel: 'websocket', method: 'WS', path: req.url ?? '', status: 0, bytesIn: undefined, bytesOut: 0, durationMs: performance.now() - started, decision, error: undefined });
     const unjudgeable = (reason: string): void => {
-      deps.logger.info({ decisionId, connectionId: ctx.connectionId, agent: ctx.agent, host: ctx.target.host, via: 'websocket', decision: 'deny', rule: 'unjudgeable', reason }, 'websocket message');
+      record({ kind: 'deny', stage: 'read', rule: 'unjudgeable', reason });
       close(client, CLOSE_UNJUDGEABLE, `scopegate: ${reason} (${decisionId})`);
       close(upstream, 1000, 'client closed');
     };
@@ -166,50 +170,42 @@ function relay(deps: PipelineDeps, ctx: ConnectionContext, req: IncomingMessage,
     if (typeof p['query'] !== 'string') return unjudgeable('a subscribe message without query text (persisted queries are not accepted over WebSocket)');
     const variables = p['variables'];
     if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return unjudgeable('variables that are not an object');
-    const analysis = analyseDocument(p['query'], (variables ?? undefined) as Record<string, unknown> | undefined);
-    if (!analysis.ok) return unjudgeable(analysis.reason);
-    const operations: Operation[] = analysis.fields.map((f) => adapter.classify(f));
-    const policy = deps.policy();
-    const decision: Decision = await judgeLive(deps, policy, adapter, ctx, req.headers, operations);
-    const op = decision.operation;
-    deps.metrics.requests.inc({ host: deps.metrics.hostLabel(ctx.target.host), method: 'WS', decision: decision.decision });
-    deps.logger.info(
-      {
-        decisionId,
-        connectionId: ctx.connectionId,
-        agent: ctx.agent,
-        host: ctx.target.host,
-        via: 'websocket',
-        decision: decision.decision,
-        rule: decision.rule,
-        ...(decision.wouldBe ? { wouldBe: decision.wouldBe, enforced: false } : {}),
-        ...(op ? { operation: op.name, class: op.class, ...(op.target ? { target: { type: op.target.type, id: op.target.id } } : {}) } : {}),
-        ...(decision.scope && decision.scope.status !== 'not-needed' ? { scope: describeScope(decision.scope) } : {}),
-        ...(decision.reason ? { reason: decision.reason } : {}),
-      },
-      'websocket message',
-    );
+    const inspection = reading.readPayload(p['query'], (variables ?? undefined) as Record<string, unknown> | undefined);
+    if (!inspection.ok) return unjudgeable(inspection.reason);
+    const operations = inspection.operations;
+    let decision: Decision = await judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations);
     let hold: Hold | undefined;
-    if (decision.decision === 'hold' && deps.holds) {
+    if (decision.kind === 'hold' && deps.holds) {
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
-      const call = { agent: ctx.agent, host: ctx.target.host, path: req.url ?? '/', credential: callCredential(adapter, req.headers), operations, scopes: (decision.judged ?? []).map((j) => j.scope) };
+      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', req.headers, operations, (decision.judged ?? []).map((j) => j.scope));
       const fp = deps.holds.fingerprint(call);
       const approved = deps.holds.consume(fp.call, decisionId);
       if (approved) {
-        decision.decision = 'allow';
-        decision.rule = `approved-hold:${approved.id}`;
+        decision = { ...decision, kind: 'allow', stage: 'hold', approval: { holdId: approved.id, by: approved.decidedBy } };
       } else {
-        hold = deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+        try {
+          hold = deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+          decision = { ...decision, stage: 'hold', holdId: hold.id };
+        } catch (err) {
+          // as over HTTP: a hold nobody can find again must not exist; the message is refused, not forwarded
+          const reason = `the hold could not be recorded (${(err as Error).message.slice(0, 160)}); nothing was forwarded`;
+          deps.logger.error({ decisionId, err: { message: (err as Error).message } }, 'hold store write failed');
+          decision = { ...decision, kind: 'error', stage: 'hold', rule: 'store', reason };
+        }
       }
     }
-    if (decision.decision === 'allow') {
+    record(decision);
+    if (decision.kind === 'allow') {
       if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: false });
-      forgetAfterMutation(deps, adapter, operations, req.headers);
+      forgetAfterWrite(deps, adapter, operations, req.headers);
       return;
     }
     // refused: answer this subscription with a GraphQL error, keep the socket for the others
-    const { code, message, extensions } = decisionAnswer(decision, decisionId, hold, deps.holdHints);
-    const error = { message, extensions: { code, ...extensions, decisionId } };
+    const refusal: Refusal =
+      decision.kind === 'error'
+        ? { code: 'SCOPEGATE_UNJUDGEABLE', message: `scopegate could not complete its decision on ${decision.operation?.name ?? 'this call'}: ${decision.reason ?? ''}`, details: { reason: decision.reason, rule: decision.rule }, decisionId }
+        : decisionRefusal(decision, decisionId, hold, deps.holdHints);
+    const error = graphqlError(refusal);
     const id = m['id'];
     const reply = protocol === 'graphql-transport-ws' ? { id, type: 'error', payload: [error] } : { id, type: 'error', payload: error };
     if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify(reply));

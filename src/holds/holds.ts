@@ -1,28 +1,11 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readOrCreateSecret } from '../files/durable.js';
 import { join } from 'node:path';
 import type { Logger } from '../audit/logger.js';
-import { redactText } from '../audit/redact.js';
 import type { Operation } from '../inspect/operation.js';
 import type { Scope } from '../scope/scope.js';
-import type { AuditEvent, Hold, HoldStore } from './store.js';
-
-/** Keys whose string values are likely secrets: shown to a person as [redacted], bound by hash only. */
-const SECRET_KEY = /value|secret|token|password|passwd|credential|auth|key|dsn|url/i;
-
-/** Arguments for display: secret-looking values blanked, every value of a variables map blanked. */
-export function displayArgs(v: unknown, key = ''): unknown {
-  if (typeof v === 'string') return SECRET_KEY.test(key) ? '[redacted]' : redactText(v);
-  if (Array.isArray(v)) return v.map((x) => displayArgs(x, key));
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = key === 'variables' || key === 'sharedVariables' ? '[redacted]' : displayArgs(x, k);
-    return out;
-  }
-  return v;
-}
+import type { AuditEvent, Hold, HoldOperation, HoldStore } from './store.js';
 
 /** JSON with object keys sorted at every depth: equal values, equal text. */
 export function canonical(v: unknown): string {
@@ -37,28 +20,6 @@ export function canonical(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-/** The parts of a live scope an approval is bound to: what the call reaches and what is at stake. */
-export function scopeEssence(s: Scope): Record<string, unknown> {
-  return {
-    status: s.status,
-    resource: s.resource ? { type: s.resource.type, id: s.resource.id } : null,
-    project: s.project?.id ?? null,
-    environments: s.environments.map((e) => e.id).sort(),
-    shared: s.shared,
-    live: s.liveDeployments.filter((d) => d.count > 0).map((d) => d.environment.id).sort(),
-    backups: s.backups ? { count: s.backups.count, onTarget: s.backups.onTarget } : null,
-    stagedPatch: (s.facts?.['stagedPatch'] as Record<string, unknown> | undefined) ?? null,
-    newerBackupsDropped: s.facts?.['newerBackupsDropped'] ?? null,
-    payloadClass: s.payloadClass?.class ?? null,
-  };
-}
-
-/** The credential part of a call's identity: the provider's own header and value, as sent. */
-export function callCredential(adapter: { credential(h: IncomingHttpHeaders): { header: string; value: string } | null }, headers: IncomingHttpHeaders): string | null {
-  const c = adapter.credential(headers);
-  return c ? `${c.header}:${c.value}` : null;
-}
-
 export interface CallIdentity {
   agent: string;
   host: string;
@@ -69,8 +30,12 @@ export interface CallIdentity {
    * ever HMAC'd into the fingerprint with the store's key (which survives restarts), never kept.
    */
   credential: string | null;
-  operations: readonly Operation[];
-  scopes: readonly Scope[];
+  /** Each operation's essence (the provider adapter's callEssence): what it runs, with which arguments. */
+  operations: readonly unknown[];
+  /** Each operation's live scope's essence (the adapter's scopeEssence). */
+  scopes: readonly unknown[];
+  /** The operations as a person sees them on the hold (secret-looking arguments blanked by the adapter). */
+  display: HoldOperation[];
 }
 
 export type WaitOutcome = 'approved' | 'denied' | 'expired' | 'timeout' | 'gone';
@@ -106,13 +71,13 @@ export class Holds {
 
   /** What an approval binds: agent, host, path, operations with their exact arguments, live scope. */
   fingerprint(call: CallIdentity): { call: string; scope: string } {
-    const scope = createHmac('sha256', this.key).update(canonical(call.scopes.map(scopeEssence))).digest('hex');
+    const scope = createHmac('sha256', this.key).update(canonical(call.scopes)).digest('hex');
     const body = canonical({
       agent: call.agent,
       host: call.host,
       path: call.path,
       credential: call.credential,
-      operations: call.operations.map((o) => ({ name: o.name, type: o.type, args: o.args })),
+      operations: call.operations,
       scope,
     });
     return { call: createHmac('sha256', this.key).update(body).digest('hex'), scope };
@@ -133,7 +98,7 @@ export class Holds {
         scope: decisive.scope as unknown as Record<string, unknown>,
         rule,
         reason,
-        operations: call.operations.map((o) => ({ name: o.name, alias: o.alias, type: o.type, class: o.class, target: o.target ? { type: o.target.type, id: o.target.id } : null, args: displayArgs(o.args) })),
+        operations: call.display,
         fingerprint: fp.call,
         scopeFingerprint: fp.scope,
         ttlMs: this.options.holdTtlMs,

@@ -6,6 +6,16 @@ import { join } from 'node:path';
 export type HoldStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
 
 /** A held call as a person sees it and as an approval binds it. Plain data; times are ms since epoch. */
+/** One operation of a held call, as the person deciding sees it (arguments as the adapter shows them). */
+export interface HoldOperation {
+  name: string;
+  alias: string | null;
+  type: string;
+  class: string;
+  target: { type: string; id: string | null } | null;
+  args: Record<string, unknown>;
+}
+
 export interface Hold {
   id: string;
   decisionId: string;
@@ -21,7 +31,7 @@ export interface Hold {
   rule: string;
   reason: string;
   /** Every operation of the call, with arguments (secret-looking values blanked for display). */
-  operations: unknown[];
+  operations: HoldOperation[];
   /** What an approval binds: agent, host, path, operations, normalised arguments, live scope. */
   fingerprint: string;
   scopeFingerprint: string;
@@ -152,7 +162,7 @@ function rowToHold(r: Row): Hold {
     scope: JSON.parse(r['scope'] as string) as Record<string, unknown>,
     rule: r['rule'] as string,
     reason: r['reason'] as string,
-    operations: JSON.parse(r['operations'] as string) as unknown[],
+    operations: JSON.parse(r['operations'] as string) as HoldOperation[],
     fingerprint: r['fingerprint'] as string,
     scopeFingerprint: r['scope_fingerprint'] as string,
     decidedAt: (r['decided_at'] as number | null) ?? null,

@@ -29,6 +29,11 @@ export interface Target {
 export interface Operation {
   provider: string;
   type: 'query' | 'mutation' | 'subscription' | 'http';
+  /**
+   * Whether executing it can change anything. Live lookups, approvals and cache invalidation go by
+   * this, not by a protocol's word for it (a GraphQL mutation, a REST DELETE).
+   */
+  effect: 'read' | 'write';
   /** Schema root field name, or "METHOD /path" for a request that is not GraphQL. */
   name: string;
   alias: string | null;
@@ -48,5 +53,6 @@ export interface Operation {
 
 /** The inspection of one HTTP request: the operations, or why it cannot be judged. */
 export type Inspection =
-  | { ok: true; operations: Operation[]; transport: string }
+  /** `cacheable: false` when the reading depended on more than the request's bytes (a persisted query). */
+  | { ok: true; operations: Operation[]; transport: string; cacheable?: false }
   | { ok: false; reason: string; status: number };

@@ -4,14 +4,12 @@ import { decodeContentEncoding, isBodyProblem, readBody, type BodyLimits } from 
 import { inspectRequest } from './inspect-request.js';
 import type { InspectionCache } from './inspection-cache.js';
 import type { Operation } from './operation.js';
-import type { PersistedQueries } from './persisted-queries.js';
 import { headerProblem } from './request-headers.js';
 
 export interface ReadOptions {
   limits: BodyLimits;
   /** The whole body must have arrived by then. */
   timeoutMs: number;
-  persisted: PersistedQueries;
   inspections?: InspectionCache;
 }
 
@@ -33,7 +31,7 @@ export async function readRequest(adapter: ProviderAdapter, req: IncomingMessage
   if (isBodyProblem(raw)) return { ok: false, status: raw.status, reason: raw.reason };
   const decoded = decodeContentEncoding(raw, req.headers['content-encoding'], opts.limits);
   if (isBodyProblem(decoded)) return { ok: false, status: decoded.status, reason: decoded.reason };
-  const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, opts.persisted, opts.inspections);
+  const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, opts.inspections);
   if (!inspection.ok) return { ok: false, status: inspection.status, reason: inspection.reason };
   return { ok: true, raw, operations: inspection.operations, transport: inspection.transport };
 }

@@ -138,5 +138,5 @@ export function strictest<T extends { verdict: Verdict }>(items: readonly T[]): 
 
 /** Would any rule, or the defaults, look at the scope for this operation? Reads never need a lookup. */
 export function needsScope(op: Operation): boolean {
-  return op.class !== 'read' && op.class !== 'benign' && op.type === 'mutation';
+  return op.effect === 'write' && op.class !== 'read' && op.class !== 'benign';
 }

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Operation } from '../inspect/operation.js';
-import type { RootField } from '../inspect/graphql-document.js';
-import type { Credential, GraphQLLookups } from '../scope/graphql-lookup.js';
+import type { HttpRequestView } from '../inspect/graphql-request.js';
+import type { Inspection, Operation } from '../inspect/operation.js';
+import type { Credential, LiveLookups } from '../scope/live-lookups.js';
 import type { Scope } from '../scope/scope.js';
 
 /** What a resolver gets besides the operation: where to ask, with which credentials, until when. */
@@ -9,27 +9,73 @@ export interface ResolveRequest {
   host: string;
   port: number;
   headers: IncomingHttpHeaders;
-  lookups: GraphQLLookups;
+  lookups: LiveLookups;
   signal: AbortSignal;
 }
 
+/** The codes of scopegate's own answers to an agent, the same for every provider. */
+export type AnswerCode = 'SCOPEGATE_DENIED' | 'SCOPEGATE_HOLD_PENDING' | 'SCOPEGATE_UNJUDGEABLE';
+
 /**
- * What the proxy core knows of a provider: its hosts, how to classify what a call executes, and
- * which request headers do not exist in its API. Live scope resolution plugs in here as well.
+ * `graphql`: a refusal is answered the way a GraphQL API reports its own errors (HTTP 200 with an
+ * `errors` list), the only form some agent tool servers pass on; `http`: 403 / 409. A provider
+ * whose API is not GraphQL answers with HTTP statuses either way.
+ */
+export type AnswerStatusMode = 'graphql' | 'http';
+
+/** A refusal scopegate makes (deny, hold, unjudgeable), before it takes the provider's error shape. */
+export interface Refusal {
+  code: AnswerCode;
+  message: string;
+  /** Machine-readable details (rule, operation, class, target, scope, hold id…). */
+  details: Record<string, unknown>;
+  decisionId: string;
+}
+
+/** The answer body an agent gets, in the provider's own error shape. */
+export interface ProviderAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** GraphQL providers can also be spoken to over WebSocket (graphql-transport-ws, graphql-ws). */
+export interface WebSocketReading {
+  /** One subscribe message's document and variables → the operations it would run. */
+  readPayload(query: string, variables: Record<string, unknown> | undefined): Inspection;
+}
+
+/**
+ * Everything the gate knows of a provider, and all it may know: its hosts, how to read a request
+ * into operations (each with its class, target and effect), how to ask the provider live what a
+ * target is bound to, what of a call an approval binds, which headers are secret, and how the
+ * provider's API answers an error. Nothing outside src/providers/ names a provider.
  */
 export interface ProviderAdapter {
   /** The name policies use under `providers:`. */
   name: string;
   /** Hosts guarded when the policy names the provider without listing hosts. */
   defaultHosts: readonly string[];
+  /** Request headers that carry this provider's credentials: never logged. */
+  secretHeaders: readonly string[];
   /** Request headers the provider's API does not have: stripped before forwarding, never relied on. */
   strippedHeaders: ReadonlySet<string>;
-  /** Turn a GraphQL root field into an Operation (class, target, reach) from the provider's catalogue. */
-  classify(field: RootField): Operation;
-  /** Every mutation the catalogue knows, for reports and checks. */
-  knownMutations(): readonly string[];
-  /** The credential a call carries, in the provider's own headers (for cache keys and lookups). */
+  /** Every operation a request carries, as the provider's API would execute them, or why it cannot be judged. Never throws. */
+  read(view: HttpRequestView): Promise<Inspection>;
+  /** Present for providers that take calls over WebSocket. */
+  websocket?: WebSocketReading;
+  /** Every write operation the catalogue knows, for reports and checks. */
+  knownOperations(): readonly string[];
+  /** The credential a call carries, in the provider's own headers (for cache keys, lookups and approvals). */
   credential(headers: IncomingHttpHeaders): Credential | null;
   /** Ask the provider, live, what the operation's target is bound to. Never throws: failures are unresolved. */
   resolve(op: Operation, req: ResolveRequest): Promise<Scope>;
+  /** What of an operation an approval is bound to: what it runs and with which arguments. */
+  callEssence(op: Operation): unknown;
+  /** What of a live scope an approval is bound to: ids and what is at stake, not names or timings. */
+  scopeEssence(scope: Scope): unknown;
+  /** The operation's arguments as a person may see them: secret-looking values blanked. */
+  displayArgs(op: Operation): Record<string, unknown>;
+  /** A refusal in the provider's error shape. */
+  answer(refusal: Refusal, mode: AnswerStatusMode): ProviderAnswer;
 }

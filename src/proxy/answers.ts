@@ -44,26 +44,21 @@ export function answerPlainOnSocket(socket: Duplex, status: number, decisionId: 
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
 
-export type AnswerCode = 'SCOPEGATE_DENIED' | 'SCOPEGATE_HOLD_PENDING' | 'SCOPEGATE_UNJUDGEABLE';
-export type AnswerStatusMode = 'graphql' | 'http';
-
 /**
- * scopegate's own GraphQL-shaped answer. Status 200 by default, the way Railway reports its own
- * refusals and the only form some agent tool servers pass on; 403/409 with --answer-status http.
+ * A refusal already in the provider's error shape (the adapter's `answer`), written with the
+ * decision id in a header so the agent's error, the log line and the audit trail meet.
  */
-export function answerGraphQL(res: ServerResponse, mode: AnswerStatusMode, code: AnswerCode, message: string, extensions: Record<string, unknown>, decisionId: string): number {
-  const status = mode === 'graphql' ? 200 : code === 'SCOPEGATE_HOLD_PENDING' ? 409 : 403;
+export function answerRefusal(res: ServerResponse, answer: { status: number; contentType: string; body: string }, decisionId: string): number {
   if (res.headersSent) {
     res.destroy();
-    return status;
+    return answer.status;
   }
-  const body = JSON.stringify({ data: null, errors: [{ message, extensions: { code, ...extensions, decisionId } }] });
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
+  res.writeHead(answer.status, {
+    'content-type': answer.contentType,
+    'content-length': Buffer.byteLength(answer.body),
     'cache-control': 'no-store',
     [DECISION_HEADER]: decisionId,
   });
-  res.end(body);
-  return status;
+  res.end(answer.body);
+  return answer.status;
 }

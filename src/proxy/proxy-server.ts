@@ -5,19 +5,19 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
 import type { Metrics } from '../admin/metrics.js';
-import { handleRequest, type PipelineDeps } from '../pipeline/request-pipeline.js';
-import { handleUpgrade } from '../pipeline/websocket.js';
+import { handleRequest, type GateDeps } from '../gate/gate.js';
+import { Recorder } from '../gate/record.js';
+import { handleUpgrade } from '../gate/graphql-websocket.js';
 import { guardedBy, routeHost, type Policy } from '../policy/policy.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
 import { InspectionCache } from '../inspect/inspection-cache.js';
-import type { PersistedQueries } from '../inspect/persisted-queries.js';
 import type { ProviderAdapter } from '../providers/types.js';
-import type { AnswerStatusMode } from './answers.js';
+import type { AnswerStatusMode } from '../providers/types.js';
 import { identify } from './identity.js';
 import type { BodyLimits } from '../inspect/body.js';
-import type { GraphQLLookups } from '../scope/graphql-lookup.js';
+import type { LiveLookups } from '../scope/live-lookups.js';
 import type { Holds } from '../holds/holds.js';
-import type { HoldHints } from '../pipeline/judge.js';
+import type { HoldHints } from '../gate/decision.js';
 import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './answers.js';
 import type { ConnectionContext } from './context.js';
 import { BadAuthorityError, normaliseHost, parseAuthority, type Authority } from './host.js';
@@ -36,10 +36,9 @@ export interface ProxyServerOptions {
   logger: Logger;
   metrics: Metrics;
   providers: ReadonlyMap<string, ProviderAdapter>;
-  persisted: PersistedQueries;
   answerStatus: AnswerStatusMode;
   bodyLimits?: BodyLimits;
-  lookups: GraphQLLookups;
+  lookups: LiveLookups;
   lookupTimeoutMs: number;
   holds?: Holds;
   holdTimeoutMs: number;
@@ -81,7 +80,7 @@ export class ProxyServer {
   private readonly interceptor: Interceptor;
   private readonly sockets = new Set<Duplex>();
   private readonly inflight = new Inflight();
-  private readonly deps: PipelineDeps;
+  private readonly deps: GateDeps;
   private closing = false;
   private transparentServer: NetServer | null = null;
 
@@ -89,11 +88,10 @@ export class ProxyServer {
     this.deps = {
       upstream: options.upstream,
       logger: options.logger,
-      metrics: options.metrics,
+      recorder: new Recorder(options.logger, options.metrics, options.holds),
       inflight: this.inflight,
       policy: options.policy,
       providers: options.providers,
-      persisted: options.persisted,
       inspections: new InspectionCache(),
       answerStatus: options.answerStatus,
       lookups: options.lookups,

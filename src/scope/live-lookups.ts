@@ -39,12 +39,16 @@ interface CacheEntry {
   data: Record<string, unknown>;
 }
 
+/** One lookup's request: a GraphQL query (POST) or a REST read (GET), with its name for logs. */
+type LookupRequest = { kind: 'graphql'; query: string; variables: Record<string, unknown> } | { kind: 'rest'; method: 'GET'; path: string };
+
 /**
- * Live GraphQL lookups against a provider, through the same upstream pool (routes, CA) as the
- * calls themselves: bounded by the caller's deadline, answers cached briefly per credential and
- * query, identical lookups in flight joined. Provider-agnostic: adapters write the queries.
+ * Live lookups against a provider, through the same upstream pool (routes, CA) as the calls
+ * themselves: bounded by the caller's deadline, answers cached briefly per credential and
+ * request, identical lookups in flight joined. Provider-agnostic: adapters write the queries
+ * (GraphQL) or the paths (REST).
  */
-export class GraphQLLookups {
+export class LiveLookups {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inflight = new Map<string, Promise<Record<string, unknown>>>();
   readonly maxCacheEntries: number;
@@ -56,12 +60,13 @@ export class GraphQLLookups {
     this.maxCacheEntries = options.maxCacheEntries ?? 5000;
   }
 
-  /** Forget what this credential's lookups said: a mutation it just made may have changed it. */
+  /** Forget what this credential's lookups said: a write it just made may have changed it. */
   invalidate(credential: Credential): void {
     for (const key of this.cache.keys()) if (key.startsWith(`${credential.id}|`)) this.cache.delete(key);
   }
 
-  async query(
+  /** A GraphQL query; the answer's `data`. An answer with errors is no answer. */
+  query(
     host: string,
     port: number,
     path: string,
@@ -71,7 +76,25 @@ export class GraphQLLookups {
     variables: Record<string, unknown>,
     opts: { signal: AbortSignal; fresh: boolean; log: LookupRecord[] },
   ): Promise<Record<string, unknown>> {
-    const key = `${credential.id}|${host}:${port}${path}|${name}|${JSON.stringify(variables)}`;
+    return this.lookup(host, port, path, credential, name, `${name}|${JSON.stringify(variables)}`, { kind: 'graphql', query, variables }, opts);
+  }
+
+  /** A REST read (GET path); the answer's JSON object. */
+  get(host: string, port: number, path: string, credential: Credential, name: string, opts: { signal: AbortSignal; fresh: boolean; log: LookupRecord[] }): Promise<Record<string, unknown>> {
+    return this.lookup(host, port, path, credential, name, `${name}|GET`, { kind: 'rest', method: 'GET', path }, opts);
+  }
+
+  private async lookup(
+    host: string,
+    port: number,
+    path: string,
+    credential: Credential,
+    name: string,
+    what: string,
+    request: LookupRequest,
+    opts: { signal: AbortSignal; fresh: boolean; log: LookupRecord[] },
+  ): Promise<Record<string, unknown>> {
+    const key = `${credential.id}|${host}:${port}${path}|${what}`;
     const started = performance.now();
     if (!opts.fresh) {
       const hit = this.cache.get(key);
@@ -82,7 +105,7 @@ export class GraphQLLookups {
     }
     let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.fetch(host, port, path, credential, name, query, variables, opts.signal).finally(() => this.inflight.delete(key));
+      pending = this.fetch(host, port, path, credential, name, request, opts.signal).finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
     }
     const data = await abortable(pending, opts.signal, name);
@@ -99,39 +122,32 @@ export class GraphQLLookups {
     return data;
   }
 
-  private async fetch(host: string, port: number, path: string, credential: Credential, name: string, query: string, variables: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+  private async fetch(host: string, port: number, path: string, credential: Credential, name: string, request: LookupRequest, signal: AbortSignal): Promise<Record<string, unknown>> {
     const origin = port === 443 ? `https://${host}` : `https://${host}:${port}`;
     let lastError: unknown;
     // one retry for a connection that failed before any answer: the deadline bounds both
     for (let attempt = 0; attempt < 2; attempt++) {
       if (signal.aborted) break;
       try {
-        const res = await this.upstream.request({
-          origin,
-          path,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json', [credential.header]: credential.value, 'x-source': 'scopegate-scope-lookup' },
-          body: JSON.stringify({ query, variables, operationName: name }),
-          signal,
-        });
+        const headers = { accept: 'application/json', [credential.header]: credential.value, 'x-source': 'scopegate-scope-lookup' };
+        const res = await this.upstream.request(
+          request.kind === 'graphql'
+            ? { origin, path, method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ query: request.query, variables: request.variables, operationName: name }), signal }
+            : { origin, path: request.path, method: 'GET', headers, signal },
+        );
         const text = await res.body.text();
         if (res.statusCode >= 500 && attempt === 0) {
           lastError = new LookupError(`${name}: the provider answered HTTP ${res.statusCode}`);
           continue;
         }
         if (res.statusCode !== 200) throw new LookupError(`${name}: the provider answered HTTP ${res.statusCode}`);
-        let body: { data?: Record<string, unknown> | null; errors?: { message?: string }[] };
+        let body: unknown;
         try {
-          body = JSON.parse(text) as typeof body;
+          body = JSON.parse(text);
         } catch {
           throw new LookupError(`${name}: the provider's answer is not JSON`);
         }
-        if (body.errors && body.errors.length > 0) {
-          // a partial answer is no answer: what is missing may be exactly what matters
-          throw new LookupError(`${name}: the provider said "${String(body.errors[0]?.message ?? 'error').slice(0, 120)}"`);
-        }
-        if (!body.data) throw new LookupError(`${name}: the provider's answer has no data`);
-        return body.data;
+        return request.kind === 'graphql' ? graphqlData(name, body) : restObject(name, body);
       } catch (err) {
         if (err instanceof LookupError) throw err;
         lastError = err;
@@ -142,6 +158,21 @@ export class GraphQLLookups {
     const e = lastError as { code?: string; message?: string };
     throw new LookupError(`${name}: ${e?.code ?? e?.message ?? 'failed'}`);
   }
+}
+
+function graphqlData(name: string, answer: unknown): Record<string, unknown> {
+  const body = answer as { data?: Record<string, unknown> | null; errors?: { message?: string }[] } | null;
+  if (body?.errors && body.errors.length > 0) {
+    // a partial answer is no answer: what is missing may be exactly what matters
+    throw new LookupError(`${name}: the provider said "${String(body.errors[0]?.message ?? 'error').slice(0, 120)}"`);
+  }
+  if (!body?.data) throw new LookupError(`${name}: the provider's answer has no data`);
+  return body.data;
+}
+
+function restObject(name: string, answer: unknown): Record<string, unknown> {
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) throw new LookupError(`${name}: the provider's answer is not a JSON object`);
+  return answer as Record<string, unknown>;
 }
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal, name: string): Promise<T> {

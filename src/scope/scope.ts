@@ -63,3 +63,17 @@ export function describeScope(scope: Scope): string {
   if (scope.backups) parts.push(scope.backups.count === 0 ? 'no backups' : `${scope.backups.count} backup${scope.backups.count === 1 ? '' : 's'}${scope.backups.onTarget ? ' stored on the target itself' : ''}`);
   return parts.join('; ');
 }
+
+/** The parts of any live scope an approval is bound to: what the call reaches and what is at stake. */
+export function genericScopeEssence(s: Scope): Record<string, unknown> {
+  return {
+    status: s.status,
+    resource: s.resource ? { type: s.resource.type, id: s.resource.id } : null,
+    project: s.project?.id ?? null,
+    environments: s.environments.map((e) => e.id).sort(),
+    shared: s.shared,
+    live: s.liveDeployments.filter((d) => d.count > 0).map((d) => d.environment.id).sort(),
+    backups: s.backups ? { count: s.backups.count, onTarget: s.backups.onTarget } : null,
+    payloadClass: s.payloadClass?.class ?? null,
+  };
+}

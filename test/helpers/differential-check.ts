@@ -9,9 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { readRequest, type ReadResult } from '../../src/inspect/read-request.js';
 import { DEFAULT_BODY_LIMITS } from '../../src/inspect/body.js';
-import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
 import { DEFAULT_CLIENT_LIMITS, framingProblem, serverOptions } from '../../src/proxy/client-limits.js';
-import { railway } from '../../src/providers/railway/index.js';
+import { createRailwayAdapter } from '../../src/providers/railway/index.js';
 import type { Executed, RunningServer } from './graphql-servers.js';
 import { sendRaw, showBytes } from './raw-request.js';
 
@@ -30,8 +29,8 @@ export interface ReaderServer {
 
 export async function startReader(): Promise<ReaderServer> {
   const results = new Map<number, Reading>();
-  // one store for the whole run, as the proxy keeps one: hashes learnt earlier count later
-  const persisted = new PersistedQueries();
+  // one adapter, so one persisted-query store for the whole run, as the proxy keeps one: hashes learnt earlier count later
+  const railway = createRailwayAdapter();
   const server: Server = createServer(serverOptions(DEFAULT_CLIENT_LIMITS), (req, res) => {
     const port = req.socket.remotePort ?? 0;
     const framing = framingProblem(req, DEFAULT_CLIENT_LIMITS);
@@ -40,7 +39,7 @@ export async function startReader(): Promise<ReaderServer> {
       res.writeHead(framing.status).end();
       return;
     }
-    readRequest(railway, req, { limits: DEFAULT_BODY_LIMITS, timeoutMs: 5000, persisted }).then(
+    readRequest(railway, req, { limits: DEFAULT_BODY_LIMITS, timeoutMs: 5000 }).then(
       (r) => {
         results.set(port, r);
         res.writeHead(r.ok ? 200 : r.status).end();

@@ -6,7 +6,7 @@ import { inspectRequest } from '../../src/inspect/inspect-request.js';
 import { InspectionCache } from '../../src/inspect/inspection-cache.js';
 import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
 import { decodeContentEncoding, DEFAULT_BODY_LIMITS } from '../../src/inspect/body.js';
-import { railway } from '../../src/providers/railway/index.js';
+import { createRailwayAdapter } from '../../src/providers/railway/index.js';
 import { gzipSync, brotliCompressSync, deflateSync } from 'node:zlib';
 
 const view = (over: Partial<HttpRequestView>): HttpRequestView => ({ method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: Buffer.alloc(0), ...over });
@@ -137,7 +137,7 @@ describe('analyseDocument: what the server executes, however it is spelled', () 
 
 describe('Railway classification', () => {
   const classify = async (body: unknown) => {
-    const r = await inspectRequest(railway, view({ body: json(body) }), new PersistedQueries());
+    const r = await inspectRequest(createRailwayAdapter(new PersistedQueries()), view({ body: json(body) }));
     if (!r.ok) throw new Error(r.reason);
     return r.operations;
   };
@@ -166,11 +166,11 @@ describe('Railway classification', () => {
     const q = 'mutation { volumeDelete(volumeId: "v") }';
     const hash = createHash('sha256').update(q).digest('hex');
     const hashOnly = { extensions: { persistedQuery: { version: 1, sha256Hash: hash } } };
-    expect((await inspectRequest(railway, view({ body: json(hashOnly) }), pq)).ok).toBe(false);
-    const wrong = await inspectRequest(railway, view({ body: json({ query: '{ me { id } }', ...hashOnly }) }), pq);
+    expect((await inspectRequest(createRailwayAdapter(pq), view({ body: json(hashOnly) }))).ok).toBe(false);
+    const wrong = await inspectRequest(createRailwayAdapter(pq), view({ body: json({ query: '{ me { id } }', ...hashOnly }) }));
     expect(wrong.ok).toBe(false);
-    expect((await inspectRequest(railway, view({ body: json({ query: q, ...hashOnly }) }), pq)).ok).toBe(true);
-    const later = await inspectRequest(railway, view({ body: json(hashOnly) }), pq);
+    expect((await inspectRequest(createRailwayAdapter(pq), view({ body: json({ query: q, ...hashOnly }) }))).ok).toBe(true);
+    const later = await inspectRequest(createRailwayAdapter(pq), view({ body: json(hashOnly) }));
     expect(later.ok && later.operations[0]!.name).toBe('volumeDelete');
   });
 });
@@ -181,11 +181,11 @@ describe('InspectionCache: the same bytes, the same operations; other bytes, ins
 
   it('a repeat is a hit: the same frozen inspection, equal to parsing afresh', async () => {
     const cache = new InspectionCache();
-    const first = await inspectRequest(railway, view({ body: del }), new PersistedQueries(), cache);
-    const again = await inspectRequest(railway, view({ body: Buffer.from(del) }), new PersistedQueries(), cache);
+    const first = await inspectRequest(createRailwayAdapter(new PersistedQueries()), view({ body: del }), cache);
+    const again = await inspectRequest(createRailwayAdapter(new PersistedQueries()), view({ body: Buffer.from(del) }), cache);
     expect(again).toBe(first);
     expect(cache.size).toBe(1);
-    expect(names(again)).toEqual(names(await inspectRequest(railway, view({ body: del }), new PersistedQueries())));
+    expect(names(again)).toEqual(names(await inspectRequest(createRailwayAdapter(new PersistedQueries()), view({ body: del }))));
     expect(names(again)).toEqual(['volumeDelete:destructive-irreversible:vol-1']);
     // no stage can change what a later request will be judged on
     expect(() => {
@@ -216,9 +216,9 @@ describe('InspectionCache: the same bytes, the same operations; other bytes, ins
     // a read and a mutation in turn, each judged as itself
     const read = view({ body: json({ query: '{ me { id } }' }) });
     for (let i = 0; i < 3; i++) {
-      expect(names(await inspectRequest(railway, read, new PersistedQueries(), cache))).toEqual(['me:read:']);
-      expect(names(await inspectRequest(railway, base, new PersistedQueries(), cache))).toEqual(['volumeDelete:destructive-irreversible:vol-1']);
-      expect(names(await inspectRequest(railway, other[0]!, new PersistedQueries(), cache))).toEqual(['volumeDelete:destructive-irreversible:vol-2']);
+      expect(names(await inspectRequest(createRailwayAdapter(new PersistedQueries()), read, cache))).toEqual(['me:read:']);
+      expect(names(await inspectRequest(createRailwayAdapter(new PersistedQueries()), base, cache))).toEqual(['volumeDelete:destructive-irreversible:vol-1']);
+      expect(names(await inspectRequest(createRailwayAdapter(new PersistedQueries()), other[0]!, cache))).toEqual(['volumeDelete:destructive-irreversible:vol-2']);
     }
   });
 
@@ -228,22 +228,22 @@ describe('InspectionCache: the same bytes, the same operations; other bytes, ins
     const q = 'mutation { volumeDelete(volumeId: "v") }';
     const hash = createHash('sha256').update(q).digest('hex');
     const hashOnly = json({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } });
-    expect((await inspectRequest(railway, view({ body: hashOnly }), pq, cache)).ok).toBe(false);
-    expect((await inspectRequest(railway, view({ body: json({ query: q, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }) }), pq, cache)).ok).toBe(true);
+    expect((await inspectRequest(createRailwayAdapter(pq), view({ body: hashOnly }), cache)).ok).toBe(false);
+    expect((await inspectRequest(createRailwayAdapter(pq), view({ body: json({ query: q, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }) }), cache)).ok).toBe(true);
     // the same hash-only bytes now mean the mutation: had the failure been kept, they would still fail
-    expect(names(await inspectRequest(railway, view({ body: hashOnly }), pq, cache))).toEqual(['volumeDelete:destructive-irreversible:v']);
+    expect(names(await inspectRequest(createRailwayAdapter(pq), view({ body: hashOnly }), cache))).toEqual(['volumeDelete:destructive-irreversible:v']);
     // and with a store that never saw the text, the same bytes are refused again
-    expect((await inspectRequest(railway, view({ body: hashOnly }), new PersistedQueries(), cache)).ok).toBe(false);
-    expect((await inspectRequest(railway, view({ body: json({ query: 'mutation {' }) }), pq, cache)).ok).toBe(false);
+    expect((await inspectRequest(createRailwayAdapter(new PersistedQueries()), view({ body: hashOnly }), cache)).ok).toBe(false);
+    expect((await inspectRequest(createRailwayAdapter(pq), view({ body: json({ query: 'mutation {' }) }), cache)).ok).toBe(false);
     expect(cache.size).toBe(0);
     const big = json({ query: `{ me { id } } ${'#'.repeat(5000)}` });
-    expect((await inspectRequest(railway, view({ body: big }), pq, cache)).ok).toBe(true);
+    expect((await inspectRequest(createRailwayAdapter(pq), view({ body: big }), cache)).ok).toBe(true);
     expect(cache.size).toBe(0);
   });
 
   it('holds at most maxEntries, dropping the oldest', async () => {
     const cache = new InspectionCache(3);
-    for (let i = 0; i < 10; i++) await inspectRequest(railway, view({ body: json({ query: `mutation { volumeDelete(volumeId: "v${i}") }` }) }), new PersistedQueries(), cache);
+    for (let i = 0; i < 10; i++) await inspectRequest(createRailwayAdapter(new PersistedQueries()), view({ body: json({ query: `mutation { volumeDelete(volumeId: "v${i}") }` }) }), cache);
     expect(cache.size).toBe(3);
     const last = view({ body: json({ query: 'mutation { volumeDelete(volumeId: "v9") }' }) });
     expect(cache.get(cache.keyFor('railway', last)!)).toBeDefined();

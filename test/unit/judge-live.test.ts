@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { judgeLive, type PipelineDeps } from '../../src/pipeline/request-pipeline.js';
+import { judgeLive, type GateDeps } from '../../src/gate/gate.js';
 import { inspectRequest } from '../../src/inspect/inspect-request.js';
 import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
 import { parsePolicy } from '../../src/policy/policy.js';
-import { railway } from '../../src/providers/railway/index.js';
+import { createRailwayAdapter, railway } from '../../src/providers/railway/index.js';
 import type { ProviderAdapter, ResolveRequest } from '../../src/providers/types.js';
 import type { ConnectionContext } from '../../src/proxy/context.js';
 import type { Operation } from '../../src/inspect/operation.js';
@@ -18,7 +18,7 @@ import { ROOT } from '../helpers/proxy-process.js';
 
 const TIMEOUT_MS = 5_000;
 const policy = parsePolicy(readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8'), 'default.yaml');
-const deps = { lookupTimeoutMs: TIMEOUT_MS, lookups: {} } as unknown as PipelineDeps;
+const deps = { lookupTimeoutMs: TIMEOUT_MS, lookups: {} } as unknown as GateDeps;
 const ctx: ConnectionContext = {
   connectionId: 'c1',
   clientAddress: '127.0.0.1',
@@ -30,7 +30,7 @@ const ctx: ConnectionContext = {
 };
 
 async function operations(query: string): Promise<Operation[]> {
-  const inspection = await inspectRequest(railway, { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: Buffer.from(JSON.stringify({ query })) }, new PersistedQueries());
+  const inspection = await inspectRequest(createRailwayAdapter(new PersistedQueries()), { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: Buffer.from(JSON.stringify({ query })) });
   if (!inspection.ok) throw new Error(inspection.reason);
   return inspection.operations;
 }
@@ -68,7 +68,7 @@ describe('judgeLive: one deadline for a request’s live lookups', () => {
     const ops = await operations('query { me { id } }');
     let asked = 0;
     const d = await judgeLive(deps, policy, adapterWith(async () => (asked++, shared)), ctx, {}, ops);
-    expect(d.decision).toBe('allow');
+    expect(d.kind).toBe('allow');
     expect(asked).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -85,7 +85,7 @@ describe('judgeLive: one deadline for a request’s live lookups', () => {
     expect(signal!.aborted).toBe(true);
     expect(d.scope?.status).toBe('unresolved');
     expect(d.reason).toContain(`did not finish within ${TIMEOUT_MS} ms`);
-    expect(d.decision).not.toBe('allow');
+    expect(d.kind).not.toBe('allow');
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -11,7 +11,7 @@ import { ROOT } from '../helpers/proxy-process.js';
 const load = (name: string): Policy => parsePolicy(readFileSync(join(ROOT, 'policies', name), 'utf8'), name);
 
 const op = (cls: OperationClass, name = 'someMutation', type: Operation['type'] = 'mutation'): Operation => ({
-  provider: 'railway', type, name, alias: null, operationName: null, args: {}, class: cls,
+  provider: 'railway', type, effect: type === 'query' || type === 'subscription' ? 'read' : 'write', name, alias: null, operationName: null, args: {}, class: cls,
   target: { type: 'volume', id: 'vol-1', with: {} }, reach: null, flags: [], classReason: null, payloadKind: null, conditional: false,
 });
 

@@ -59,7 +59,7 @@ import { inspectRequest } from '../../src/inspect/inspect-request.js';
 import { InspectionCache } from '../../src/inspect/inspection-cache.js';
 import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
 import { OPERATION_CLASSES, type Inspection } from '../../src/inspect/operation.js';
-import { railway } from '../../src/providers/railway/index.js';
+import { createRailwayAdapter } from '../../src/providers/railway/index.js';
 import { captureHello } from '../helpers/client-hello.js';
 import { parseClientHello } from '../../src/proxy/client-hello.js';
 import { BadAuthorityError, formatAuthority, HostMatcher, normaliseHost, parseAuthority } from '../../src/proxy/host.js';
@@ -549,12 +549,12 @@ describe('robustness: GraphQL request inspection never throws and answers in bou
       'inspect-arbitrary-requests',
       fc.asyncProperty(viewArb, async (view) => {
         const x = await timedAsync('extractGraphQL', () => extractGraphQL(view));
-        const r0 = x.kind === 'graphql' ? await inspectRequest(railway, view, new PersistedQueries()) : null;
+        const r0 = x.kind === 'graphql' ? await inspectRequest(createRailwayAdapter(new PersistedQueries()), view) : null;
         const k = `${x.kind}${r0 ? (r0.ok ? ':judged' : ':refused') : ''}`;
         seen[k] = (seen[k] ?? 0) + 1;
         expect(EXTRACTED_KINDS.has(x.kind)).toBe(true);
         if (x.kind === 'graphql') expect(x.payloads.length).toBeGreaterThan(0);
-        const r = await timedAsync('inspectRequest', () => inspectRequest(railway, view, persisted));
+        const r = await timedAsync('inspectRequest', () => inspectRequest(createRailwayAdapter(persisted), view));
         checkInspectionShape(r);
         if (x.kind === 'unjudgeable') expect(r.ok).toBe(false);
         if (x.kind === 'not-graphql') expect(r.ok && r.operations.length === 1 && r.operations[0]!.class === 'unknown' && r.operations[0]!.type === 'http').toBe(true);
@@ -707,10 +707,10 @@ describe('spelling invariance: one mutation call, judged the same however it is 
             if (isBodyProblem(decoded)) throw new Error(`${f.name}: ${decoded.reason}`);
             body = decoded;
           }
-          const r = await inspectRequest(railway, { ...f.view, body }, new PersistedQueries());
+          const r = await inspectRequest(createRailwayAdapter(new PersistedQueries()), { ...f.view, body });
           views.push({ name: f.name, view: decisionView(r) });
           for (let twice = 0; twice < 2; twice++) {
-            const cached = await inspectRequest(railway, { ...f.view, body }, new PersistedQueries(), cache);
+            const cached = await inspectRequest(createRailwayAdapter(new PersistedQueries()), { ...f.view, body }, cache);
             expect(decisionView(cached), `${f.name}, through the cache (${twice ? 'a hit' : 'maybe a hit'})`).toEqual(decisionView(r));
           }
         }
@@ -1048,7 +1048,7 @@ describe('regressions: bugs these properties found', () => {
   //   {"query":"mutation($v: String) { volumeDelete(volumeId: $v) }","variables":{"v":[[[…10000 deep…]]]}}
   it('a deeply nested variable value is judged or refused, not thrown', async () => {
     const body = Buffer.from(`{"query":"mutation($v: String) { volumeDelete(volumeId: $v) }","variables":{"v":${nested(10_000, 'array')}}}`);
-    const r = await inspectRequest(railway, { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body }, new PersistedQueries());
+    const r = await inspectRequest(createRailwayAdapter(new PersistedQueries()), { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body });
     expect(r.ok).toBe(false);
   });
 
@@ -1062,7 +1062,7 @@ describe('regressions: bugs these properties found', () => {
         else if (where === 'in-object') text = `{"query":"mutation($v: String) { environmentPatchCommit(environmentId: \\"e\\", patch: {services: $v}) }","variables":{"v":${v}}}`;
         else if (where === 'double-encoded') text = `{"query":"mutation($v: String) { volumeDelete(volumeId: $v) }","variables":${JSON.stringify(`{"v":${v}}`)}}`;
         else text = `{"query":"mutation($v: String) { volumeDelete(volumeId: $v) }","variables":{"v":${v}}}`;
-        const r = await timedAsync('inspectRequest', () => inspectRequest(railway, { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: Buffer.from(text) }, new PersistedQueries()));
+        const r = await timedAsync('inspectRequest', () => inspectRequest(createRailwayAdapter(new PersistedQueries()), { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: Buffer.from(text) }));
         checkInspectionShape(r);
       }),
       200,

@@ -38,7 +38,7 @@ const SNAP = parseSnapshot({
 })!;
 
 const op = (type: string, id: string | null, w: Record<string, unknown> = {}, reach: string | null = null, name = 'x'): Operation => ({
-  provider: 'railway', type: 'mutation', name, alias: null, operationName: null, args: {}, class: 'destructive-irreversible',
+  provider: 'railway', type: 'mutation', effect: 'write', name, alias: null, operationName: null, args: {}, class: 'destructive-irreversible',
   target: { type, id, with: w }, reach, flags: [], classReason: null, payloadKind: null, conditional: false,
 });
 const envs = (o: Operation, snap: Snapshot = SNAP): string[] | string => {

@@ -127,6 +127,7 @@ export function classifyField(catalogue: Catalogue, field: RootField): Operation
   const base: Operation = {
     provider: 'railway',
     type: field.operationType,
+    effect: field.operationType === 'mutation' ? 'write' : 'read',
     name: field.field,
     alias: field.alias,
     operationName: field.operationName,

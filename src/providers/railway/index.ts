@@ -2,7 +2,12 @@ import catalogueData from './catalogue.json' with { type: 'json' };
 import type { ProviderAdapter } from '../types.js';
 import { classifyField, type Catalogue } from './classify.js';
 import { railwayCredential, resolveRailway } from './resolve.js';
-import { credentialId, type Credential } from '../../scope/graphql-lookup.js';
+import { credentialId, type Credential } from '../../scope/live-lookups.js';
+import { graphqlReader } from '../../inspect/graphql-reader.js';
+import { PersistedQueries } from '../../inspect/persisted-queries.js';
+import { graphqlAnswer } from '../../inspect/graphql-answer.js';
+import { displayValue } from '../../audit/redact.js';
+import { genericScopeEssence } from '../../scope/scope.js';
 
 /** scopegate's own read-broad credential, when the operator gives one (see README: resolver credential). */
 function resolverCredential(): Credential | null {
@@ -12,14 +17,25 @@ function resolverCredential(): Credential | null {
 
 export const catalogue = catalogueData as unknown as Catalogue;
 
-export const railway: ProviderAdapter = {
+/** Railway's variable maps: every value in them may be a secret, whatever its name. */
+const VARIABLE_MAPS: ReadonlySet<string> = new Set(['variables', 'sharedVariables']);
+
+/**
+ * Railway's adapter. Each one keeps the persisted queries it has learnt; the process uses one
+ * (`railway`), tests make their own to start from an empty store.
+ */
+export function createRailwayAdapter(persisted = new PersistedQueries()): ProviderAdapter {
+  const reader = graphqlReader('railway', (field) => classifyField(catalogue, field), persisted);
+  return {
   name: 'railway',
   // .app is the legacy name older tools and the CLI before 2025 still call; it must be guarded too.
   defaultHosts: ['backboard.railway.com', 'backboard.railway.app'],
+  secretHeaders: ['authorization', 'project-access-token', 'team-access-token'],
   // Railway has no Team-Access-Token header (its docs withdrew it); never let it reach the API.
   strippedHeaders: new Set(['team-access-token']),
-  classify: (field) => classifyField(catalogue, field),
-  knownMutations: () => Object.keys(catalogue.mutations),
+  read: (view) => reader.read(view),
+  websocket: { readPayload: (query, variables) => reader.readPayload(query, variables) },
+  knownOperations: () => Object.keys(catalogue.mutations),
   credential: (headers) => {
     const c = railwayCredential(headers);
     return c && !('problem' in c) ? c : null;
@@ -33,4 +49,12 @@ export const railway: ProviderAdapter = {
       agentCredential: railwayCredential(req.headers),
       resolverCredential: resolverCredential(),
     }),
-};
+  callEssence: (op) => ({ name: op.name, type: op.type, args: op.args }),
+  // the staged patch a commit applies and the backups a restore drops are what a person approved
+  scopeEssence: (scope) => ({ ...genericScopeEssence(scope), stagedPatch: (scope.facts?.['stagedPatch'] as Record<string, unknown> | undefined) ?? null, newerBackupsDropped: scope.facts?.['newerBackupsDropped'] ?? null }),
+  displayArgs: (op) => displayValue(op.args, '', VARIABLE_MAPS) as Record<string, unknown>,
+  answer: graphqlAnswer,
+  };
+}
+
+export const railway: ProviderAdapter = createRailwayAdapter();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Operation, OperationClass } from '../../inspect/operation.js';
-import { credentialId, LookupError, type Credential, type GraphQLLookups, type LookupRecord } from '../../scope/graphql-lookup.js';
+import { credentialId, LookupError, type Credential, type LiveLookups, type LookupRecord } from '../../scope/live-lookups.js';
 import { unresolved, type Scope } from '../../scope/scope.js';
 import { classifyEnvironmentPatch } from './classify.js';
 import * as Q from './queries.js';
@@ -27,7 +27,7 @@ export function railwayCredential(headers: IncomingHttpHeaders): Credential | { 
 export interface ResolveContext {
   host: string;
   port: number;
-  lookups: GraphQLLookups;
+  lookups: LiveLookups;
   signal: AbortSignal;
   /** The agent's own credential, from the call's headers. */
   agentCredential: Credential | { problem: string } | null;

@@ -1,0 +1,292 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../audit/logger.js';
+import { newDecisionId } from '../audit/decision-id.js';
+import type { Holds } from '../holds/holds.js';
+import type { Hold } from '../holds/store.js';
+import { DEFAULT_BODY_LIMITS, type BodyLimits } from '../inspect/body.js';
+import type { InspectionCache } from '../inspect/inspection-cache.js';
+import type { Operation } from '../inspect/operation.js';
+import { readRequest } from '../inspect/read-request.js';
+import type { Policy } from '../policy/policy.js';
+import type { AnswerStatusMode, ProviderAdapter, Refusal } from '../providers/types.js';
+import { answerPlain, answerRefusal } from '../proxy/answers.js';
+import { framingProblem, type ClientLimits } from '../proxy/client-limits.js';
+import type { ConnectionContext } from '../proxy/context.js';
+import { forward, type ForwardResult } from '../proxy/forward.js';
+import { formatAuthority, parseAuthority } from '../proxy/host.js';
+import type { Upstream } from '../proxy/upstream.js';
+import type { LiveLookups } from '../scope/live-lookups.js';
+import { unresolved, type Scope } from '../scope/scope.js';
+import { callIdentity } from './call-identity.js';
+import { decisionRefusal, type Decision, type HoldHints } from './decision.js';
+import { judge, type ScopeSource } from './judge.js';
+import type { Recorder } from './record.js';
+
+/** What the gate needs from the rest of scopegate: plain dependencies, made once by the app. */
+export interface GateDeps {
+  upstream: Upstream;
+  logger: Logger;
+  recorder: Recorder;
+  policy: () => Policy;
+  providers: ReadonlyMap<string, ProviderAdapter>;
+  /** Inspections of request bytes seen before (agents repeat the same calls). */
+  inspections?: InspectionCache;
+  bodyLimits?: BodyLimits;
+  answerStatus: AnswerStatusMode;
+  /** Holds and approvals; without it a hold is answered as pending with no way to approve it. */
+  holds?: Holds;
+  /** How long a held call waits for a person before the agent gets "pending". */
+  holdTimeoutMs: number;
+  /** Where a person approves: shown in the agent's answer. */
+  holdHints?: HoldHints;
+  /** Live scope lookups (cached briefly, joined in flight). */
+  lookups: LiveLookups;
+  /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
+  lookupTimeoutMs: number;
+  clientLimits: ClientLimits;
+  /** Called when a request starts and when it has fully finished, so shutdown can wait for it. */
+  inflight: { add(): void; done(): void };
+}
+
+type Outcome = { decision: Decision; result: ForwardResult };
+
+/**
+ * One request's path through the gate, top to bottom:
+ *   admit (framing, host) → read (body, operations) → decide (live scope, policy)
+ *   → [hold] → forward | answer → record.
+ * Each stage hands plain data to the next; the stage that settles a request names itself in the
+ * decision, which the one recorder turns into the log line, the metrics and the audit entry.
+ */
+export async function handleRequest(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const decisionId = newDecisionId();
+  deps.inflight.add();
+  let outcome: Outcome = { decision: { kind: 'error', stage: 'internal', rule: 'internal' }, result: { status: 0, bytesOut: 0 } };
+  try {
+    outcome = await pass(deps, ctx, req, res, decisionId);
+  } catch (err) {
+    deps.logger.error({ decisionId, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'request pipeline failed');
+    answerPlain(res, 500, decisionId, 'internal error; the request was not forwarded');
+    outcome = { decision: { kind: 'error', stage: 'internal', rule: 'internal', reason: (err as Error).message }, result: { status: 500, bytesOut: 0 } };
+  } finally {
+    deps.inflight.done();
+  }
+  const { decision, result } = outcome;
+  deps.recorder.record({
+    decisionId,
+    ctx,
+    channel: 'http',
+    method: req.method ?? '',
+    path: req.url ?? '',
+    status: result.status,
+    bytesIn: Number(req.headers['content-length'] ?? 0) || undefined,
+    bytesOut: result.bytesOut,
+    durationMs: performance.now() - started,
+    decision,
+    error: result.error,
+  });
+}
+
+async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, decisionId: string): Promise<Outcome> {
+  const hostHeader = formatAuthority(ctx.target, ctx.scheme);
+  const target = { origin: `${ctx.scheme}://${hostHeader}`, hostHeader };
+
+  // admit: framing only one reading of which is possible, and a Host that is the connection's own
+  // (inside a tunnel the target was fixed by CONNECT or SNI; a Host naming another is refused, not believed)
+  const framing = framingProblem(req, deps.clientLimits);
+  if (framing) {
+    res.setHeader('connection', 'close');
+    answerPlain(res, framing.status, decisionId, `${framing.reason}; nothing was forwarded`);
+    return { decision: { kind: 'deny', stage: 'admit', rule: 'framing', reason: framing.reason }, result: { status: framing.status, bytesOut: 0 } };
+  }
+  const mismatch = hostHeaderMismatch(ctx, req);
+  if (mismatch) {
+    answerPlain(res, 421, decisionId, mismatch);
+    return { decision: { kind: 'deny', stage: 'admit', rule: 'host-mismatch', reason: mismatch }, result: { status: 421, bytesOut: 0 } };
+  }
+  const adapter = ctx.provider ? deps.providers.get(ctx.provider) : undefined;
+  if (!adapter) {
+    // not guarded: egress already allowed it; stream it through untouched
+    const result = await forward(deps.upstream, req, res, target, requestHasBody(req) ? req : null, decisionId);
+    return { decision: failed(result) ?? { kind: 'pass', stage: 'egress', rule: 'egress' }, result };
+  }
+
+  // read: headers, the body whole and within limits, then every operation the upstream would
+  // execute; the bytes judged are the bytes forwarded
+  const read = await readRequest(adapter, req, { limits: deps.bodyLimits ?? DEFAULT_BODY_LIMITS, timeoutMs: deps.clientLimits.requestTimeoutMs, ...(deps.inspections ? { inspections: deps.inspections } : {}) });
+  if (!read.ok) return unjudgeable(deps, adapter, res, decisionId, read.reason, read.status);
+  const { raw, operations } = read;
+
+  // decide: each operation's live scope, the policy's verdict, the strictest wins
+  const decision = await judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations);
+
+  const send = async (d: Decision): Promise<Outcome> => {
+    const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
+    forgetAfterWrite(deps, adapter, operations, req.headers);
+    return { decision: failed(result, d) ?? d, result };
+  };
+  if (decision.kind === 'allow') return send(decision);
+  // hold: a person decides, or an approval of this exact call lets it through once
+  if (decision.kind === 'hold' && deps.holds) {
+    return holdStage(deps, adapter, ctx, req, res, decisionId, operations, decision, send, () => judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations));
+  }
+  return { decision, result: { status: answer(deps, adapter, res, decisionRefusal(decision, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
+}
+
+/**
+ * hold: an approved identical call goes through once; otherwise the call is written down as a
+ * hold (durably, before its id is shown to anyone) and waits up to --hold-timeout for a person.
+ * Approved meanwhile, the scope is resolved again and the call forwarded only if it is unchanged.
+ */
+async function holdStage(
+  deps: GateDeps,
+  adapter: ProviderAdapter,
+  ctx: ConnectionContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  decisionId: string,
+  operations: readonly Operation[],
+  decision: Decision,
+  send: (d: Decision) => Promise<Outcome>,
+  rejudge: () => Promise<Decision>,
+): Promise<Outcome> {
+  const holds = deps.holds!;
+  const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', req.headers, operations, (d.judged ?? []).map((j) => j.scope));
+  const call = identify(decision);
+  const fp = holds.fingerprint(call);
+  const approved = holds.consume(fp.call, decisionId);
+  if (approved) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `${approved.id} approved by ${approved.decidedBy ?? 'a person'}`, approval: { holdId: approved.id, by: approved.decidedBy } });
+
+  let hold: Hold;
+  try {
+    hold = holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+  } catch (err) {
+    // a hold nobody can find again must not exist: the call is refused, not forwarded, not lost silently
+    const reason = `the hold could not be recorded (${(err as Error).message.slice(0, 160)}); nothing was forwarded`;
+    deps.logger.error({ decisionId, err: { message: (err as Error).message } }, 'hold store write failed');
+    const status = answer(deps, adapter, res, { code: 'SCOPEGATE_UNJUDGEABLE', message: `scopegate could not complete its decision on ${decision.operation?.name ?? 'this call'}: ${reason}`, details: { reason, rule: decision.rule }, decisionId });
+    return { decision: { ...decision, kind: 'error', stage: 'hold', rule: 'store', reason }, result: { status, bytesOut: 0 } };
+  }
+  const gone = new AbortController();
+  const onClose = (): void => {
+    if (!res.writableEnded) gone.abort();
+  };
+  req.socket.once('close', onClose);
+  const outcome = await holds.waitForDecision(hold.id, deps.holdTimeoutMs, gone.signal);
+  req.socket.off('close', onClose);
+  const held: Decision = { ...decision, stage: 'hold', holdId: hold.id };
+  switch (outcome) {
+    case 'approved': {
+      // live state over the state at hold time: the approval covers only the scope the person saw
+      const again = await rejudge();
+      if (again.kind === 'deny') {
+        const d: Decision = { ...again, stage: 'hold', holdId: hold.id };
+        return { decision: d, result: { status: answer(deps, adapter, res, decisionRefusal(again, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
+      }
+      const callNow = identify(again);
+      const used = holds.fingerprint(callNow).call === fp.call ? holds.consume(fp.call, decisionId, hold.id) : null;
+      if (used) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id, approval: { holdId: hold.id, by: used.decidedBy } });
+      const fresh = holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
+      const d2: Decision = { ...again, kind: 'hold', stage: 'hold', holdId: fresh.id };
+      return { decision: d2, result: { status: answer(deps, adapter, res, decisionRefusal(d2, decisionId, fresh, deps.holdHints)), bytesOut: 0 } };
+    }
+    case 'denied':
+    case 'expired': {
+      const h = holds.store.getHold(hold.id);
+      const why = outcome === 'denied' ? `${hold.id} was denied by ${h?.decidedBy ?? 'a person'}${h?.decisionReason ? `: ${h.decisionReason}` : ''}` : `${hold.id} expired before anyone decided`;
+      const denied: Decision = { ...held, kind: 'deny', holdOutcome: outcome, reason: why };
+      return { decision: denied, result: { status: answer(deps, adapter, res, decisionRefusal(denied, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
+    }
+    case 'gone':
+      return { decision: { ...held, reason: `${decision.reason ?? ''}; the client left while ${hold.id} was pending (it stays pending)` }, result: { status: 0, bytesOut: 0 } };
+    case 'timeout':
+      return { decision: held, result: { status: answer(deps, adapter, res, decisionRefusal(held, decisionId, hold, deps.holdHints)), bytesOut: 0 } };
+  }
+}
+
+/**
+ * Judge a request's operations against the live scope: the provider's lookups, all of the
+ * request's lookups under one deadline, made on first use (reads never look anything up and
+ * should not pay for a deadline) and cleared when judging ends, so a busy proxy does not keep a
+ * timer per judged call alive for the whole lookup timeout.
+ */
+export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
+  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const start = (): { signal: AbortSignal; expired: Promise<Scope> } => {
+    const ac = new AbortController();
+    const expired = new Promise<Scope>((resolve) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        resolve(unresolved(`live lookup did not finish within ${deps.lookupTimeoutMs} ms`));
+      }, deps.lookupTimeoutMs);
+      timer.unref();
+    });
+    return { signal: ac.signal, expired };
+  };
+  const scopeFor: ScopeSource = async (operation) => {
+    deadline ??= start();
+    try {
+      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
+    } catch (err) {
+      return unresolved(`live lookup failed: ${(err as Error).message}`);
+    }
+  };
+  try {
+    return await judge(policy, ctx.agent, operations, scopeFor);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A write that went through may have changed what cached lookups say for its credential. */
+export function forgetAfterWrite(deps: Pick<GateDeps, 'lookups'>, adapter: ProviderAdapter, operations: readonly Operation[], headers: IncomingHttpHeaders): void {
+  if (!operations.some((o) => o.effect === 'write')) return;
+  const cred = adapter.credential(headers);
+  if (cred) deps.lookups.invalidate(cred);
+}
+
+/** An upstream that failed before answering turns the decision into an error (an approval stays used, not shown as the rule). */
+function failed(result: ForwardResult, base?: Decision): Decision | null {
+  if (!result.error || result.status < 500) return null;
+  const { approval, ...rest }: Partial<Decision> = base ?? {};
+  const holdId = rest.holdId ?? approval?.holdId;
+  return { ...rest, ...(holdId ? { holdId } : {}), kind: 'error', stage: 'forward', rule: 'upstream', reason: result.error };
+}
+
+/** The agent's answer to a refusal, in the provider's error shape; the status written. */
+function answer(deps: GateDeps, adapter: ProviderAdapter, res: ServerResponse, refusal: Refusal): number {
+  return answerRefusal(res, adapter.answer(refusal, deps.answerStatus), refusal.decisionId);
+}
+
+function unjudgeable(deps: GateDeps, adapter: ProviderAdapter, res: ServerResponse, decisionId: string, reason: string, httpStatus: number): Outcome {
+  let status: number;
+  if (httpStatus === 413 || httpStatus === 408) {
+    // the rest of the body is still on the wire: answer, then close rather than read it
+    res.setHeader('connection', 'close');
+    answerPlain(res, httpStatus, decisionId, `${reason}; nothing was forwarded`);
+    status = httpStatus;
+  } else {
+    status = answer(deps, adapter, res, { code: 'SCOPEGATE_UNJUDGEABLE', message: `scopegate could not judge this request, so it was not forwarded: ${reason}`, details: { reason }, decisionId });
+  }
+  return { decision: { kind: 'deny', stage: 'read', rule: 'unjudgeable', reason }, result: { status, bytesOut: 0 } };
+}
+
+function requestHasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+}
+
+function hostHeaderMismatch(ctx: ConnectionContext, req: IncomingMessage): string | null {
+  if (ctx.via === 'absolute-form') return null; // the URL named the target; Host is rewritten from it
+  const host = req.headers.host;
+  if (host === undefined) return null;
+  try {
+    const named = parseAuthority(host, ctx.scheme === 'https' ? 443 : 80);
+    if (named.host === ctx.target.host && named.port === ctx.target.port) return null;
+  } catch {
+    return `the Host header "${host.slice(0, 100)}" is not a valid host`;
+  }
+  return `the Host header "${host.slice(0, 100)}" does not match the connection's target ${formatAuthority(ctx.target, ctx.scheme)}`;
+}
