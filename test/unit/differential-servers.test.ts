@@ -14,7 +14,7 @@
  * round trips): the test fails at the end listing them. Every one found is kept as a fixed case in
  * test/fixtures/differential-requests.ts, run by the same check.
  *
- * Knobs (scripts/fuzz-servers-long.mjs uses them): FC_SEED, FC_NUM_RUNS (default 400),
+ * Knobs (scripts/fuzz-servers-long.mjs uses them): FC_SEED, FC_NUM_RUNS (default 1000),
  * FC_TIME_LIMIT_MS (wall-clock budget of the generated run, default 25 s; the run stops, without
  * failing, when it is spent), FC_REPORT (a file the run appends one JSON line of figures to),
  * DIFF_DUMP (a file every disagreement is appended to, written out in full).
@@ -33,7 +33,7 @@ const envNum = (k: string): number | undefined => {
   return v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
 };
 const SEED = envNum('FC_SEED') ?? 0x5c0d1f;
-const NUM_RUNS = envNum('FC_NUM_RUNS') ?? 400;
+const NUM_RUNS = envNum('FC_NUM_RUNS') ?? 1000;
 const TIME_LIMIT_MS = envNum('FC_TIME_LIMIT_MS') ?? 25_000;
 const REPORT = process.env['FC_REPORT'];
 const DUMP = process.env['DIFF_DUMP'];
