@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger.js';
 import type { Holds } from '../holds/holds.js';
-import type { Hold, HoldStatus } from '../holds/store.js';
+import type { Hold, HoldStatus } from '../holds/store-types.js';
+import { errorMessage } from '../errors.js';
 import type { Metrics } from './metrics.js';
 import { holdsPage, loginPage } from './page.js';
 import { bearerFrom, tokenMatches } from './token.js';
@@ -267,7 +268,7 @@ export class AdminServer {
     try {
       await route.handle(req, res, (match as unknown as RegExpExecArray).slice(1));
     } catch (err) {
-      this.options.logger.error({ path, err: { message: (err as Error).message } }, 'admin route failed');
+      this.options.logger.error({ path, err: { message: errorMessage(err) } }, 'admin route failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'the admin route failed; see the scopegate log' });
     }
   }

@@ -1,4 +1,4 @@
-import type { Hold } from '../holds/store.js';
+import type { Hold } from '../holds/store-types.js';
 
 /** Server-rendered approval page: no script, no external asset, every value escaped. */
 const esc = (s: unknown): string =>

@@ -1,14 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-/** Bad usage or bad input: exit 2 with a message naming the problem. */
-export class UsageError extends Error {
-  readonly exitCode = 2;
-}
-
-/** Something went wrong at run time: exit 1. */
-export class RuntimeError extends Error {
-  readonly exitCode = 1;
-}
+import { errorMessage, UsageError } from '../errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -23,7 +14,7 @@ export function parse(verb: string, argv: string[], options: Options, allowPosit
     const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
     return { values: r.values as Parsed['values'], positionals: r.positionals };
   } catch (err) {
-    const msg = (err as Error).message.replace(/\. To specify a positional argument.*$/, '');
+    const msg = errorMessage(err).replace(/\. To specify a positional argument.*$/, '');
     throw new UsageError(`scopegate ${verb}: ${msg}\nSee: scopegate ${verb} --help`);
   }
 }

@@ -1,6 +1,7 @@
-import { caPaths, CaError, createCa, describeCa, loadCa } from '../tls/ca.js';
+import { CaError, errorCode, errorMessage, RuntimeError, UsageError } from '../errors.js';
+import { caPaths, createCa, describeCa, loadCa } from '../tls/ca.js';
 import { writeTrustBundle } from '../tls/bundle.js';
-import { parse, RuntimeError, UsageError } from './args.js';
+import { parse } from './args.js';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ function systemStore(action: 'install' | 'uninstall', dir: string, root: string)
     } catch (err) {
       const e = err as { code?: string; stderr?: Buffer };
       if (e.code === 'ENOENT') throw new RuntimeError('update-ca-certificates is not installed: this works on Debian and Ubuntu (apt-get install ca-certificates); elsewhere add certs/ca.pem to the system store by hand');
-      throw new RuntimeError(`update-ca-certificates failed: ${e.stderr?.toString().trim() || (err as Error).message}; run as root`);
+      throw new RuntimeError(`update-ca-certificates failed: ${e.stderr?.toString().trim() || errorMessage(err)}; run as root`);
     }
   };
   try {
@@ -54,8 +55,8 @@ function systemStore(action: 'install' | 'uninstall', dir: string, root: string)
     }
   } catch (err) {
     if (err instanceof RuntimeError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    throw new RuntimeError(`cannot ${action} the CA in ${local}: ${e.code ?? e.message}${e.code === 'EACCES' ? '; run as root' : ''}`);
+    const code = errorCode(err);
+    throw new RuntimeError(`cannot ${action} the CA in ${local}: ${code ?? errorMessage(err)}${code === 'EACCES' ? '; run as root' : ''}`);
   }
   return 0;
 }

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { startFakeRailway, POCKETOS, type FakeRailway } from '../demo/fake-railway/index.js';
 import { makeUpstreamCertificate } from '../demo/upstream-cert.js';
 import { agentEnvironment } from './env.js';
-import { parse, RuntimeError } from './args.js';
+import { RuntimeError } from '../errors.js';
+import { parse } from './args.js';
 import { PACKAGE_ROOT } from './paths.js';
 
 export const DEMO_HELP = `Usage: scopegate demo [--no-color]

@@ -1,7 +1,8 @@
 import { join, resolve } from 'node:path';
 import { caPaths } from '../tls/ca.js';
 import { BUNDLE_FILE } from '../tls/bundle.js';
-import { parse, parseHostPort, UsageError } from './args.js';
+import { UsageError } from '../errors.js';
+import { parse, parseHostPort } from './args.js';
 import { PACKAGE_ROOT } from './paths.js';
 
 export const ENV_HELP = `Usage: scopegate env [--shell sh|fish|powershell|dotenv] [--listen HOST:PORT] [--ca-dir DIR]

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ADMIN_TOKEN_FILE } from '../admin/token.js';
-import { parse, parseHostPort, RuntimeError, UsageError } from './args.js';
+import { errorCode, errorMessage, RuntimeError, UsageError } from '../errors.js';
+import { parse, parseHostPort } from './args.js';
 
 export const HOLDS_HELP = `Usage: scopegate holds list [--status STATUS] [--json]
        scopegate holds show ID [--json]
@@ -87,7 +88,7 @@ export async function runHolds(argv: string[]): Promise<number> {
         bodyTimeout: 10_000,
       });
     } catch (err) {
-      throw new RuntimeError(`cannot reach the admin API at ${base}: ${(err as { code?: string }).code ?? (err as Error).message}; is scopegate running, and is --admin right?`);
+      throw new RuntimeError(`cannot reach the admin API at ${base}: ${errorCode(err) ?? errorMessage(err)}; is scopegate running, and is --admin right?`);
     }
     const text = await res.body.text();
     let json: unknown;

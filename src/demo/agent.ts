@@ -4,6 +4,8 @@
  * `scopegate env` prints) — exactly how a real agent's tool would run. It replays the incident and
  * writes one JSON line per call for the demo to narrate.
  */
+import { errorMessage } from '../errors.js';
+
 const ENDPOINT = 'https://backboard.railway.com/graphql/v2';
 
 interface Step {
@@ -31,6 +33,6 @@ for (const s of steps) {
     const body = (await res.json()) as unknown;
     process.stdout.write(`${JSON.stringify({ step: s.step, query: s.query, status: res.status, decisionId: res.headers.get('x-scopegate-decision'), body })}\n`);
   } catch (err) {
-    process.stdout.write(`${JSON.stringify({ step: s.step, query: s.query, error: String((err as Error).cause ?? (err as Error).message) })}\n`);
+    process.stdout.write(`${JSON.stringify({ step: s.step, query: s.query, error: String((err instanceof Error ? err.cause : undefined) ?? errorMessage(err)) })}\n`);
   }
 }

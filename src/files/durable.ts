@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { errorCode, errorMessage } from '../errors.js';
 
 /** Write a file so that a crash leaves either the old file or the whole new one, never half of it. */
 export function writeFileDurably(path: string, data: string | Buffer, mode: number): void {
@@ -24,7 +25,7 @@ export function readOrCreateSecret<T extends string | Buffer>(path: string, read
     const known = read(readFileSync(path));
     if (known !== null) return known;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    if (errorCode(err) !== 'ENOENT') throw new Error(`cannot read ${path}: ${errorCode(err) ?? errorMessage(err)}`);
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const fresh = make();

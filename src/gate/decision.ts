@@ -1,7 +1,7 @@
 import type { Operation } from '../inspect/operation.js';
 import type { Verdict } from '../policy/evaluate.js';
 import type { Action } from '../policy/policy.js';
-import type { Hold } from '../holds/store.js';
+import type { Hold } from '../holds/store-types.js';
 import type { AnswerCode, Refusal } from '../providers/types.js';
 import { describeScope, type Scope } from '../scope/scope.js';
 

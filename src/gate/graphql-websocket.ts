@@ -10,7 +10,7 @@ import { graphqlError } from '../inspect/graphql-answer.js';
 import { answerPlainOnSocket } from '../proxy/answers.js';
 import type { ConnectionContext } from '../proxy/context.js';
 import { formatAuthority } from '../proxy/host.js';
-import type { Hold } from '../holds/store.js';
+import type { Hold } from '../holds/store-types.js';
 import type { Refusal } from '../providers/types.js';
 import { callIdentity } from './call-identity.js';
 import { decisionRefusal, type Decision } from './decision.js';

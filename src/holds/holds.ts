@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Logger } from '../audit/logger.js';
 import type { Operation } from '../inspect/operation.js';
 import type { Scope } from '../scope/scope.js';
-import type { AuditEvent, Hold, HoldOperation, HoldStore } from './store.js';
+import type { AuditEvent, Hold, HoldOperation, HoldStore } from './store-types.js';
+import { errorMessage } from '../errors.js';
 
 /** JSON with object keys sorted at every depth: equal values, equal text. */
 export function canonical(v: unknown): string {
@@ -109,7 +110,7 @@ export class Holds {
     try {
       this.options.onNewHold?.(hold);
     } catch (err) {
-      this.options.logger.warn({ holdId: hold.id, err: { message: (err as Error).message } }, 'hold notification could not be queued');
+      this.options.logger.warn({ holdId: hold.id, err: { message: errorMessage(err) } }, 'hold notification could not be queued');
     }
     return hold;
   }
@@ -182,7 +183,7 @@ export class Holds {
     try {
       this.store.audit(batch);
     } catch (err) {
-      this.options.logger.error({ events: batch.length, err: { message: (err as Error).message } }, 'audit events could not be written to the store');
+      this.options.logger.error({ events: batch.length, err: { message: errorMessage(err) } }, 'audit events could not be written to the store');
     }
   }
 
@@ -195,7 +196,7 @@ export class Holds {
           this.events.emit(h.id, 'expired');
         }
       } catch (err) {
-        this.options.logger.error({ err: { message: (err as Error).message } }, 'expiring holds failed');
+        this.options.logger.error({ err: { message: errorMessage(err) } }, 'expiring holds failed');
       }
     };
     sweep();

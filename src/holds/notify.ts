@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import type { Logger } from '../audit/logger.js';
-import type { Hold } from './store.js';
+import type { Hold } from './store-types.js';
+import { errorCode, errorMessage } from '../errors.js';
 
 export interface Webhook {
   url: string;
@@ -71,7 +72,7 @@ export function notifier(options: NotifyOptions): (h: Hold) => void {
             if (res.statusCode < 300) return;
             last = `HTTP ${res.statusCode}`;
           } catch (err) {
-            last = (err as { code?: string }).code ?? (err as Error).message;
+            last = errorCode(err) ?? errorMessage(err);
           }
         }
         options.logger.warn({ holdId: h.id, webhook: hostOf(hook.url), attempts, error: last }, 'hold notification not delivered');

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { errorCode } from '../errors.js';
 
 /** Why a body could not be read; `status` is what the agent gets. Plain data. */
 export interface BodyProblem {
@@ -82,7 +83,7 @@ export function decodeContentEncoding(body: Buffer, header: string | undefined, 
     try {
       out = decode(out, limits.maxDecodedBytes);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errorCode(err);
       if (code === 'ERR_BUFFER_TOO_LARGE') return { status: 413, reason: `the ${coding}-decoded body is over the ${limits.maxDecodedBytes}-byte limit` };
       return { status: 400, reason: `the body is not valid ${coding} data` };
     }

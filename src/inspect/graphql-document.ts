@@ -8,6 +8,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
+import { errorMessage, TooDeep } from '../errors.js';
 
 /** A root field the server would execute, with its arguments as the executor would see them. */
 export interface RootField {
@@ -32,8 +33,6 @@ const MAX_FRAGMENT_DEPTH = 50;
 const MAX_VALUE_DEPTH = 64;
 /** Root fields one request may expand to; real documents have a handful. */
 const MAX_ROOT_FIELDS = 2000;
-
-class TooDeep extends Error {}
 
 /** Drop keys whose value is undefined (a variable that was not provided), at every depth. */
 function pruneUndefined(v: unknown, depth = 0): unknown {
@@ -101,7 +100,7 @@ function analyse(query: string, variables: Record<string, unknown> | undefined):
   try {
     doc = parse(query, { noLocation: true, maxTokens: MAX_TOKENS });
   } catch (err) {
-    return { ok: false, reason: `the GraphQL document does not parse: ${(err as Error).message.split('\n')[0]}` };
+    return { ok: false, reason: `the GraphQL document does not parse: ${errorMessage(err).split('\n')[0]}` };
   }
   const fragments = new Map<string, FragmentDefinitionNode>();
   const operations: OperationDefinitionNode[] = [];

@@ -1,4 +1,5 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type Pair } from 'yaml';
+import { CheckFailed, type CheckIssue } from '../errors.js';
 
 /**
  * A small structural checker for YAML files that keeps every node's position, so that an error
@@ -16,25 +17,6 @@ export type Shape =
 export interface Field {
   shape: Shape;
   required?: boolean;
-}
-
-export interface CheckIssue {
-  file: string;
-  line: number;
-  column: number;
-  /** Dotted path to the field, e.g. `egress.default` or `rules[2].action`. */
-  field: string;
-  message: string;
-}
-
-export function formatIssue(i: CheckIssue): string {
-  return `${i.file}:${i.line}:${i.column}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
-}
-
-export class CheckFailed extends Error {
-  constructor(readonly issues: CheckIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
-  }
 }
 
 /** Edit distance, for "did you mean" on misspelt keys. */

@@ -1,15 +1,12 @@
 import { domainToASCII } from 'node:url';
 import { isIP } from 'node:net';
+import { BadAuthorityError } from '../errors.js';
 
 /** A connection target, normalised once: lower-case, no trailing dot, IDNA (punycode), port explicit. */
 export interface Authority {
   /** Host name or IP literal, normalised; IPv6 without brackets. */
   host: string;
   port: number;
-}
-
-export class BadAuthorityError extends Error {
-  readonly code = 'SCOPEGATE_BAD_AUTHORITY';
 }
 
 const MAX_AUTHORITY_LENGTH = 300;

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { errorCode, errorMessage } from '../errors.js';
 
 /** Where a tunnel to `name` would really connect: `--route`'s address when one is set. */
 export type TunnelTargetOf = (name: string, port: number) => { host: string; port: number };
@@ -22,8 +23,7 @@ export async function addressesOf(tunnelTarget: TunnelTargetOf, name: string, po
     const found = await Promise.race([lookup(to, { all: true }), timedOut]);
     return found.map((a) => a.address);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new Error(e.code ?? e.message);
+    throw new Error(errorCode(err) ?? errorMessage(err));
   } finally {
     clearTimeout(timer);
   }

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Upstream } from '../proxy/upstream.js';
+import { LookupError } from '../errors.js';
 
 /** A credential to look up with: the header the agent used (or the resolver's own), and a keyed hash. */
 export interface Credential {
@@ -9,11 +10,6 @@ export interface Credential {
   kind: string;
   /** Keyed hash of the value: tells credentials apart for caching, never reversible, never logged raw. */
   id: string;
-}
-
-/** A lookup that did not give a usable answer. The scope it was for is unresolved; nothing is guessed. */
-export class LookupError extends Error {
-  readonly code = 'SCOPEGATE_LOOKUP';
 }
 
 const HASH_KEY = randomBytes(32);

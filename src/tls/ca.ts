@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, existsSync, unlinkSync } from 'node:fs';
 import { writeFileDurably } from '../files/durable.js';
+import { CaError, errorCode, errorMessage } from '../errors.js';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import forge from 'node-forge';
@@ -26,10 +27,6 @@ export interface CertificateAuthority {
   x509: X509Certificate;
 }
 
-export class CaError extends Error {
-  readonly code = 'SCOPEGATE_CA';
-}
-
 export function caPaths(dir: string): { dir: string; certPath: string; keyPath: string } {
   const abs = resolve(dir);
   return { dir: abs, certPath: join(abs, CA_CERT_FILE), keyPath: join(abs, CA_KEY_FILE) };
@@ -44,7 +41,7 @@ export function createCa(dir: string, now = new Date()): CertificateAuthority {
   try {
     mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new CaError(`cannot create the CA directory ${paths.dir}: ${(err as Error).message}`);
+    throw new CaError(`cannot create the CA directory ${paths.dir}: ${errorMessage(err)}`);
   }
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const forgePublic = pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
@@ -79,7 +76,7 @@ export function createCa(dir: string, now = new Date()): CertificateAuthority {
     for (const p of [paths.keyPath, paths.certPath]) {
       try { unlinkSync(p); } catch { /* already absent */ }
     }
-    throw new CaError(`cannot write the CA into ${paths.dir}: ${(err as Error).message}; make the directory writable or choose another with --ca-dir`);
+    throw new CaError(`cannot write the CA into ${paths.dir}: ${errorMessage(err)}; make the directory writable or choose another with --ca-dir`);
   }
   return loadCa(dir);
 }
@@ -91,15 +88,15 @@ export function loadCa(dir: string): CertificateAuthority {
   try {
     certPem = readFileSync(paths.certPath, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (errorCode(err) === 'ENOENT') {
       throw new CaError(`there is no CA in ${paths.dir}; make one with \`scopegate ca init --ca-dir ${dir}\` (or \`scopegate start\` makes it)`);
     }
-    throw new CaError(`cannot read the CA certificate ${paths.certPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CaError(`cannot read the CA certificate ${paths.certPath}: ${errorCode(err) ?? errorMessage(err)}`);
   }
   try {
     keyPem = readFileSync(paths.keyPath, 'utf8');
   } catch (err) {
-    throw new CaError(`cannot read the CA key ${paths.keyPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CaError(`cannot read the CA key ${paths.keyPath}: ${errorCode(err) ?? errorMessage(err)}`);
   }
   let x509: X509Certificate;
   let signingKey: KeyObject;

@@ -62,7 +62,8 @@ import { OPERATION_CLASSES, type Inspection } from '../../src/inspect/operation.
 import { createRailwayAdapter } from '../../src/providers/railway/index.js';
 import { captureHello } from '../helpers/client-hello.js';
 import { parseClientHello } from '../../src/proxy/client-hello.js';
-import { BadAuthorityError, formatAuthority, HostMatcher, normaliseHost, parseAuthority } from '../../src/proxy/host.js';
+import { BadAuthorityError } from '../../src/errors.js';
+import { formatAuthority, HostMatcher, normaliseHost, parseAuthority } from '../../src/proxy/host.js';
 
 // ---------------------------------------------------------------------------------------------
 // Run control

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Operation, OperationClass } from '../../inspect/operation.js';
-import { credentialId, LookupError, type Credential, type LiveLookups, type LookupRecord } from '../../scope/live-lookups.js';
+import { LookupError } from '../../errors.js';
+import { credentialId, type Credential, type LiveLookups, type LookupRecord } from '../../scope/live-lookups.js';
 import { unresolved, type Scope } from '../../scope/scope.js';
 import { classifyEnvironmentPatch } from './classify.js';
 import * as Q from './queries.js';

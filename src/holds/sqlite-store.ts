@@ -1,104 +1,13 @@
 import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-
-export type HoldStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
-
-/** A held call as a person sees it and as an approval binds it. Plain data; times are ms since epoch. */
-/** One operation of a held call, as the person deciding sees it (arguments as the adapter shows them). */
-export interface HoldOperation {
-  name: string;
-  alias: string | null;
-  type: string;
-  class: string;
-  target: { type: string; id: string | null } | null;
-  args: Record<string, unknown>;
-}
-
-export interface Hold {
-  id: string;
-  decisionId: string;
-  status: HoldStatus;
-  createdAt: number;
-  expiresAt: number;
-  agent: string;
-  host: string;
-  path: string;
-  operation: string;
-  target: { type: string; id: string | null } | null;
-  scope: Record<string, unknown>;
-  rule: string;
-  reason: string;
-  /** Every operation of the call, with arguments (secret-looking values blanked for display). */
-  operations: HoldOperation[];
-  /** What an approval binds: agent, host, path, operations, normalised arguments, live scope. */
-  fingerprint: string;
-  scopeFingerprint: string;
-  decidedAt: number | null;
-  decidedBy: string | null;
-  decisionReason: string | null;
-  /** An approval lets the identical call through until then. */
-  approvalExpiresAt: number | null;
-  usedAt: number | null;
-  usedByDecision: string | null;
-}
-
-/** What a new hold is made from: the call's part of a Hold, plus how long it may stay pending. */
-export type NewHold = Pick<Hold, 'decisionId' | 'agent' | 'host' | 'path' | 'operation' | 'target' | 'scope' | 'rule' | 'reason' | 'operations' | 'fingerprint' | 'scopeFingerprint'> & {
-  ttlMs: number;
-};
-
-export interface AuditEvent {
-  seq?: number;
-  at: number;
-  /** allow | deny | hold | approve | reject | expire | forward | use | unjudgeable | error */
-  event: string;
-  decisionId?: string | null;
-  holdId?: string | null;
-  agent?: string | null;
-  host?: string | null;
-  operation?: string | null;
-  /** Who acted: an agent for calls, "admin-api", "page" or "cli" for decisions on holds. */
-  actor?: string | null;
-  reason?: string | null;
-  detail?: Record<string, unknown> | null;
-}
-
-export interface AuditQuery {
-  hold?: string;
-  agent?: string;
-  host?: string;
-  /** Return events older than this sequence number (paging backwards from the newest). */
-  before?: number;
-  limit: number;
-}
-
-export class StoreError extends Error {
-  readonly code = 'SCOPEGATE_STORE';
-}
+import { errorMessage, StoreError } from '../errors.js';
+import { newHoldId, type AuditEvent, type AuditQuery, type Hold, type HoldOperation, type HoldStatus, type HoldStore, type NewHold } from './store-types.js';
 
 /**
- * The durable store behind holds, approvals and the audit trail. One interface, so a shared
- * server database can back several replicas later; SQLite in --data-dir is the default.
+ * The hold store in SQLite: one file (scopegate.db) in --data-dir, WAL with synchronous FULL, so
+ * that every commit is on disk before it returns. Processes sharing the directory share the store.
  */
-export interface HoldStore {
-  createHold(h: NewHold, now: number): Hold;
-  getHold(id: string): Hold | null;
-  listHolds(status: HoldStatus | undefined, limit: number): Hold[];
-  /** pending → approved | denied, durably, or null when the hold is not pending (already decided, expired). */
-  decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Hold | null;
-  /**
-   * In one transaction: find an approved, unexpired, unused hold for this exact call and mark it
-   * used. At most one caller ever gets a given approval.
-   */
-  consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Hold | null;
-  /** Mark lapsed pending holds and lapsed approvals expired; returns them. */
-  expire(now: number): Hold[];
-  audit(events: AuditEvent[]): void;
-  queryAudit(q: AuditQuery): AuditEvent[];
-  close(): void;
-}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS holds (
@@ -174,11 +83,6 @@ function rowToHold(r: Row): Hold {
   };
 }
 
-/** Hold ids: time first (they sort), 80 random bits after (never guessed, never reused). */
-export function newHoldId(now: number): string {
-  return `H-${now.toString(36)}-${randomBytes(10).toString('base64url')}`;
-}
-
 export const STORE_FILE = 'scopegate.db';
 
 export class SqliteHoldStore implements HoldStore {
@@ -195,7 +99,7 @@ export class SqliteHoldStore implements HoldStore {
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
     } catch (err) {
-      throw new StoreError(`cannot open the hold store in ${dataDir}: ${(err as Error).message}; check that --data-dir is writable and not on a full disk`);
+      throw new StoreError(`cannot open the hold store in ${dataDir}: ${errorMessage(err)}; check that --data-dir is writable and not on a full disk`);
     }
     const db = this.db;
     this.stmts = {

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * The hold store's data and the interface every implementation of it keeps (HoldStore), apart
+ * from any database: SqliteHoldStore in sqlite-store.ts is one implementation.
+ */
+
+export type HoldStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
+
+/** One operation of a held call, as the person deciding sees it (arguments as the adapter shows them). */
+export interface HoldOperation {
+  name: string;
+  alias: string | null;
+  type: string;
+  class: string;
+  target: { type: string; id: string | null } | null;
+  args: Record<string, unknown>;
+}
+
+/** A held call as a person sees it and as an approval binds it. Plain data; times are ms since epoch. */
+export interface Hold {
+  id: string;
+  decisionId: string;
+  status: HoldStatus;
+  createdAt: number;
+  expiresAt: number;
+  agent: string;
+  host: string;
+  path: string;
+  operation: string;
+  target: { type: string; id: string | null } | null;
+  scope: Record<string, unknown>;
+  rule: string;
+  reason: string;
+  /** Every operation of the call, with arguments (secret-looking values blanked for display). */
+  operations: HoldOperation[];
+  /** What an approval binds: agent, host, path, operations, normalised arguments, live scope. */
+  fingerprint: string;
+  scopeFingerprint: string;
+  decidedAt: number | null;
+  decidedBy: string | null;
+  decisionReason: string | null;
+  /** An approval lets the identical call through until then. */
+  approvalExpiresAt: number | null;
+  usedAt: number | null;
+  usedByDecision: string | null;
+}
+
+/** What a new hold is made from: the call's part of a Hold, plus how long it may stay pending. */
+export type NewHold = Pick<Hold, 'decisionId' | 'agent' | 'host' | 'path' | 'operation' | 'target' | 'scope' | 'rule' | 'reason' | 'operations' | 'fingerprint' | 'scopeFingerprint'> & {
+  ttlMs: number;
+};
+
+/** One line of the audit trail: what happened to a call or a hold, when and by whom. */
+export interface AuditEvent {
+  seq?: number;
+  at: number;
+  /** allow | deny | hold | approve | reject | expire | forward | use | unjudgeable | error */
+  event: string;
+  decisionId?: string | null;
+  holdId?: string | null;
+  agent?: string | null;
+  host?: string | null;
+  operation?: string | null;
+  /** Who acted: an agent for calls, "admin-api", "page" or "cli" for decisions on holds. */
+  actor?: string | null;
+  reason?: string | null;
+  detail?: Record<string, unknown> | null;
+}
+
+/** Which audit events queryAudit returns. */
+export interface AuditQuery {
+  hold?: string;
+  agent?: string;
+  host?: string;
+  /** Return events older than this sequence number (paging backwards from the newest). */
+  before?: number;
+  limit: number;
+}
+
+/**
+ * The durable store behind holds, approvals and the audit trail, as the rest of scopegate uses it
+ * (Holds in holds.ts, the admin API and page). SqliteHoldStore (sqlite-store.ts, a file in
+ * --data-dir) is the one there is; a shared server database (PostgreSQL) behind several replicas
+ * is meant to be a second implementation of this same interface.
+ *
+ * Contract for every implementation:
+ * - Every write is durable (committed and flushed to stable storage) before the method returns:
+ *   what a method has returned survives a crash and a restart.
+ * - Reads see every write committed before them, including writes by other processes sharing
+ *   the store (a hold decided through another replica's admin API is seen by the one waiting).
+ * - State changes of one hold are atomic and conditional on its current status, so that two
+ *   callers racing (two people deciding, two replicas consuming one approval) get one winner.
+ * - Times are milliseconds since the epoch, given by the caller (`now`); the store never reads a
+ *   clock of its own, so every comparison with an expiry uses the caller's `now`.
+ * - Methods are synchronous today (better-sqlite3); an implementation over a network database
+ *   will need this interface to become Promise-returning, with its callers awaiting it.
+ * - Failures throw (StoreError or the driver's error); callers turn them into refusals, never
+ *   into letting a call through.
+ */
+export interface HoldStore {
+  /**
+   * Record a new pending hold: a fresh id (newHoldId), createdAt = now, expiresAt = now + ttlMs,
+   * nothing decided or used. Durable before it returns: the id is given to the agent and to
+   * people only afterwards, so a hold someone was told about always exists. Returns the hold as
+   * stored (as getHold would return it).
+   */
+  createHold(h: NewHold, now: number): Hold;
+  /** The hold as last committed, or null when there is no hold with this id. */
+  getHold(id: string): Hold | null;
+  /**
+   * Holds, newest first (createdAt descending, then id descending), at most `limit`; only those
+   * with `status` when it is given, every status when it is undefined.
+   */
+  listHolds(status: HoldStatus | undefined, limit: number): Hold[];
+  /**
+   * pending → approved | denied, atomically and durably, recording decidedAt = now, decidedBy =
+   * actor and decisionReason = reason; an approval is valid until now + approvalTtlMs
+   * (approvalExpiresAt), a denial has approvalExpiresAt null. Only a hold that is still pending
+   * and whose expiresAt is after `now` changes; otherwise (already decided, expired, unknown id)
+   * nothing changes and the result is null. Of two concurrent decisions on one hold exactly one
+   * succeeds. Returns the hold as decided.
+   */
+  decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Hold | null;
+  /**
+   * Single use, in one transaction that excludes every other writer (BEGIN IMMEDIATE in SQLite,
+   * a row lock in a server database): find the approved hold for this exact call — the hold
+   * `holdId` when given, else the earliest-decided approved hold with this fingerprint whose
+   * approval has not lapsed at `now` — check that its fingerprint is `fingerprint`, its status is
+   * approved and its approvalExpiresAt is after `now`, and mark it used (usedAt = now,
+   * usedByDecision = decisionId). At most one caller, in any process, ever gets a given
+   * approval; everyone else gets null. Durable before it returns: the call is forwarded only
+   * after. Returns the hold as used.
+   */
+  consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Hold | null;
+  /**
+   * In one transaction, mark expired every pending hold whose expiresAt is at or before `now`
+   * and every approved hold whose approvalExpiresAt is at or before `now`; return those holds
+   * (with status 'expired'). Each hold is returned by at most one call, so its expiry is audited
+   * once. A hold decided or used concurrently is not expired.
+   */
+  expire(now: number): Hold[];
+  /**
+   * Append the events to the audit trail, in order, in one transaction: all or none. Each gets a
+   * sequence number (seq) greater than every earlier one. Durable before it returns. An empty
+   * list writes nothing.
+   */
+  audit(events: AuditEvent[]): void;
+  /**
+   * Audit events, newest first (seq descending), at most `q.limit`: only those of hold `q.hold`,
+   * agent `q.agent` and host `q.host` when given (all given filters apply), and only those with
+   * seq below `q.before` when given (paging backwards). Every returned event carries its seq and
+   * has null (not undefined) for fields that were not recorded.
+   */
+  queryAudit(q: AuditQuery): AuditEvent[];
+  /** Release the store (connections, file handles). No method is called after close. */
+  close(): void;
+}
+
+/** Hold ids: time first (they sort), 80 random bits after (never guessed, never reused). Every implementation mints its ids with it. */
+export function newHoldId(now: number): string {
+  return `H-${now.toString(36)}-${randomBytes(10).toString('base64url')}`;
+}
