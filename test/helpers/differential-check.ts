@@ -73,7 +73,8 @@ export interface Comparison {
   unread: Map<string, Executed[]>;
 }
 
-const SEND_TIMEOUT_MS = 3000;
+// a server has run its resolvers long before this; only streamed answers (a subscription over SSE) stay open that long
+const SEND_TIMEOUT_MS = 1500;
 
 /** Send the bytes to scopegate's reader and to every server (all at once: they are independent) and compare. */
 export async function compare(bytes: Buffer, reader: ReaderServer, servers: readonly RunningServer[]): Promise<Comparison> {

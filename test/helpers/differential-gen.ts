@@ -31,6 +31,8 @@ interface Params {
 }
 
 const READS = ['{ me { id } }', 'query R { me { id } }', '{ project(id: "prj-1") { id } }', 'query R { me { id } project(id: "prj-2") { id } }'];
+/** Documents the generator also sends whole with their hash, so later hash-only requests can name them. */
+const PERSISTABLE = ['{ me { id } }', 'mutation { volumeDelete(volumeId: "vol-persisted") }', 'mutation V($volumeId: String!) { volumeDelete(volumeId: $volumeId) }'];
 const CHARSETS = ['utf-8', 'UTF8', '"utf-8"', 'us-ascii', 'latin1', 'iso-8859-1', 'shift_jis', 'gbk', 'big5', 'euc-jp', 'utf-16le'];
 const BOUNDARY = 'sgBoundary7MA4YWxk';
 
@@ -64,9 +66,13 @@ class Builder {
 
   /** A document: a read, the destructive mutation (literal id or variable), or both as named operations. */
   query(place: Place): string {
+    if (this.chance(0.04)) {
+      this.tag('doc:subscription');
+      return `subscription { deployment(id: "${this.id(place).replace('vol', 'dep')}") { id } }`;
+    }
     switch (this.int(5)) {
       case 0:
-        return this.pick(READS);
+        return this.chance(0.15) ? this.pick(PERSISTABLE) : this.pick(READS);
       case 1:
         return `mutation { volumeDelete(volumeId: "${this.id(place)}") }`;
       case 2:
@@ -82,11 +88,16 @@ class Builder {
   params(place: Place, pQuery: number): Params {
     const p: Params = {};
     if (this.chance(pQuery)) p.query = this.query(place);
+    else if (this.chance(0.08)) {
+      // a hash alone: servers with automatic persisted queries run what an earlier request taught them
+      this.tag('params:persisted-hash-only');
+      p.extensions = JSON.stringify({ persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(this.pick(PERSISTABLE)).digest('hex') } });
+    }
     if (this.chance(0.5)) p.variables = this.chance(0.93) ? { volumeId: this.id(place) } : this.pick([null, [], 'null', '']);
     if (this.chance(0.35)) p.operationName = this.chance(0.9) ? this.pick(['R', 'M', 'V']) : this.pick(['', 'X', null]);
     if (p.variables !== undefined && typeof p.variables !== 'object') this.tag('params:odd-variables');
     if (p.operationName === '' || p.operationName === 'X' || p.operationName === null) this.tag('params:odd-operationName');
-    if (this.chance(0.1)) p.extensions = this.chance(0.5) && p.query ? JSON.stringify({ persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(p.query).digest('hex') } }) : '{}';
+    if (p.extensions === undefined && this.chance(0.1)) p.extensions = this.chance(0.5) && p.query ? JSON.stringify({ persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(p.query).digest('hex') } }) : '{}';
     return p;
   }
 
@@ -216,7 +227,12 @@ class Builder {
   /** A JSON object for a parameter set, written by hand so keys can repeat and variables can be a string. */
   jsonObject(p: Params): string {
     const members: string[] = [];
-    if (p.query !== undefined) members.push(`"query":${JSON.stringify(p.query)}`);
+    if (p.query !== undefined) {
+      const key = this.chance(0.05) ? (this.tag('json:escaped-key'), '"\\u0071uery"') : '"query"';
+      const wrap = this.chance(0.04);
+      if (wrap) this.tag('json:query-as-list');
+      members.push(`${key}:${wrap ? `[${JSON.stringify(p.query)}]` : JSON.stringify(p.query)}`);
+    }
     if (p.variables !== undefined) {
       const v = JSON.stringify(p.variables);
       const asString = p.variables !== null && typeof p.variables === 'object' && !Array.isArray(p.variables) && this.chance(0.2);
@@ -294,7 +310,7 @@ function multipartBody(b: Builder, p: Params, operations: string): Buffer {
     if (p.operationName !== undefined) parts.push(part('operationName', p.operationName ?? ''));
   } else {
     b.tag('multipart:spec');
-    parts.push(part('operations', operations));
+    parts.push(part('operations', operations, b.chance(0.05) ? (b.tag('multipart:operations-as-file'), '; filename="operations.json"') : ''));
     parts.push(part('map', b.chance(0.7) ? '{"0":["variables.file"]}' : '{}'));
     parts.push(part('0', 'file contents', '; filename="a.txt"'));
     if (b.chance(0.1)) {
@@ -343,7 +359,11 @@ export function generate(g: fc.GeneratorValue): Generated {
         break;
       case 'multipart':
         text = multipartBody(b, p, b.jsonObject(p));
-        baseType = `multipart/form-data; boundary=${BOUNDARY}`;
+        baseType = `multipart/form-data; boundary=${b.chance(0.1) ? (b.tag('multipart:quoted-boundary'), `"${BOUNDARY}"`) : BOUNDARY}`;
+        if (b.chance(0.04)) {
+          b.tag('multipart:lf-only');
+          text = Buffer.from(text.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
+        }
         break;
       case 'text':
         text = b.jsonObject(p);
