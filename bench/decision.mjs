@@ -11,11 +11,11 @@ const dist = (p) => import(join(ROOT, 'dist', p));
 export async function decisionBench(iterations = 20000) {
   const { inspectRequest } = await dist('inspect/inspect-request.js');
   const { decodeContentEncoding, DEFAULT_BODY_LIMITS } = await dist('inspect/body.js');
-  const { PersistedQueries } = await dist('inspect/persisted-queries.js');
   const { parsePolicy } = await dist('policy/policy.js');
-  const { judge } = await dist('pipeline/judge.js');
-  const { railway } = await dist('providers/railway/index.js');
-  const policy = parsePolicy(readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8'), 'default.yaml');
+  const { judge } = await dist('gate/judge.js');
+  const { PROVIDERS } = await dist('providers/registry.js');
+  const railway = PROVIDERS.get('railway');
+  const policy = parsePolicy(readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8'), 'default.yaml', PROVIDERS);
   const query = `mutation upsertVariables($input: VariableCollectionUpsertInput!, $env: String!) {
     variableCollectionUpsert(input: $input)
     serviceInstanceRedeploy(environmentId: $env, serviceId: "svc-api")
@@ -28,14 +28,13 @@ export async function decisionBench(iterations = 20000) {
   const body = Buffer.from(JSON.stringify({ query, variables }));
   const gz = gzipSync(body);
   const scope = { status: 'resolved', environments: [{ id: 'env-staging', name: 'staging' }], shared: false, liveDeployments: [] };
-  const persisted = new PersistedQueries();
   const one = async (raw, enc) => {
     const decoded = decodeContentEncoding(raw, enc, DEFAULT_BODY_LIMITS);
-    const insp = await inspectRequest(railway, { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: decoded }, persisted);
+    const insp = await inspectRequest(railway, { method: 'POST', url: '/graphql/v2', contentType: 'application/json', body: decoded });
     return judge(policy, 'anonymous', insp.operations, async () => scope);
   };
   const d = await one(body);
-  if (d.decision !== 'allow') throw new Error(`bench request decided ${d.decision}, expected allow`);
+  if (d.kind !== 'allow') throw new Error(`bench request decided ${d.kind}, expected allow`);
   const measure = async (raw, enc) => {
     for (let i = 0; i < 2000; i++) await one(raw, enc);
     const times = [];

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { inspectRequest } from '../inspect/inspect-request.js';
 import { decodeContentEncoding, DEFAULT_BODY_LIMITS, isBodyProblem } from '../inspect/body.js';
-import { CheckFailed, loadPolicyFile, PolicyError, routeHost } from '../policy/policy.js';
+import { CheckFailed, errorCode, errorMessage, PolicyError, UsageError } from '../errors.js';
+import { loadPolicyFile, routeHost } from '../policy/policy.js';
 import { judge } from '../gate/judge.js';
 import { parseAuthority } from '../proxy/host.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { describeScope, unresolved, type Scope } from '../scope/scope.js';
-import { parse, UsageError } from './args.js';
+import { parse } from './args.js';
 
 export const EXPLAIN_HELP = `Usage: scopegate explain --policy FILE --request FILE [--scope FILE] [--json]
 
@@ -39,12 +40,12 @@ function readJson(flag: string, path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`${flag} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code})`);
+    throw new UsageError(`${flag} ${path}: cannot read it (${errorCode(err)})`);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${flag} ${path}: not valid JSON (${(err as Error).message})`);
+    throw new UsageError(`${flag} ${path}: not valid JSON (${errorMessage(err)})`);
   }
 }
 
@@ -71,7 +72,7 @@ export async function runExplain(argv: string[]): Promise<number> {
   if (!requestPath) throw new UsageError(`scopegate explain: --request FILE is required\n\n${EXPLAIN_HELP}`);
   let policy;
   try {
-    policy = loadPolicyFile(policyPath);
+    policy = loadPolicyFile(policyPath, PROVIDERS);
   } catch (err) {
     if (err instanceof CheckFailed || err instanceof PolicyError) throw new UsageError(err.message);
     throw err;

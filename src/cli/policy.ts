@@ -1,5 +1,7 @@
-import { CheckFailed, loadPolicyFile, PolicyError } from '../policy/policy.js';
-import { parse, UsageError } from './args.js';
+import { PROVIDERS } from '../providers/registry.js';
+import { CheckFailed, PolicyError, UsageError } from '../errors.js';
+import { loadPolicyFile } from '../policy/policy.js';
+import { parse } from './args.js';
 import { policyJsonSchema } from '../policy/json-schema.js';
 
 export const POLICY_HELP = `Usage: scopegate policy check FILE
@@ -19,13 +21,13 @@ export function runPolicy(argv: string[]): number {
     return 0;
   }
   if (positionals[0] === 'schema' && positionals.length === 1) {
-    process.stdout.write(policyJsonSchema());
+    process.stdout.write(policyJsonSchema([...PROVIDERS.keys()]));
     return 0;
   }
   if (positionals[0] !== 'check' || positionals.length !== 2) throw new UsageError(`scopegate policy: say check FILE or schema\n\n${POLICY_HELP}`);
   const file = positionals[1]!;
   try {
-    const policy = loadPolicyFile(file);
+    const policy = loadPolicyFile(file, PROVIDERS);
     const hosts = policy.providers.flatMap((p) => p.hosts);
     process.stdout.write(`${file}: valid (mode ${policy.mode}; ${policy.rules.length} rules; guards ${hosts.join(', ') || 'no host'}; egress default ${policy.egress.default})\n`);
     return 0;

@@ -1,28 +1,18 @@
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { relative, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
-import { AdminServer } from '../admin/admin-server.js';
-import { Metrics } from '../admin/metrics.js';
-import { resolveAdminToken } from '../admin/token.js';
 import { createLogger, LOG_LEVELS } from '../audit/logger.js';
-import { CheckFailed, loadPolicyFile, type Policy } from '../policy/policy.js';
+import { CheckFailed, UsageError } from '../errors.js';
+import { loadPolicyFile, type Policy } from '../policy/policy.js';
 import { normaliseHost } from '../proxy/host.js';
-import { ProxyServer } from '../proxy/proxy-server.js';
-import { Upstream, type Route } from '../proxy/upstream.js';
-import { CaError, ensureCa, keyFileIsPrivate } from '../tls/ca.js';
-import { LeafCache } from '../tls/leaf-cache.js';
-import { writeTrustBundle } from '../tls/bundle.js';
-import { parse, parseDuration, parseHostPort, parseSeconds, RuntimeError, UsageError, type Options } from './args.js';
-import { Holds } from '../holds/holds.js';
-import { SqliteHoldStore, StoreError } from '../holds/store.js';
-import { notifier, type Webhook } from '../holds/notify.js';
+import { createScopegate } from '../app.js';
+import type { Route } from '../proxy/upstream.js';
+import { parse, parseDuration, parseHostPort, parseSeconds, type Options } from './args.js';
+import type { Webhook } from '../holds/notify.js';
 import { DEFAULT_POLICY, VERSION } from './paths.js';
 import { PROVIDERS } from '../providers/registry.js';
 import type { AnswerStatusMode } from '../providers/types.js';
-import { watchPolicy } from '../policy/reload.js';
-import { LiveLookups } from '../scope/live-lookups.js';
 import { DEFAULT_CLIENT_LIMITS, type ClientLimits } from '../proxy/client-limits.js';
 
 export const START_HELP = `Usage: scopegate start [options]
@@ -199,7 +189,7 @@ function parseBytes(flag: string, v: string): number {
 
 function loadPolicyOrExit(path: string): Policy {
   try {
-    return loadPolicyFile(path);
+    return loadPolicyFile(path, PROVIDERS);
   } catch (err) {
     if (err instanceof CheckFailed) throw new UsageError(`invalid policy:\n${err.message}`);
     throw new UsageError((err as Error).message);
@@ -221,12 +211,6 @@ function readUpstreamCa(path: string): string {
   return pem;
 }
 
-function formatDuration(ms: number): string {
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return `${Math.round(ms / 1000)}s`;
-}
 
 const display = (p: string): string => {
   const rel = relative(process.cwd(), resolve(p));
@@ -242,7 +226,7 @@ export async function runStart(argv: string[]): Promise<number> {
   }
   const config = parsed;
   const policy = loadPolicyOrExit(config.policyPath);
-  const extraCa = config.upstreamCaPath ? readUpstreamCa(config.upstreamCaPath) : undefined;
+  const upstreamCa = config.upstreamCaPath ? readUpstreamCa(config.upstreamCaPath) : undefined;
   const logger = createLogger(config.logLevel, undefined, [...PROVIDERS.values()].flatMap((p) => p.secretHeaders));
   // a bug ends the process (a proxy in an unknown state must not go on judging), but with a line
   // in the log saying so; pino writes out the batched lines on exit
@@ -252,100 +236,31 @@ export async function runStart(argv: string[]): Promise<number> {
     process.exit(1);
   });
 
-  let ca;
-  let created;
-  try {
-    ({ ca, created } = ensureCa(config.caDir));
-  } catch (err) {
-    if (err instanceof CaError) throw new RuntimeError(err.message);
-    throw err;
-  }
-  if (!keyFileIsPrivate(ca.keyPath)) {
-    logger.warn({ key: ca.keyPath }, 'the CA key file is readable by other users; chmod 600 it');
-  }
-  const bundlePath = writeTrustBundle(ca);
-  let token;
-  try {
-    token = resolveAdminToken(config.adminToken, undefined, config.dataDir);
-  } catch (err) {
-    throw new RuntimeError((err as Error).message);
-  }
-
-  let store;
-  try {
-    store = new SqliteHoldStore(config.dataDir);
-  } catch (err) {
-    if (err instanceof StoreError) throw new RuntimeError(err.message);
-    throw err;
-  }
-  // the page URL is known once the admin listener is up; notifications read it then
-  let pageUrl = `http://${config.admin.host}:${config.admin.port}/`;
-  const notify = notifier({ webhooks: config.webhooks, logger, get pageUrl() { return pageUrl; } } as Parameters<typeof notifier>[0]);
-  const holds = new Holds(store, { dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, approvalTtlMs: config.approvalTtlMs, logger, onNewHold: notify });
-  holds.startSweeper();
-
-  const metrics = new Metrics();
-  const leafCache = new LeafCache(ca, { onMint: (ms) => metrics.leafMintSeconds.observe(ms / 1000) });
-  metrics.leafCacheSource = () => leafCache.size;
-  const upstream = new Upstream({ routes: config.routes, headersTimeoutMs: config.upstreamTimeoutMs, connectTimeoutMs: Math.min(10_000, config.upstreamTimeoutMs), ...(extraCa ? { extraCa } : {}) });
-  let current = policy;
-  const proxy = new ProxyServer({
-    policy: () => current,
-    leafCache,
-    upstream,
-    logger,
-    metrics,
-    providers: PROVIDERS,
-    answerStatus: config.answerStatus,
-    bodyLimits: { maxBytes: config.maxBody, maxDecodedBytes: config.maxBody },
-    lookups: new LiveLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
-    lookupTimeoutMs: config.lookupTimeoutMs,
-    holds,
-    holdTimeoutMs: config.holdTimeoutMs,
-    limits: config.limits,
-    holdHints: { get pageUrl() { return pageUrl; }, approvalTtlText: formatDuration(config.approvalTtlMs) },
-  });
-  const reloader = watchPolicy(config.policyPath, logger, (p) => {
-    current = p;
-  });
-  let ready = false;
-  const admin = new AdminServer({ token: token.token, metrics, logger, ready: () => ready, holds, protectedNames: () => current.sets.get('protected-environments')?.members ?? new Set() });
-
-  let proxyAddr;
-  let adminAddr;
-  let transparentAddr: AddressInfo | undefined;
-  try {
-    proxyAddr = await proxy.listen(config.listen.host, config.listen.port);
-    if (config.transparent) transparentAddr = await proxy.listenTransparent(config.transparent.host, config.transparent.port);
-    adminAddr = await admin.listen(config.admin.host, config.admin.port);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${(e as { address?: string }).address}:${(e as { port?: number }).port} is already in use` : e.message}`);
-  }
-  ready = true;
-  pageUrl = `http://${adminAddr.family === 'IPv6' ? `[${adminAddr.address}]` : adminAddr.address}:${adminAddr.port}/`;
-  const proxyUrl = `http://${proxyAddr.family === 'IPv6' ? `[${proxyAddr.address}]` : proxyAddr.address}:${proxyAddr.port}`;
+  const { upstreamCaPath: _ca, ...rest } = config;
+  const app = createScopegate({ ...rest, policy, providers: PROVIDERS, logger, ...(upstreamCa ? { upstreamCa } : {}) });
+  const at = await app.listen();
+  const { ca, bundlePath, adminToken: token } = app;
   logger.info(
     {
       version: VERSION,
-      listen: `${proxyAddr.address}:${proxyAddr.port}`,
-      ...(transparentAddr ? { transparent: `${transparentAddr.address}:${transparentAddr.port}` } : {}),
-      admin: `${adminAddr.address}:${adminAddr.port}`,
+      listen: `${at.proxy.address}:${at.proxy.port}`,
+      ...(at.transparent ? { transparent: `${at.transparent.address}:${at.transparent.port}` } : {}),
+      admin: `${at.admin.address}:${at.admin.port}`,
       policy: config.policyPath,
       guarded: policy.providers.map((p) => ({ provider: p.name, hosts: p.hosts })),
-      caCreated: created,
+      caCreated: app.caCreated,
     },
     'listening',
   );
   const guarded = policy.providers.flatMap((p) => p.hosts).join(', ') || 'none';
   process.stderr.write(
     [
-      `scopegate ${VERSION}: proxy ${proxyUrl}${transparentAddr ? `, transparent ${transparentAddr.address}:${transparentAddr.port}` : ''}, admin http://${adminAddr.address}:${adminAddr.port}`,
+      `scopegate ${VERSION}: proxy ${at.proxyUrl}${at.transparent ? `, transparent ${at.transparent.address}:${at.transparent.port}` : ''}, admin http://${at.admin.address}:${at.admin.port}`,
       `  policy   ${display(config.policyPath)} (guards ${guarded}; other hosts: egress ${policy.egress.default})`,
-      `  CA       ${display(ca.certPath)}${created ? ' (created now)' : ''}; clients must trust it: ${display(bundlePath)} is it plus the system roots`,
-      `  agent    export HTTPS_PROXY=${proxyUrl} HTTP_PROXY=${proxyUrl} NODE_EXTRA_CA_CERTS=${resolve(ca.certPath)} SSL_CERT_FILE=${resolve(bundlePath)}`,
-      `           (or: eval "$(npx scopegate env --listen ${proxyAddr.address}:${proxyAddr.port} --ca-dir ${display(config.caDir)})" for every client's variables)`,
-      `  holds    approve at http://${adminAddr.address}:${adminAddr.port}/ or with \`scopegate holds list\` / \`approve ID\``,
+      `  CA       ${display(ca.certPath)}${app.caCreated ? ' (created now)' : ''}; clients must trust it: ${display(bundlePath)} is it plus the system roots`,
+      `  agent    export HTTPS_PROXY=${at.proxyUrl} HTTP_PROXY=${at.proxyUrl} NODE_EXTRA_CA_CERTS=${resolve(ca.certPath)} SSL_CERT_FILE=${resolve(bundlePath)}`,
+      `           (or: eval "$(npx scopegate env --listen ${at.proxy.address}:${at.proxy.port} --ca-dir ${display(config.caDir)})" for every client's variables)`,
+      `  holds    approve at http://${at.admin.address}:${at.admin.port}/ or with \`scopegate holds list\` / \`approve ID\``,
       `  admin    token in ${token.path ? display(token.path) : token.source === 'env' ? 'SCOPEGATE_ADMIN_TOKEN' : '--admin-token'}`,
       '',
     ].join('\n'),
@@ -356,14 +271,9 @@ export async function runStart(argv: string[]): Promise<number> {
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      ready = false;
       logger.info({ signal, drainMs: config.drainMs }, 'shutting down: no new connections; letting requests in flight finish');
       void (async () => {
-        reloader.close();
-        const { unfinished } = await proxy.shutdown(config.drainMs);
-        await admin.close();
-        await upstream.destroy();
-        holds.close();
+        const { unfinished } = await app.shutdown(config.drainMs);
         logger.info({ unfinished }, unfinished > 0 ? 'stopped; requests still in flight were cut' : 'stopped');
         logger.flush?.();
         resolveExit(0);

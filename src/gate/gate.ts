@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
 import type { Holds } from '../holds/holds.js';
-import type { Hold } from '../holds/store.js';
+import type { Hold } from '../holds/store-types.js';
 import { DEFAULT_BODY_LIMITS, type BodyLimits } from '../inspect/body.js';
 import type { InspectionCache } from '../inspect/inspection-cache.js';
 import type { Operation } from '../inspect/operation.js';
@@ -45,8 +45,6 @@ export interface GateDeps {
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
   lookupTimeoutMs: number;
   clientLimits: ClientLimits;
-  /** Called when a request starts and when it has fully finished, so shutdown can wait for it. */
-  inflight: { add(): void; done(): void };
 }
 
 type Outcome = { decision: Decision; result: ForwardResult };
@@ -61,7 +59,6 @@ type Outcome = { decision: Decision; result: ForwardResult };
 export async function handleRequest(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const decisionId = newDecisionId();
-  deps.inflight.add();
   let outcome: Outcome = { decision: { kind: 'error', stage: 'internal', rule: 'internal' }, result: { status: 0, bytesOut: 0 } };
   try {
     outcome = await pass(deps, ctx, req, res, decisionId);
@@ -69,8 +66,6 @@ export async function handleRequest(deps: GateDeps, ctx: ConnectionContext, req:
     deps.logger.error({ decisionId, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'request pipeline failed');
     answerPlain(res, 500, decisionId, 'internal error; the request was not forwarded');
     outcome = { decision: { kind: 'error', stage: 'internal', rule: 'internal', reason: (err as Error).message }, result: { status: 500, bytesOut: 0 } };
-  } finally {
-    deps.inflight.done();
   }
   const { decision, result } = outcome;
   deps.recorder.record({

@@ -4,6 +4,7 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Holds } from '../holds/holds.js';
 import { describeScope } from '../scope/scope.js';
 import type { ConnectionContext } from '../proxy/context.js';
+import type { ConnectionRecord } from '../proxy/gatekeeper.js';
 import { ruleText, type Decision } from './decision.js';
 
 /** One finished request or WebSocket message, as the recorder takes it. */
@@ -95,6 +96,31 @@ export class Recorder {
         error: r.error && d.kind !== 'error' ? r.error : undefined,
       },
       r.channel === 'websocket' ? 'websocket message' : 'request',
+    );
+  }
+
+  /** A connection-level decision: a refused connection, or a tunnel when it closes. One key set, one order. */
+  connection(r: ConnectionRecord): void {
+    if (r.result) this.metrics.tunnels.inc({ result: r.result });
+    this.logger.info(
+      {
+        decisionId: r.decisionId ?? undefined,
+        agent: r.agent ?? undefined,
+        via: r.via,
+        client: r.client ?? undefined,
+        host: r.host ?? undefined,
+        port: r.port ?? undefined,
+        status: r.status ?? undefined,
+        decision: r.decision,
+        rule: r.rule,
+        reason: r.reason,
+        bytesUp: r.bytesUp,
+        bytesDown: r.bytesDown,
+        durationMs: r.durationMs,
+        interceptedAs: r.interceptedAs,
+        error: r.error,
+      },
+      r.msg,
     );
   }
 }

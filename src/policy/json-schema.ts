@@ -1,5 +1,5 @@
 import type { Shape } from './yaml-check.js';
-import { POLICY_SHAPE } from './schema.js';
+import { policyShape } from './schema.js';
 
 /** The same shape the checker enforces, as a JSON Schema for editors (yaml-language-server). */
 export function shapeToJsonSchema(shape: Shape): Record<string, unknown> {
@@ -30,13 +30,13 @@ export function shapeToJsonSchema(shape: Shape): Record<string, unknown> {
   }
 }
 
-export function policyJsonSchema(): string {
+export function policyJsonSchema(providerNames: readonly string[]): string {
   return `${JSON.stringify(
     {
       $schema: 'http://json-schema.org/draft-07/schema#',
       title: 'scopegate policy',
       description: 'Generated from src/policy/schema.ts by `scopegate policy schema`; `scopegate policy check` is the authority.',
-      ...shapeToJsonSchema(POLICY_SHAPE),
+      ...shapeToJsonSchema(policyShape(providerNames)),
     },
     null,
     2,

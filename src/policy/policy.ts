@@ -4,9 +4,9 @@ import { resolve } from 'node:path';
 import type { OperationClass } from '../inspect/operation.js';
 import { HostMatcher } from '../proxy/host.js';
 import { AddressSet } from '../proxy/address-set.js';
-import { PROVIDERS } from '../providers/registry.js';
-import { POLICY_SHAPE } from './schema.js';
-import { CheckFailed, parseAndLocate, type CheckIssue } from './yaml-check.js';
+import { policyShape } from './schema.js';
+import { CheckFailed, PolicyError, type CheckIssue } from '../errors.js';
+import { parseAndLocate } from './yaml-check.js';
 
 export type Action = 'allow' | 'deny' | 'hold';
 export type EgressVerdict = { allowed: true } | { allowed: false; reason: string };
@@ -101,16 +101,13 @@ interface RawPolicy {
   rules?: RawRule[];
 }
 
-export class PolicyError extends Error {
-  readonly code = 'SCOPEGATE_POLICY';
-}
-
-export { CheckFailed };
-
 const list = <T>(v: OneOrMany<T> | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-export function loadPolicyFile(path: string, env: NodeJS.ProcessEnv = process.env): Policy {
+/** What a policy needs to know of the providers scopegate has: their names and default hosts. */
+export type KnownProviders = ReadonlyMap<string, { defaultHosts: readonly string[] }>;
+
+export function loadPolicyFile(path: string, providers: KnownProviders, env: NodeJS.ProcessEnv = process.env): Policy {
   const abs = resolve(path);
   let text: string;
   try {
@@ -118,12 +115,12 @@ export function loadPolicyFile(path: string, env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     throw new PolicyError(`cannot read policy ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return parsePolicy(text, path, env);
+  return parsePolicy(text, path, providers, env);
 }
 
 /** Throws CheckFailed (every problem, with file:line:column and field) or returns the frozen policy. */
-export function parsePolicy(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Policy {
-  const located = parseAndLocate(text, source, POLICY_SHAPE);
+export function parsePolicy(text: string, source: string, known: KnownProviders, env: NodeJS.ProcessEnv = process.env): Policy {
+  const located = parseAndLocate(text, source, policyShape([...known.keys()]));
   const raw = located.value as RawPolicy;
   const issues: CheckIssue[] = [];
   const problem = (field: string, message: string): void => {
@@ -242,7 +239,7 @@ export function parsePolicy(text: string, source: string, env: NodeJS.ProcessEnv
   if (issues.length > 0) throw new CheckFailed(issues);
 
   const providers: GuardedProvider[] = Object.entries(raw.providers ?? {}).map(([name, p]) => {
-    const hosts = p.hosts ?? PROVIDERS.get(name)!.defaultHosts;
+    const hosts = p.hosts ?? known.get(name)!.defaultHosts;
     return { name, hosts, matcher: new HostMatcher(hosts) };
   });
   const d = raw.defaults ?? {};

@@ -1,29 +1,30 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, basename, resolve } from 'node:path';
 import type { Logger } from '../audit/logger.js';
-import { CheckFailed, loadPolicyFile, type Policy } from './policy.js';
+import { CheckFailed, errorMessage } from '../errors.js';
+import { loadPolicyFile, type KnownProviders, type Policy } from './policy.js';
 
 /**
  * Reload the policy on SIGHUP and when its file changes. A file that does not load keeps the
  * policy in force, and the log says why: a typo must never open the gate or stop the proxy.
  */
-export function watchPolicy(path: string, logger: Logger, apply: (p: Policy) => void): { close(): void } {
+export function watchPolicy(path: string, providers: KnownProviders, logger: Logger, apply: (p: Policy) => void): { close(): void } {
   let lastDigest: string | null = null;
   let timer: NodeJS.Timeout | undefined;
   const reload = (why: string): void => {
     try {
-      const p = loadPolicyFile(path);
+      const p = loadPolicyFile(path, providers);
       if (p.digest === lastDigest) return;
       lastDigest = p.digest;
       apply(p);
       logger.info({ policy: path, digest: p.digest, trigger: why, rules: p.rules.length, mode: p.mode }, 'policy loaded');
     } catch (err) {
-      const detail = err instanceof CheckFailed ? err.issues.map((i) => `${i.line}:${i.column} ${i.field}: ${i.message}`) : [(err as Error).message];
+      const detail = err instanceof CheckFailed ? err.issues.map((i) => `${i.line}:${i.column} ${i.field}: ${i.message}`) : [errorMessage(err)];
       logger.error({ policy: path, trigger: why, problems: detail }, 'policy reload failed; the previous policy stays in force');
     }
   };
   try {
-    lastDigest = loadPolicyFile(path).digest;
+    lastDigest = loadPolicyFile(path, providers).digest;
   } catch {
     lastDigest = null;
   }

@@ -1,6 +1,5 @@
 import { normaliseHost } from '../proxy/host.js';
 import { parseAddressEntry } from '../proxy/address-set.js';
-import { PROVIDERS } from '../providers/registry.js';
 import { OPERATION_CLASSES } from '../inspect/operation.js';
 import type { Shape } from './yaml-check.js';
 
@@ -63,7 +62,8 @@ export const SCOPE_SHAPE: Shape = {
   },
 };
 
-const RULE_SHAPE: Shape = {
+function ruleShape(providerNames: readonly string[]): Shape {
+  return {
   kind: 'object',
   fields: {
     name: { shape: nameString, required: true },
@@ -72,7 +72,7 @@ const RULE_SHAPE: Shape = {
       shape: {
         kind: 'object',
         fields: {
-          provider: { shape: oneOrMany({ kind: 'string', enum: [...PROVIDERS.keys()] }, 'a provider name or a list') },
+          provider: { shape: oneOrMany({ kind: 'string', enum: [...providerNames] }, 'a provider name or a list') },
           operation: { shape: oneOrMany({ kind: 'string', pattern: /^[A-Za-z_][A-Za-z0-9_]*$|^[A-Z]+ \/.*$/, patternHint: 'a GraphQL field name, or "METHOD /path"' }, 'an operation name or a list') },
           class: { shape: oneOrMany({ kind: 'string', enum: CLASS_NAMES }, 'a class or a list of classes') },
           type: { shape: oneOrMany({ kind: 'string', enum: ['query', 'mutation', 'subscription', 'http'] }, 'an operation type or a list') },
@@ -83,7 +83,8 @@ const RULE_SHAPE: Shape = {
     },
     action: { shape: action, required: true },
   },
-};
+  };
+}
 
 const AGENT_SHAPE: Shape = {
   kind: 'object',
@@ -94,7 +95,22 @@ const AGENT_SHAPE: Shape = {
   },
 };
 
-export const POLICY_SHAPE: Shape = {
+/**
+ * The policy file's shape, for the providers this scopegate knows: provider names are checked
+ * against them (under `providers:` and in `match.provider`), nothing else depends on them.
+ */
+export function policyShape(providerNames: readonly string[]): Shape {
+  const known = shapes.get(providerNames.join('|'));
+  if (known) return known;
+  const shape = buildPolicyShape(providerNames);
+  shapes.set(providerNames.join('|'), shape);
+  return shape;
+}
+
+const shapes = new Map<string, Shape>();
+
+function buildPolicyShape(providerNames: readonly string[]): Shape {
+  return {
   kind: 'object',
   fields: {
     version: { shape: { kind: 'integer', min: 1, max: 1 }, required: true },
@@ -113,8 +129,8 @@ export const POLICY_SHAPE: Shape = {
     providers: {
       shape: {
         kind: 'map',
-        keyPattern: new RegExp(`^(${[...PROVIDERS.keys()].join('|')})$`),
-        keyHint: `known providers: ${[...PROVIDERS.keys()].join(', ')}`,
+        keyPattern: new RegExp(`^(${providerNames.map((n) => n.replace(/[^a-z0-9-]/g, '')).join('|')})$`),
+        keyHint: `known providers: ${providerNames.join(', ')}`,
         values: {
           kind: 'object',
           fields: {
@@ -136,6 +152,7 @@ export const POLICY_SHAPE: Shape = {
         },
       },
     },
-    rules: { shape: { kind: 'array', items: RULE_SHAPE } },
+    rules: { shape: { kind: 'array', items: ruleShape(providerNames) } },
   },
 };
+}

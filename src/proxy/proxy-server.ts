@@ -5,44 +5,29 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
 import type { Metrics } from '../admin/metrics.js';
-import { handleRequest, type GateDeps } from '../gate/gate.js';
-import { Recorder } from '../gate/record.js';
-import { handleUpgrade } from '../gate/graphql-websocket.js';
-import { guardedBy, routeHost, type Policy } from '../policy/policy.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
-import { InspectionCache } from '../inspect/inspection-cache.js';
-import type { ProviderAdapter } from '../providers/types.js';
-import type { AnswerStatusMode } from '../providers/types.js';
-import { identify } from './identity.js';
-import type { BodyLimits } from '../inspect/body.js';
-import type { LiveLookups } from '../scope/live-lookups.js';
-import type { Holds } from '../holds/holds.js';
-import type { HoldHints } from '../gate/decision.js';
 import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './answers.js';
 import type { ConnectionContext } from './context.js';
-import { BadAuthorityError, normaliseHost, parseAuthority, type Authority } from './host.js';
+import type { Gatekeeper, TunnelOrigin } from './gatekeeper.js';
+import { BadAuthorityError } from '../errors.js';
+import { normaliseHost, parseAuthority, type Authority } from './host.js';
 import { Interceptor } from './intercept.js';
 import { openTunnel, type TunnelHooks } from './tunnel.js';
-import { firstBytesVerdict, type TunnelOrigin } from './tunnel-verdict.js';
 import { readFirstBytes } from './first-bytes.js';
 import { parseClientHello } from './client-hello.js';
 import { DEFAULT_CLIENT_LIMITS, parseErrorStatus, serverOptions, type ClientLimits } from './client-limits.js';
 import type { Upstream } from './upstream.js';
 
+/** What the transport is built from: sockets and TLS on one side, the gate behind one interface on the other. */
 export interface ProxyServerOptions {
-  policy: () => Policy;
+  gate: Gatekeeper;
   leafCache: LeafCache;
+  /** Where tunnels connect (routes) and what plain requests are forwarded through. */
   upstream: Upstream;
+  /** The transport's own lines (malformed requests, refused interceptions); decisions go to the gate. */
   logger: Logger;
+  /** Open connections and tunnels (gauges); decision metrics are the gate's. */
   metrics: Metrics;
-  providers: ReadonlyMap<string, ProviderAdapter>;
-  answerStatus: AnswerStatusMode;
-  bodyLimits?: BodyLimits;
-  lookups: LiveLookups;
-  lookupTimeoutMs: number;
-  holds?: Holds;
-  holdTimeoutMs: number;
-  holdHints?: HoldHints;
   limits?: ClientLimits;
 }
 
@@ -80,32 +65,14 @@ export class ProxyServer {
   private readonly interceptor: Interceptor;
   private readonly sockets = new Set<Duplex>();
   private readonly inflight = new Inflight();
-  private readonly deps: GateDeps;
   private closing = false;
   private transparentServer: NetServer | null = null;
 
   constructor(private readonly options: ProxyServerOptions) {
-    this.deps = {
-      upstream: options.upstream,
-      logger: options.logger,
-      recorder: new Recorder(options.logger, options.metrics, options.holds),
-      inflight: this.inflight,
-      policy: options.policy,
-      providers: options.providers,
-      inspections: new InspectionCache(),
-      answerStatus: options.answerStatus,
-      lookups: options.lookups,
-      lookupTimeoutMs: options.lookupTimeoutMs,
-      holdTimeoutMs: options.holdTimeoutMs,
-      ...(options.holds ? { holds: options.holds } : {}),
-      ...(options.holdHints ? { holdHints: options.holdHints } : {}),
-      ...(options.bodyLimits ? { bodyLimits: options.bodyLimits } : {}),
-      clientLimits: options.limits ?? DEFAULT_CLIENT_LIMITS,
-    };
     this.interceptor = new Interceptor({
       leafCache: options.leafCache,
-      handler: (ctx, req, res) => void handleRequest(this.deps, ctx, req, res),
-      upgrade: (ctx, req, socket, head) => handleUpgrade(this.deps, ctx, req, socket, head),
+      handler: (ctx, req, res) => this.handle(ctx, req, res),
+      upgrade: (ctx, req, socket, head) => options.gate.handleUpgrade(ctx, req, socket, head),
       onRejected: (ctx, reason) =>
         options.logger.warn({ connectionId: ctx.connectionId, host: ctx.target.host, agent: ctx.agent, reason }, 'interception refused'),
       track: (s) => this.track(s),
@@ -124,6 +91,12 @@ export class ProxyServer {
       if (err.code !== 'ECONNRESET') options.logger.debug({ code: err.code }, 'malformed request on the proxy listener');
       answerPlainOnSocket(socket, parseErrorStatus(err.code), null, `malformed request (${err.code ?? 'error'})`);
     });
+  }
+
+  /** A request, counted while in flight so shutdown can let it finish. */
+  private handle(ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse): void {
+    this.inflight.add();
+    void this.options.gate.handleRequest(ctx, req, res).finally(() => this.inflight.done());
   }
 
   private track(s: Duplex): void {
@@ -150,7 +123,6 @@ export class ProxyServer {
   }
 
   private onTransparent(socket: Socket): void {
-    const log = this.options.logger;
     this.track(socket);
     socket.setNoDelay(true);
     this.options.metrics.openConnections.inc();
@@ -160,9 +132,9 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    const decisionId = newDecisionId();
-    const refuse = (reason: string): void => {
-      log.info({ decisionId, via: 'transparent', client: socket.remoteAddress, decision: 'deny', rule: 'transparent', reason }, 'connect');
+    const client = socket.remoteAddress ?? null;
+    const refuse = (reason: string, decisionId: string = newDecisionId()): void => {
+      this.options.gate.recordConnection({ msg: 'connect', decisionId, via: 'transparent', agent: null, client, host: null, port: null, status: null, decision: 'deny', rule: 'transparent', reason });
       socket.destroy();
     };
     const timer = setTimeout(() => refuse('no TLS ClientHello within 10 s'), 10_000);
@@ -174,23 +146,24 @@ export class ProxyServer {
       if (hello.sni === null) return refuse('a TLS ClientHello without a server name (SNI): the host it is for cannot be known; the transparent listener needs SNI (a client that connects by address must use the proxy, --listen, instead)');
       const name = normaliseHost(hello.sni);
       if (name === null) return refuse('a TLS server name that is not a host name');
-      const route = routeHost(this.options.policy(), name);
-      if (route.kind === 'intercept') {
-        const ctx = this.context('transparent', { host: name, port: 443 }, 'https', route.provider.name, socket, 'anonymous');
-        this.interceptor.accept(socket, ctx, buf);
+      const target = { host: name, port: 443 };
+      // the network chose this listener, so no Proxy-Authorization exists: the caller is anonymous
+      const admission = this.options.gate.admit('transparent', target, undefined, client);
+      if (admission.kind === 'refuse') {
+        socket.destroy();
         return;
       }
-      if (route.kind === 'refuse') {
-        this.options.metrics.tunnels.inc({ result: 'refused' });
-        return refuse(route.reason);
+      if (admission.kind === 'intercept') {
+        this.interceptor.accept(socket, this.context('transparent', target, 'https', admission.provider, socket, admission.agent), buf);
+        return;
       }
       openTunnel(
         socket,
         buf,
         this.options.upstream.tunnelTarget(name, 443),
-        decisionId,
+        admission.decisionId,
         // the SNI is already read: what follows is relayed as it is
-        this.tunnelHooks({ decisionId, agent: 'anonymous', via: 'transparent', host: name, port: 443, inspectFirst: () => 'relay', intercept: (client) => client.destroy() }),
+        this.tunnelHooks({ decisionId: admission.decisionId, agent: admission.agent, via: 'transparent', client, host: name, port: 443, inspectFirst: () => 'relay', intercept: (c) => c.destroy() }),
         10_000,
         true,
       );
@@ -220,74 +193,69 @@ export class ProxyServer {
   }
 
   private onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const log = this.options.logger;
     socket.on('error', () => socket.destroy());
     if (this.closing) {
       answerPlainOnSocket(socket, 503, null, 'scopegate is shutting down');
       return;
     }
+    const client = (socket as Socket).remoteAddress ?? null;
     let target: Authority;
     try {
       target = parseAuthority(req.url ?? '');
     } catch (err) {
       const reason = err instanceof BadAuthorityError ? err.message : 'bad CONNECT target';
-      log.info({ decision: 'deny', rule: 'bad-request', reason }, 'connect');
+      this.options.gate.recordConnection({ msg: 'connect', decisionId: null, via: 'connect', agent: null, client, host: null, port: null, status: 400, decision: 'deny', rule: 'bad-request', reason });
       answerPlainOnSocket(socket, 400, null, reason);
       return;
     }
-    const policy = this.options.policy();
-    const decisionId = newDecisionId();
-    const who = identify(policy, req.headers['proxy-authorization']);
-    if (!who.ok) {
-      log.info({ decisionId, via: 'connect', host: target.host, port: target.port, status: 407, decision: 'deny', rule: 'identity', reason: who.reason }, 'connect');
-      answerProxyAuthRequired(socket, decisionId, who.reason);
+    const admission = this.options.gate.admit('connect', target, req.headers['proxy-authorization'], client);
+    if (admission.kind === 'refuse') {
+      if (admission.status === 407) answerProxyAuthRequired(socket, admission.decisionId, admission.reason);
+      else answerPlainOnSocket(socket, admission.status, admission.decisionId, admission.reason);
       return;
     }
-    const agent = who.agent;
-    const route = routeHost(policy, target.host);
-    if (route.kind === 'intercept') {
+    const { agent, decisionId } = admission;
+    if (admission.kind === 'intercept') {
       // guarded: judged request by request inside
-      const ctx = this.context('connect', target, 'https', route.provider.name, socket, agent);
-      log.debug({ connectionId: ctx.connectionId, host: target.host, port: target.port, provider: route.provider.name }, 'intercepting');
+      const ctx = this.context('connect', target, 'https', admission.provider, socket, agent);
+      this.options.logger.debug({ connectionId: ctx.connectionId, host: target.host, port: target.port, provider: admission.provider }, 'intercepting');
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       this.interceptor.accept(socket, ctx, head);
       return;
     }
-    if (route.kind === 'refuse') {
-      this.options.metrics.tunnels.inc({ result: 'refused' });
-      log.info({ decisionId, agent, via: 'connect', host: target.host, port: target.port, status: 403, decision: 'deny', rule: 'egress', reason: route.reason }, 'connect');
-      answerPlainOnSocket(socket, 403, decisionId, route.reason);
-      return;
-    }
-    const destination = this.options.upstream.tunnelTarget(target.host, target.port);
     const origin: TunnelOrigin = { host: target.host, port: target.port, tunnelTarget: (name, port) => this.options.upstream.tunnelTarget(name, port) };
     openTunnel(
       socket,
       head,
-      destination,
+      this.options.upstream.tunnelTarget(target.host, target.port),
       decisionId,
       this.tunnelHooks({
         decisionId,
         agent,
         via: 'connect',
+        client,
         host: target.host,
         port: target.port,
-        inspectFirst: (buf) => firstBytesVerdict(this.options.policy(), origin, buf),
-        intercept: (client, host, first) => {
-          const provider = guardedBy(this.options.policy(), host)!;
+        inspectFirst: (buf) => this.options.gate.firstBytes(origin, buf),
+        intercept: (c, host, first) => {
+          const provider = this.options.gate.guarding(host);
+          if (!provider) {
+            c.destroy();
+            return;
+          }
           // judged and forwarded as the guarded host's HTTPS API, wherever the tunnel pointed
-          const ctx = this.context('connect', { host, port: 443 }, 'https', provider.name, client, agent);
-          log.warn({ decisionId, connectionId: ctx.connectionId, agent, connectTarget: target.host, sni: host }, 'a tunnel to a host that is not guarded carries TLS for a guarded one: intercepting it as that host');
-          this.interceptor.accept(client, ctx, first);
+          const ctx = this.context('connect', { host, port: 443 }, 'https', provider, c, agent);
+          this.options.logger.warn({ decisionId, connectionId: ctx.connectionId, agent, connectTarget: target.host, sni: host }, 'a tunnel to a host that is not guarded carries TLS for a guarded one: intercepting it as that host');
+          this.interceptor.accept(c, ctx, first);
         },
       }),
     );
   }
 
-  /** Metrics and the one log line of a tunnel, the same for CONNECT and transparent ones. */
-  private tunnelHooks(t: { decisionId: string; agent: string; via: ConnectionContext['via']; host: string; port: number; inspectFirst: TunnelHooks['inspectFirst']; intercept: TunnelHooks['intercept'] }): TunnelHooks {
+  /** The open-tunnel gauge and the one record of a tunnel, the same for CONNECT and transparent ones. */
+  private tunnelHooks(t: { decisionId: string; agent: string; via: ConnectionContext['via']; client: string | null; host: string; port: number; inspectFirst: TunnelHooks['inspectFirst']; intercept: TunnelHooks['intercept'] }): TunnelHooks {
     const started = Date.now();
-    const { metrics, logger } = this.options;
+    const { metrics, gate } = this.options;
     return {
       track: (s) => this.track(s),
       onOpen: () => metrics.openTunnels.inc(),
@@ -295,24 +263,24 @@ export class ProxyServer {
       intercept: t.intercept,
       onClose: (r) => {
         if (r.established) metrics.openTunnels.dec();
-        metrics.tunnels.inc({ result: r.interceptedAs ? 'intercepted' : r.refused ? 'refused' : r.established ? 'tunnelled' : 'failed' });
-        logger.info(
-          {
-            decisionId: t.decisionId,
-            agent: t.agent,
-            via: t.via,
-            host: t.host,
-            port: t.port,
-            decision: r.interceptedAs ? 'intercept' : r.error && r.established ? 'deny' : 'tunnel',
-            rule: 'egress',
-            bytesUp: r.bytesUp,
-            bytesDown: r.bytesDown,
-            durationMs: Date.now() - started,
-            ...(r.interceptedAs ? { interceptedAs: r.interceptedAs } : {}),
-            ...(r.error ? { error: r.error } : {}),
-          },
-          'tunnel',
-        );
+        gate.recordConnection({
+          msg: 'tunnel',
+          decisionId: t.decisionId,
+          via: t.via,
+          agent: t.agent,
+          client: t.client,
+          host: t.host,
+          port: t.port,
+          status: null,
+          decision: r.interceptedAs ? 'intercept' : r.error && r.established ? 'deny' : 'tunnel',
+          rule: 'egress',
+          result: r.interceptedAs ? 'intercepted' : r.refused ? 'refused' : r.established ? 'tunnelled' : 'failed',
+          bytesUp: r.bytesUp,
+          bytesDown: r.bytesDown,
+          durationMs: Date.now() - started,
+          ...(r.interceptedAs ? { interceptedAs: r.interceptedAs } : {}),
+          ...(r.error ? { error: r.error } : {}),
+        });
       },
     };
   }
@@ -334,26 +302,16 @@ export class ProxyServer {
       answerPlain(res, 400, decisionId, err instanceof BadAuthorityError ? err.message : 'bad URL');
       return;
     }
-    const policy = this.options.policy();
-    const who = identify(policy, req.headers['proxy-authorization']);
-    if (!who.ok) {
-      this.options.logger.info({ decisionId, via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 407, decision: 'deny', rule: 'identity', reason: who.reason }, 'request');
-      res.setHeader('proxy-authenticate', 'Basic realm="scopegate"');
-      answerPlain(res, 407, decisionId, who.reason);
+    const admission = this.options.gate.admit('absolute-form', target, req.headers['proxy-authorization'], req.socket.remoteAddress ?? null, { method: req.method ?? '', path: url });
+    if (admission.kind === 'refuse') {
+      if (admission.status === 407) res.setHeader('proxy-authenticate', 'Basic realm="scopegate"');
+      answerPlain(res, admission.status, admission.decisionId, admission.reason);
       return;
     }
-    const route = routeHost(policy, target.host);
-    if (route.kind === 'refuse') {
-      this.options.metrics.requests.inc({ host: 'other', method: req.method ?? '', decision: 'deny' });
-      this.options.logger.info({ decisionId, agent: who.agent, via: 'absolute-form', host: target.host, port: target.port, method: req.method, status: 403, decision: 'deny', rule: 'egress', reason: route.reason }, 'request');
-      answerPlain(res, 403, decisionId, route.reason);
-      return;
-    }
-    // the pipeline forwards origin-form: strip scheme and authority from the URL
+    // the gate forwards origin-form: strip scheme and authority from the URL
     req.url = url.slice(m[0].length) || '/';
     if (!req.url.startsWith('/')) req.url = `/${req.url}`;
-    const ctx = this.context('absolute-form', target, scheme, route.kind === 'intercept' ? route.provider.name : null, req.socket, who.agent);
-    void handleRequest(this.deps, ctx, req, res);
+    this.handle(this.context('absolute-form', target, scheme, admission.kind === 'intercept' ? admission.provider : null, req.socket, admission.agent), req, res);
   }
 
   /**

@@ -1,20 +1,15 @@
 import { isIP } from 'node:net';
+import { errorMessage } from '../errors.js';
 import { guardedBy, type Policy } from '../policy/policy.js';
 import { AddressSet } from './address-set.js';
 import { parseClientHello } from './client-hello.js';
 import { readRequestHead } from './cleartext-http.js';
 import { normaliseHost, parseAuthority } from './host.js';
-import { addressesOf, type TunnelTargetOf } from './name-addresses.js';
+import { addressesOf } from './name-addresses.js';
+import type { TunnelOrigin } from './gatekeeper.js';
 import type { FirstBytesVerdict, SettledVerdict } from './tunnel.js';
 
-/** The tunnel the first bytes arrived in: what the client asked CONNECT for. */
-export interface TunnelOrigin {
-  /** The CONNECT target, normalised: a host name or an IP literal (IPv6 without brackets). */
-  host: string;
-  port: number;
-  /** How a tunnel to another name would connect (--route), to check a server name against `host`. */
-  tunnelTarget: TunnelTargetOf;
-}
+export type { TunnelOrigin };
 
 /**
  * What a CONNECT tunnel's first client bytes are, so that it cannot carry a guarded host past
@@ -64,7 +59,7 @@ async function serverNameAt(to: TunnelOrigin, sni: string): Promise<SettledVerdi
     addresses = await addressesOf(to.tunnelTarget, sni, to.port);
   } catch (err) {
     return {
-      refuse: `cannot rule out domain fronting: the TLS server name ${sni} did not resolve (${(err as Error).message}), so it cannot be shown to be the CONNECT target ${to.host}; CONNECT to ${sni} instead`,
+      refuse: `cannot rule out domain fronting: the TLS server name ${sni} did not resolve (${errorMessage(err)}), so it cannot be shown to be the CONNECT target ${to.host}; CONNECT to ${sni} instead`,
     };
   }
   const target = new AddressSet([to.host]);

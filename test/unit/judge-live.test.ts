@@ -1,3 +1,4 @@
+import { PROVIDERS } from '../../src/providers/registry.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { ROOT } from '../helpers/proxy-process.js';
 // kept alive for the whole lookup timeout adds up on a busy proxy).
 
 const TIMEOUT_MS = 5_000;
-const policy = parsePolicy(readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8'), 'default.yaml');
+const policy = parsePolicy(readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8'), 'default.yaml', PROVIDERS);
 const deps = { lookupTimeoutMs: TIMEOUT_MS, lookups: {} } as unknown as GateDeps;
 const ctx: ConnectionContext = {
   connectionId: 'c1',

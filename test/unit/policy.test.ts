@@ -1,14 +1,16 @@
+import { PROVIDERS } from '../../src/providers/registry.js';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePolicy, CheckFailed, type Policy } from '../../src/policy/policy.js';
+import { CheckFailed } from '../../src/errors.js';
+import { parsePolicy, type Policy } from '../../src/policy/policy.js';
 import { evaluate } from '../../src/policy/evaluate.js';
 import type { Operation, OperationClass } from '../../src/inspect/operation.js';
 import type { Scope } from '../../src/scope/scope.js';
 import { identify } from '../../src/proxy/identity.js';
 import { ROOT } from '../helpers/proxy-process.js';
 
-const load = (name: string): Policy => parsePolicy(readFileSync(join(ROOT, 'policies', name), 'utf8'), name);
+const load = (name: string): Policy => parsePolicy(readFileSync(join(ROOT, 'policies', name), 'utf8'), name, PROVIDERS);
 
 const op = (cls: OperationClass, name = 'someMutation', type: Operation['type'] = 'mutation'): Operation => ({
   provider: 'railway', type, effect: type === 'query' || type === 'subscription' ? 'read' : 'write', name, alias: null, operationName: null, args: {}, class: cls,
@@ -105,7 +107,7 @@ describe('rules', () => {
       '    action: hold',
       '',
     ].join('\n'),
-    'rules.yaml',
+    'rules.yaml', PROVIDERS,
     { TEST_SECRET_SC: 'a-long-enough-secret' },
   );
   it('an agent may touch only resources bound to staging alone', () => {
@@ -130,7 +132,7 @@ describe('rules', () => {
     expect(identify(policy, basic('staging-cleaner', 'wrong-secret-here'))).toMatchObject({ ok: false });
     expect(identify(policy, basic('someone', 'x'))).toMatchObject({ ok: false });
     expect(identify(policy, undefined)).toEqual({ ok: true, agent: 'anonymous' });
-    const closed = parsePolicy('version: 1\ndefaults: { anonymous: deny }\n', 'x.yaml');
+    const closed = parsePolicy('version: 1\ndefaults: { anonymous: deny }\n', 'x.yaml', PROVIDERS);
     expect(identify(closed, undefined)).toMatchObject({ ok: false });
   });
 });
@@ -138,7 +140,7 @@ describe('rules', () => {
 describe('policy validation after the shape: file:line:column and the field', () => {
   const problems = (text: string, env: NodeJS.ProcessEnv = {}): string[] => {
     try {
-      parsePolicy(text, 'p.yaml', env);
+      parsePolicy(text, 'p.yaml', PROVIDERS, env);
       return [];
     } catch (err) {
       if (!(err instanceof CheckFailed)) throw err;
@@ -163,9 +165,9 @@ describe('policy validation after the shape: file:line:column and the field', ()
     expect(problems('version: 1\nrules:\n  - name: a\n    match: { clas: read }\n    action: deny\n')[0]).toMatch(/unknown key "clas"; did you mean "class"\?/);
   });
   it('egress.allow_without_sni: addresses and CIDR ranges; a bad entry is named with its line', () => {
-    const ok = parsePolicy('version: 1\negress:\n  allow_without_sni: [10.1.2.3, 192.0.2.0/24, "2001:db8::/32"]\n', 'p.yaml');
+    const ok = parsePolicy('version: 1\negress:\n  allow_without_sni: [10.1.2.3, 192.0.2.0/24, "2001:db8::/32"]\n', 'p.yaml', PROVIDERS);
     expect(['10.1.2.3', '192.0.2.77', '2001:db8::1', '10.1.2.4'].map((a) => ok.egress.allowWithoutSni.has(a))).toEqual([true, true, true, false]);
-    expect(parsePolicy('version: 1\n', 'p.yaml').egress.allowWithoutSni.has('127.0.0.1')).toBe(false);
+    expect(parsePolicy('version: 1\n', 'p.yaml', PROVIDERS).egress.allowWithoutSni.has('127.0.0.1')).toBe(false);
     expect(problems('version: 1\negress:\n  allow_without_sni:\n    - 10.0.0.0/33\n    - not-an-ip\n')).toEqual([
       '4:7 egress.allow_without_sni[0]: "10.0.0.0/33": the prefix length must be a whole number from 0 to 32',
       '5:7 egress.allow_without_sni[1]: "not-an-ip" is not an IP address or CIDR range (e.g. 10.1.2.3, 192.0.2.0/24, 2001:db8::/32)',
@@ -179,6 +181,6 @@ describe('policy validation after the shape: file:line:column and the field', ()
 describe('policies/policy.schema.json', () => {
   it('is the JSON Schema generated from the checker shape (regenerate with `scopegate policy schema`)', async () => {
     const { policyJsonSchema } = await import('../../src/policy/json-schema.js');
-    expect(readFileSync(join(ROOT, 'policies', 'policy.schema.json'), 'utf8')).toBe(policyJsonSchema());
+    expect(readFileSync(join(ROOT, 'policies', 'policy.schema.json'), 'utf8')).toBe(policyJsonSchema([...PROVIDERS.keys()]));
   });
 });

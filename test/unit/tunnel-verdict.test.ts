@@ -1,3 +1,4 @@
+import { PROVIDERS } from '../../src/providers/registry.js';
 import { describe, expect, it } from 'vitest';
 import { captureHello } from '../helpers/client-hello.js';
 import { readRequestHead } from '../../src/proxy/cleartext-http.js';
@@ -8,7 +9,7 @@ import { parsePolicy } from '../../src/policy/policy.js';
 import type { FirstBytesVerdict, SettledVerdict } from '../../src/proxy/tunnel.js';
 
 const GUARDED = 'backboard.railway.com';
-const policy = parsePolicy(['version: 1', 'providers:', '  railway: {}', 'egress:', '  deny: [denied.example]', '  allow_without_sni: [192.0.2.0/24, "2001:db8::/32"]', ''].join('\n'), 'p.yaml');
+const policy = parsePolicy(['version: 1', 'providers:', '  railway: {}', 'egress:', '  deny: [denied.example]', '  allow_without_sni: [192.0.2.0/24, "2001:db8::/32"]', ''].join('\n'), 'p.yaml', PROVIDERS);
 const ROUTES: Record<string, string> = { 'here.example': '203.0.113.9', 'elsewhere.example': '198.51.100.1' };
 const origin = (host: string): TunnelOrigin => ({ host, port: 443, tunnelTarget: (name, port) => ({ host: ROUTES[name] ?? name, port }) });
 const verdict = (host: string, bytes: string | Buffer): FirstBytesVerdict => firstBytesVerdict(policy, origin(host), typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);

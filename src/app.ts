@@ -1,0 +1,185 @@
+import type { AddressInfo } from 'node:net';
+import type { Logger } from './audit/logger.js';
+import { AdminServer } from './admin/admin-server.js';
+import { Metrics } from './admin/metrics.js';
+import { resolveAdminToken } from './admin/token.js';
+import { CaError, errorMessage, RuntimeError, StoreError } from './errors.js';
+import { createGatekeeper } from './gate/admission.js';
+import type { HoldHints } from './gate/decision.js';
+import { Recorder } from './gate/record.js';
+import { Holds } from './holds/holds.js';
+import { notifier, type Webhook } from './holds/notify.js';
+import { SqliteHoldStore } from './holds/sqlite-store.js';
+import { InspectionCache } from './inspect/inspection-cache.js';
+import type { Policy } from './policy/policy.js';
+import { watchPolicy } from './policy/reload.js';
+import type { AnswerStatusMode, ProviderAdapter } from './providers/types.js';
+import type { ClientLimits } from './proxy/client-limits.js';
+import { ProxyServer } from './proxy/proxy-server.js';
+import { Upstream, type Route } from './proxy/upstream.js';
+import { LiveLookups } from './scope/live-lookups.js';
+import { ensureCa, keyFileIsPrivate, type CertificateAuthority } from './tls/ca.js';
+import { writeTrustBundle } from './tls/bundle.js';
+import { LeafCache } from './tls/leaf-cache.js';
+
+/** Everything scopegate runs from: what `scopegate start` parses its arguments into, or what a test builds. */
+export interface ScopegateConfig {
+  /** The policy in force at start. */
+  policy: Policy;
+  /** Watched for changes (and SIGHUP) when given; an invalid new file keeps the old policy. */
+  policyPath?: string;
+  /** The providers scopegate knows; the policy names which of them are guarded. */
+  providers: ReadonlyMap<string, ProviderAdapter>;
+  listen: { host: string; port: number };
+  transparent?: { host: string; port: number };
+  admin: { host: string; port: number };
+  adminToken?: string;
+  caDir: string;
+  dataDir: string;
+  routes: Map<string, Route>;
+  /** An extra CA trusted for upstream TLS, PEM. */
+  upstreamCa?: string;
+  answerStatus: AnswerStatusMode;
+  maxBody: number;
+  lookupTimeoutMs: number;
+  lookupCacheMs: number;
+  holdTimeoutMs: number;
+  holdTtlMs: number;
+  approvalTtlMs: number;
+  webhooks: Webhook[];
+  limits: ClientLimits;
+  upstreamTimeoutMs: number;
+  logger: Logger;
+}
+
+export interface Listening {
+  proxy: AddressInfo;
+  transparent?: AddressInfo;
+  admin: AddressInfo;
+  /** `http://host:port` of the proxy, for HTTPS_PROXY. */
+  proxyUrl: string;
+  /** The approval page. */
+  pageUrl: string;
+}
+
+export interface Scopegate {
+  readonly ca: CertificateAuthority;
+  /** Whether the CA was made by this start. */
+  readonly caCreated: boolean;
+  /** The CA plus the system roots, for clients that take one bundle. */
+  readonly bundlePath: string;
+  readonly adminToken: { token: string; path?: string; source: string };
+  readonly holds: Holds;
+  /** The policy in force now (reloads replace it). */
+  policy(): Policy;
+  /** Open every listener; rejects with a RuntimeError naming the address that could not be had. */
+  listen(): Promise<Listening>;
+  /** Stop accepting, let requests in flight finish for up to `drainMs`, close everything. */
+  shutdown(drainMs: number): Promise<{ unfinished: number }>;
+}
+
+const formatAddress = (a: AddressInfo): string => (a.family === 'IPv6' ? `[${a.address}]` : a.address);
+
+function formatDuration(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Math.round(ms / 1000)}s`;
+}
+
+/**
+ * scopegate, in process: the CA, the store and holds, the admin API, the gate and the transport
+ * in front of it, composed once here. `scopegate start` is this plus argument parsing, a banner
+ * and signals; tests that need no separate process build it directly.
+ */
+export function createScopegate(config: ScopegateConfig): Scopegate {
+  const { logger } = config;
+  let ca;
+  let caCreated;
+  try {
+    ({ ca, created: caCreated } = ensureCa(config.caDir));
+  } catch (err) {
+    throw err instanceof CaError ? new RuntimeError(err.message) : err;
+  }
+  if (!keyFileIsPrivate(ca.keyPath)) logger.warn({ key: ca.keyPath }, 'the CA key file is readable by other users; chmod 600 it');
+  const bundlePath = writeTrustBundle(ca);
+  let adminToken;
+  try {
+    adminToken = resolveAdminToken(config.adminToken, undefined, config.dataDir);
+  } catch (err) {
+    throw new RuntimeError(errorMessage(err));
+  }
+  let store;
+  try {
+    store = new SqliteHoldStore(config.dataDir);
+  } catch (err) {
+    throw err instanceof StoreError ? new RuntimeError(err.message) : err;
+  }
+
+  // the page URL is known once the admin listener is up; notifications and answers read it then
+  let pageUrl = `http://${config.admin.host}:${config.admin.port}/`;
+  const notify = notifier({ webhooks: config.webhooks, logger, get pageUrl() { return pageUrl; } } as Parameters<typeof notifier>[0]);
+  const holds = new Holds(store, { dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, approvalTtlMs: config.approvalTtlMs, logger, onNewHold: notify });
+  holds.startSweeper();
+
+  const metrics = new Metrics();
+  const leafCache = new LeafCache(ca, { onMint: (ms) => metrics.leafMintSeconds.observe(ms / 1000) });
+  metrics.leafCacheSource = () => leafCache.size;
+  const upstream = new Upstream({ routes: config.routes, headersTimeoutMs: config.upstreamTimeoutMs, connectTimeoutMs: Math.min(10_000, config.upstreamTimeoutMs), ...(config.upstreamCa ? { extraCa: config.upstreamCa } : {}) });
+  let current = config.policy;
+  const holdHints: HoldHints = { get pageUrl() { return pageUrl; }, approvalTtlText: formatDuration(config.approvalTtlMs) };
+  const gate = createGatekeeper({
+    upstream,
+    logger,
+    recorder: new Recorder(logger, metrics, holds),
+    policy: () => current,
+    providers: config.providers,
+    inspections: new InspectionCache(),
+    bodyLimits: { maxBytes: config.maxBody, maxDecodedBytes: config.maxBody },
+    answerStatus: config.answerStatus,
+    holds,
+    holdTimeoutMs: config.holdTimeoutMs,
+    holdHints,
+    lookups: new LiveLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
+    lookupTimeoutMs: config.lookupTimeoutMs,
+    clientLimits: config.limits,
+  });
+  const proxy = new ProxyServer({ gate, leafCache, upstream, logger, metrics, limits: config.limits });
+  const reloader = config.policyPath ? watchPolicy(config.policyPath, config.providers, logger, (p) => (current = p)) : null;
+  let ready = false;
+  const admin = new AdminServer({ token: adminToken.token, metrics, logger, ready: () => ready, holds, protectedNames: () => current.sets.get('protected-environments')?.members ?? new Set() });
+
+  return {
+    ca,
+    caCreated,
+    bundlePath,
+    adminToken,
+    holds,
+    policy: () => current,
+    async listen() {
+      let proxyAddr: AddressInfo;
+      let transparentAddr: AddressInfo | undefined;
+      let adminAddr: AddressInfo;
+      try {
+        proxyAddr = await proxy.listen(config.listen.host, config.listen.port);
+        if (config.transparent) transparentAddr = await proxy.listenTransparent(config.transparent.host, config.transparent.port);
+        adminAddr = await admin.listen(config.admin.host, config.admin.port);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${e.address}:${e.port} is already in use` : e.message}`);
+      }
+      ready = true;
+      pageUrl = `http://${formatAddress(adminAddr)}:${adminAddr.port}/`;
+      return { proxy: proxyAddr, ...(transparentAddr ? { transparent: transparentAddr } : {}), admin: adminAddr, proxyUrl: `http://${formatAddress(proxyAddr)}:${proxyAddr.port}`, pageUrl };
+    },
+    async shutdown(drainMs) {
+      ready = false;
+      reloader?.close();
+      const result = await proxy.shutdown(drainMs);
+      await admin.close();
+      await upstream.destroy();
+      holds.close();
+      return result;
+    },
+  };
+}
