@@ -216,6 +216,12 @@ describe('GraphQL over WebSocket (graphql-transport-ws) against the fake Railway
       expect(fake.received.some((x) => x.rootFields.includes('volumeDelete'))).toBe(false);
       expect(fake.received.some((x) => x.transport === 'ws' && x.rootFields.includes('deployment'))).toBe(true);
       expect(fake.world.volumes.some((v: { id: string }) => v.id === VOL)).toBe(true);
+      // decisions made over WebSocket are in the audit trail like HTTP ones: the refused message and the one that could not be judged
+      const deniedId = (refused['payload'] as { extensions: Record<string, unknown> }[])[0]!.extensions['decisionId'];
+      const res = await request(`${p.adminUrl}/api/audit`, { headers: { authorization: `Bearer ${p.adminToken}` } });
+      const audit = ((await res.body.json()) as { events: { decisionId: string; event: string; operation: string; detail: Record<string, unknown> | null }[] }).events;
+      expect(audit.find((e) => e.decisionId === deniedId)).toMatchObject({ event: 'deny', operation: 'volumeDelete', detail: { channel: 'websocket' } });
+      expect(audit.some((e) => e.event === 'unjudgeable' && e.detail?.['channel'] === 'websocket')).toBe(true);
     } finally {
       await p.stop();
       await fake.stop();
