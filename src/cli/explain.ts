@@ -4,7 +4,7 @@ import { decodeContentEncoding, DEFAULT_BODY_LIMITS, isBodyProblem } from '../in
 import { CheckFailed, errorCode, errorMessage, PolicyError, UsageError } from '../errors.js';
 import { loadPolicyFile, routeHost } from '../policy/policy.js';
 import { judge } from '../gate/judge.js';
-import { parseAuthority } from '../proxy/host.js';
+import { parseAuthority } from '../net/host.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { describeScope, unresolved, type Scope } from '../scope/scope.js';
 import { parse } from './args.js';

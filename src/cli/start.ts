@@ -5,7 +5,7 @@ import type { LevelWithSilent } from 'pino';
 import { createLogger, LOG_LEVELS } from '../audit/logger.js';
 import { CheckFailed, UsageError } from '../errors.js';
 import { loadPolicyFile, type Policy } from '../policy/policy.js';
-import { normaliseHost } from '../proxy/host.js';
+import { normaliseHost } from '../net/host.js';
 import { createScopegate } from '../app.js';
 import type { Route } from '../proxy/upstream.js';
 import { parse, parseDuration, parseHostPort, parseSeconds, type Options } from './args.js';

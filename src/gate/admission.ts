@@ -4,12 +4,12 @@ import { newDecisionId } from '../audit/decision-id.js';
 import { guardedBy, routeHost, type Policy } from '../policy/policy.js';
 import type { ConnectionContext } from '../proxy/context.js';
 import type { Admission, ConnectionRecord, Door, Gatekeeper, TunnelOrigin } from '../proxy/gatekeeper.js';
-import type { Authority } from '../proxy/host.js';
-import { identify } from '../proxy/identity.js';
-import { firstBytesVerdict } from '../proxy/tunnel-verdict.js';
+import type { Authority } from '../net/host.js';
+import { identify } from './identify.js';
+import { firstBytesVerdict } from './tunnel-verdict.js';
 import type { FirstBytesVerdict } from '../proxy/tunnel.js';
 import { handleRequest, type GateDeps } from './gate.js';
-import { handleUpgrade } from './graphql-websocket.js';
+import { handleUpgrade } from './websocket.js';
 
 /**
  * The gate as the transport sees it: the one admission path of the three front doors (who is

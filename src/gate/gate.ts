@@ -14,7 +14,7 @@ import { answerPlain, answerRefusal } from '../proxy/answers.js';
 import { framingProblem, type ClientLimits } from '../proxy/client-limits.js';
 import type { ConnectionContext } from '../proxy/context.js';
 import { forward, type ForwardResult } from '../proxy/forward.js';
-import { formatAuthority, parseAuthority } from '../proxy/host.js';
+import { formatAuthority, parseAuthority } from '../net/host.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { LiveLookups } from '../scope/live-lookups.js';
 import { unresolved, type Scope } from '../scope/scope.js';

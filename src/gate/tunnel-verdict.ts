@@ -1,13 +1,13 @@
 import { isIP } from 'node:net';
 import { errorMessage } from '../errors.js';
 import { guardedBy, type Policy } from '../policy/policy.js';
-import { AddressSet } from './address-set.js';
-import { parseClientHello } from './client-hello.js';
-import { readRequestHead } from './cleartext-http.js';
-import { normaliseHost, parseAuthority } from './host.js';
-import { addressesOf } from './name-addresses.js';
-import type { TunnelOrigin } from './gatekeeper.js';
-import type { FirstBytesVerdict, SettledVerdict } from './tunnel.js';
+import { AddressSet } from '../net/address-set.js';
+import { parseClientHello } from '../net/client-hello.js';
+import { readRequestHead } from '../net/cleartext-http.js';
+import { normaliseHost, parseAuthority } from '../net/host.js';
+import { addressesOf } from '../net/name-addresses.js';
+import type { TunnelOrigin } from '../proxy/gatekeeper.js';
+import type { FirstBytesVerdict, SettledVerdict } from '../proxy/tunnel.js';
 
 export type { TunnelOrigin };
 

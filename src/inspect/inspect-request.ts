@@ -1,5 +1,5 @@
 import type { ProviderAdapter } from '../providers/types.js';
-import type { HttpRequestView } from './graphql-request.js';
+import type { HttpRequestView } from './request-view.js';
 import type { Inspection } from './operation.js';
 import type { InspectionCache } from './inspection-cache.js';
 

@@ -1,4 +1,4 @@
-import type { HttpRequestView } from './graphql-request.js';
+import type { HttpRequestView } from './request-view.js';
 import type { Inspection } from './operation.js';
 
 /**

@@ -1,5 +1,5 @@
-import { normaliseHost } from '../proxy/host.js';
-import { parseAddressEntry } from '../proxy/address-set.js';
+import { normaliseHost } from '../net/host.js';
+import { parseAddressEntry } from '../net/address-set.js';
 import { OPERATION_CLASSES } from '../inspect/operation.js';
 import type { Shape } from './yaml-check.js';
 

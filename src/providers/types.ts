@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { HttpRequestView } from '../inspect/graphql-request.js';
+import type { HttpRequestView } from '../inspect/request-view.js';
 import type { Inspection, Operation } from '../inspect/operation.js';
 import type { Credential, LiveLookups } from '../scope/live-lookups.js';
 import type { Scope } from '../scope/scope.js';

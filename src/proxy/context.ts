@@ -1,4 +1,4 @@
-import type { Authority } from './host.js';
+import type { Authority } from '../net/host.js';
 
 /** What is known about a client connection before any request on it is read. Plain data. */
 export interface ConnectionContext {

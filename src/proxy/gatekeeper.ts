@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConnectionContext } from './context.js';
-import type { Authority } from './host.js';
+import type { Authority } from '../net/host.js';
 import type { FirstBytesVerdict } from './tunnel.js';
-import type { TunnelTargetOf } from './name-addresses.js';
+import type { TunnelTargetOf } from '../net/name-addresses.js';
 
 /** Which front door a connection came through. */
 export type Door = ConnectionContext['via'];

@@ -10,11 +10,11 @@ import { answerPlain, answerPlainOnSocket, answerProxyAuthRequired } from './ans
 import type { ConnectionContext } from './context.js';
 import type { Gatekeeper, TunnelOrigin } from './gatekeeper.js';
 import { BadAuthorityError } from '../errors.js';
-import { normaliseHost, parseAuthority, type Authority } from './host.js';
+import { normaliseHost, parseAuthority, type Authority } from '../net/host.js';
 import { Interceptor } from './intercept.js';
 import { openTunnel, type TunnelHooks } from './tunnel.js';
 import { readFirstBytes } from './first-bytes.js';
-import { parseClientHello } from './client-hello.js';
+import { parseClientHello } from '../net/client-hello.js';
 import { DEFAULT_CLIENT_LIMITS, parseErrorStatus, serverOptions, type ClientLimits } from './client-limits.js';
 import type { Upstream } from './upstream.js';
 

@@ -1,6 +1,6 @@
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
-import { normaliseHost } from './host.js';
+import { normaliseHost } from '../net/host.js';
 
 /** Where a host really connects: `--route HOST=ADDR:PORT`. */
 export interface Route {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { captureHello } from '../helpers/client-hello.js';
-import { parseClientHello } from '../../src/proxy/client-hello.js';
-import { readRequestHead } from '../../src/proxy/cleartext-http.js';
+import { parseClientHello } from '../../src/net/client-hello.js';
+import { readRequestHead } from '../../src/net/cleartext-http.js';
 
 /** Re-frame one handshake message into two TLS records: a fragmented ClientHello. */
 function fragment(hello: Buffer, at: number): Buffer {

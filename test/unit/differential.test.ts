@@ -56,7 +56,7 @@ import {
   type GraphQLObjectType,
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { analyseDocument, type RootField } from '../../src/inspect/graphql-document.js';
+import { analyseDocument, type RootField } from '../../src/graphql/document.js';
 import { executeEveryOperation, type Execution } from '../helpers/mock-execution.js';
 
 const schema = buildSchema(readFileSync(new URL('../fixtures/railway/schema.graphql', import.meta.url), 'utf8'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BadAuthorityError } from '../../src/errors.js';
-import { HostMatcher, normaliseHost, parseAuthority } from '../../src/proxy/host.js';
+import { HostMatcher, normaliseHost, parseAuthority } from '../../src/net/host.js';
 
 describe('normaliseHost: every spelling of one host compares equal', () => {
   const same: [string, string][] = [

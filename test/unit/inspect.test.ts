@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { extractGraphQL, type HttpRequestView } from '../../src/inspect/graphql-request.js';
-import { analyseDocument } from '../../src/inspect/graphql-document.js';
+import { extractGraphQL } from '../../src/graphql/request.js';
+import type { HttpRequestView } from '../../src/inspect/request-view.js';
+import { analyseDocument } from '../../src/graphql/document.js';
 import { inspectRequest } from '../../src/inspect/inspect-request.js';
 import { InspectionCache } from '../../src/inspect/inspection-cache.js';
-import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
+import { PersistedQueries } from '../../src/graphql/persisted-queries.js';
 import { decodeContentEncoding, DEFAULT_BODY_LIMITS } from '../../src/inspect/body.js';
 import { createRailwayAdapter } from '../../src/providers/railway/index.js';
 import { gzipSync, brotliCompressSync, deflateSync } from 'node:zlib';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { judgeLive, type GateDeps } from '../../src/gate/gate.js';
 import { inspectRequest } from '../../src/inspect/inspect-request.js';
-import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
+import { PersistedQueries } from '../../src/graphql/persisted-queries.js';
 import { parsePolicy } from '../../src/policy/policy.js';
 import { createRailwayAdapter, railway } from '../../src/providers/railway/index.js';
 import type { ProviderAdapter, ResolveRequest } from '../../src/providers/types.js';

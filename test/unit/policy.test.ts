@@ -7,7 +7,7 @@ import { parsePolicy, type Policy } from '../../src/policy/policy.js';
 import { evaluate } from '../../src/policy/evaluate.js';
 import type { Operation, OperationClass } from '../../src/inspect/operation.js';
 import type { Scope } from '../../src/scope/scope.js';
-import { identify } from '../../src/proxy/identity.js';
+import { identify } from '../../src/gate/identify.js';
 import { ROOT } from '../helpers/proxy-process.js';
 
 const load = (name: string): Policy => parsePolicy(readFileSync(join(ROOT, 'policies', name), 'utf8'), name, PROVIDERS);

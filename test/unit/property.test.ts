@@ -52,18 +52,19 @@ import {
   type GraphQLInputType,
   type GraphQLObjectType,
 } from 'graphql';
-import { extractGraphQL, type HttpRequestView } from '../../src/inspect/graphql-request.js';
-import { analyseDocument } from '../../src/inspect/graphql-document.js';
+import { extractGraphQL } from '../../src/graphql/request.js';
+import type { HttpRequestView } from '../../src/inspect/request-view.js';
+import { analyseDocument } from '../../src/graphql/document.js';
 import { decodeContentEncoding, isBodyProblem, readBody, type BodyLimits } from '../../src/inspect/body.js';
 import { inspectRequest } from '../../src/inspect/inspect-request.js';
 import { InspectionCache } from '../../src/inspect/inspection-cache.js';
-import { PersistedQueries } from '../../src/inspect/persisted-queries.js';
+import { PersistedQueries } from '../../src/graphql/persisted-queries.js';
 import { OPERATION_CLASSES, type Inspection } from '../../src/inspect/operation.js';
 import { createRailwayAdapter } from '../../src/providers/railway/index.js';
 import { captureHello } from '../helpers/client-hello.js';
-import { parseClientHello } from '../../src/proxy/client-hello.js';
+import { parseClientHello } from '../../src/net/client-hello.js';
 import { BadAuthorityError } from '../../src/errors.js';
-import { formatAuthority, HostMatcher, normaliseHost, parseAuthority } from '../../src/proxy/host.js';
+import { formatAuthority, HostMatcher, normaliseHost, parseAuthority } from '../../src/net/host.js';
 
 // ---------------------------------------------------------------------------------------------
 // Run control

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
-import { extractGraphQL, type HttpRequestView } from '../../src/inspect/graphql-request.js';
+import { extractGraphQL } from '../../src/graphql/request.js';
+import type { HttpRequestView } from '../../src/inspect/request-view.js';
 import { charsetProblem, parseContentType } from '../../src/inspect/content-type.js';
 import { checkMultipartParts } from '../../src/inspect/multipart-parts.js';
 import { splitTarget } from '../../src/inspect/request-target.js';

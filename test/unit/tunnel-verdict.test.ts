@@ -1,10 +1,10 @@
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { describe, expect, it } from 'vitest';
 import { captureHello } from '../helpers/client-hello.js';
-import { readRequestHead } from '../../src/proxy/cleartext-http.js';
-import { firstBytesVerdict, type TunnelOrigin } from '../../src/proxy/tunnel-verdict.js';
-import { AddressSet, parseAddressEntry } from '../../src/proxy/address-set.js';
-import { addressesOf } from '../../src/proxy/name-addresses.js';
+import { readRequestHead } from '../../src/net/cleartext-http.js';
+import { firstBytesVerdict, type TunnelOrigin } from '../../src/gate/tunnel-verdict.js';
+import { AddressSet, parseAddressEntry } from '../../src/net/address-set.js';
+import { addressesOf } from '../../src/net/name-addresses.js';
 import { parsePolicy } from '../../src/policy/policy.js';
 import type { FirstBytesVerdict, SettledVerdict } from '../../src/proxy/tunnel.js';
 

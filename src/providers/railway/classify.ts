@@ -1,4 +1,4 @@
-import type { RootField } from '../../inspect/graphql-document.js';
+import type { RootField } from '../../graphql/document.js';
 import type { Operation, OperationClass, Target } from '../../inspect/operation.js';
 
 /** One catalogue entry, as `catalogue.json` stores it. */

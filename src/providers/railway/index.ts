@@ -3,9 +3,9 @@ import type { ProviderAdapter } from '../types.js';
 import { classifyField, type Catalogue } from './classify.js';
 import { railwayCredential, resolveRailway } from './resolve.js';
 import { credentialId, type Credential } from '../../scope/live-lookups.js';
-import { graphqlReader } from '../../inspect/graphql-reader.js';
-import { PersistedQueries } from '../../inspect/persisted-queries.js';
-import { graphqlAnswer } from '../../inspect/graphql-answer.js';
+import { graphqlReader } from '../../graphql/reader.js';
+import { PersistedQueries } from '../../graphql/persisted-queries.js';
+import { graphqlAnswer } from '../../graphql/answer.js';
 import { displayValue } from '../../audit/redact.js';
 import { genericScopeEssence } from '../../scope/scope.js';
 

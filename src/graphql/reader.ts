@@ -1,6 +1,7 @@
-import { analyseDocument, type RootField } from './graphql-document.js';
-import { extractGraphQL, type HttpRequestView } from './graphql-request.js';
-import type { Inspection, Operation } from './operation.js';
+import { analyseDocument, type RootField } from './document.js';
+import { extractGraphQL } from './request.js';
+import type { HttpRequestView } from '../inspect/request-view.js';
+import type { Inspection, Operation } from '../inspect/operation.js';
 import { PersistedQueries } from './persisted-queries.js';
 
 /** How a GraphQL provider reads calls: HTTP requests in every transport form, and WebSocket payloads. */

@@ -1,7 +1,8 @@
 import { Response } from 'undici';
-import { charsetProblem, parseContentType, type ContentType } from './content-type.js';
-import { checkMultipartParts } from './multipart-parts.js';
-import { GRAPHQL_PARAMS, graphqlParamsIn, parseParams, splitTarget } from './request-target.js';
+import type { HttpRequestView } from '../inspect/request-view.js';
+import { charsetProblem, parseContentType, type ContentType } from '../inspect/content-type.js';
+import { checkMultipartParts } from '../inspect/multipart-parts.js';
+import { GRAPHQL_PARAMS, graphqlParamsIn, parseParams, splitTarget } from '../inspect/request-target.js';
 
 /** One GraphQL request as the server will see it, whatever transport form carried it. */
 export interface GraphQLPayload {
@@ -19,14 +20,6 @@ export type Extracted =
   /** Meant as GraphQL (or claims to be) but cannot be read: never forwarded. */
   | { kind: 'unjudgeable'; reason: string };
 
-export interface HttpRequestView {
-  method: string;
-  /** Path and query, origin-form. */
-  url: string;
-  contentType: string | undefined;
-  /** The body with Content-Encoding already undone. */
-  body: Buffer;
-}
 
 const MAX_BATCH = 100;
 
