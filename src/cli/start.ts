@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { relative, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, LOG_LEVELS } from '../audit/logger.js';
-import { CheckFailed, UsageError } from '../errors.js';
+import { CheckFailed, UsageError, errorCode, errorMessage } from '../errors.js';
 import { loadPolicyFile, type Policy } from '../policy/policy.js';
 import { normaliseHost } from '../net/host.js';
 import { createScopegate } from '../app.js';
@@ -58,8 +58,9 @@ Options:
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               this text
 
-Live scope lookups use the calling agent's own Railway credential, or SCOPEGATE_RAILWAY_RESOLVER_TOKEN
-when set (a read-broad token: project tokens see only their own environment).
+Live scope lookups use the calling agent's own credential for the provider, unless the provider
+has a read-broad resolver token configured:
+${[...PROVIDERS.values()].flatMap((p) => (p.help ? [`  ${p.name}: ${p.help}`] : [])).join('\n')}
 The policy is reloaded on SIGHUP and when its file changes; an invalid file keeps the old policy.
 Logs are JSON lines on stdout, one per request; the start-up summary goes to stderr.
 Exit status: 0 after a clean shutdown, 1 on a run-time failure, 2 on bad usage or input.`;
@@ -192,7 +193,7 @@ function loadPolicyOrExit(path: string): Policy {
     return loadPolicyFile(path, PROVIDERS);
   } catch (err) {
     if (err instanceof CheckFailed) throw new UsageError(`invalid policy:\n${err.message}`);
-    throw new UsageError((err as Error).message);
+    throw new UsageError(errorMessage(err));
   }
 }
 
@@ -201,7 +202,7 @@ function readUpstreamCa(path: string): string {
   try {
     pem = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`--upstream-ca ${path}: cannot read it (${(err as NodeJS.ErrnoException).code})`);
+    throw new UsageError(`--upstream-ca ${path}: cannot read it (${errorCode(err) ?? errorMessage(err)})`);
   }
   try {
     new X509Certificate(pem);

@@ -52,7 +52,7 @@ export function createGatekeeper(deps: GateDeps): Gatekeeper {
     },
     firstBytes: (origin: TunnelOrigin, buf: Buffer): FirstBytesVerdict => firstBytesVerdict(policy(), origin, buf),
     guarding: (host: string) => guardedBy(policy(), host)?.name ?? null,
-    handleRequest: (ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse) => handleRequest(deps, ctx, req, res),
+    handleRequest: (ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, finished: () => void) => void handleRequest(deps, ctx, req, res, finished),
     handleUpgrade: (ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(deps, ctx, req, socket, head),
     recordConnection: (r: ConnectionRecord) => deps.recorder.connection(r),
   };

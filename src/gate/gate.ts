@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../audit/logger.js';
 import { newDecisionId } from '../audit/decision-id.js';
+import { errorMessage } from '../errors.js';
 import type { Holds } from '../holds/holds.js';
 import type { Hold } from '../holds/store-types.js';
 import { DEFAULT_BODY_LIMITS, type BodyLimits } from '../inspect/body.js';
@@ -56,16 +57,18 @@ type Outcome = { decision: Decision; result: ForwardResult };
  * Each stage hands plain data to the next; the stage that settles a request names itself in the
  * decision, which the one recorder turns into the log line, the metrics and the audit entry.
  */
-export async function handleRequest(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleRequest(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, finished?: () => void): Promise<void> {
   const started = performance.now();
   const decisionId = newDecisionId();
   let outcome: Outcome = { decision: { kind: 'error', stage: 'internal', rule: 'internal' }, result: { status: 0, bytesOut: 0 } };
   try {
     outcome = await pass(deps, ctx, req, res, decisionId);
   } catch (err) {
-    deps.logger.error({ decisionId, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'request pipeline failed');
+    deps.logger.error({ decisionId, err: { message: errorMessage(err), stack: (err as { stack?: string } | null)?.stack } }, 'request pipeline failed');
     answerPlain(res, 500, decisionId, 'internal error; the request was not forwarded');
-    outcome = { decision: { kind: 'error', stage: 'internal', rule: 'internal', reason: (err as Error).message }, result: { status: 500, bytesOut: 0 } };
+    outcome = { decision: { kind: 'error', stage: 'internal', rule: 'internal', reason: errorMessage(err) }, result: { status: 500, bytesOut: 0 } };
+  } finally {
+    finished?.();
   }
   const { decision, result } = outcome;
   deps.recorder.record({
@@ -158,8 +161,8 @@ async function holdStage(
     hold = holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
   } catch (err) {
     // a hold nobody can find again must not exist: the call is refused, not forwarded, not lost silently
-    const reason = `the hold could not be recorded (${(err as Error).message.slice(0, 160)}); nothing was forwarded`;
-    deps.logger.error({ decisionId, err: { message: (err as Error).message } }, 'hold store write failed');
+    const reason = `the hold could not be recorded (${errorMessage(err).slice(0, 160)}); nothing was forwarded`;
+    deps.logger.error({ decisionId, err: { message: errorMessage(err) } }, 'hold store write failed');
     const status = answer(deps, adapter, res, { code: 'SCOPEGATE_UNJUDGEABLE', message: `scopegate could not complete its decision on ${decision.operation?.name ?? 'this call'}: ${reason}`, details: { reason, rule: decision.rule }, decisionId });
     return { decision: { ...decision, kind: 'error', stage: 'hold', rule: 'store', reason }, result: { status, bytesOut: 0 } };
   }
@@ -225,7 +228,7 @@ export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutM
     try {
       return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
     } catch (err) {
-      return unresolved(`live lookup failed: ${(err as Error).message}`);
+      return unresolved(`live lookup failed: ${errorMessage(err)}`);
     }
   };
   try {

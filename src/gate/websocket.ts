@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
@@ -18,7 +19,7 @@ import { forgetAfterWrite, judgeLive, type GateDeps } from './gate.js';
 
 /**
  * GraphQL over WebSocket on guarded hosts. Two subprotocols exist: `graphql-transport-ws` (the
- * graphql-ws library, what Railway's CLI speaks) and `graphql-ws` (the older
+ * graphql-ws library, what current GraphQL clients and CLIs speak) and `graphql-ws` (the older
  * subscriptions-transport-ws). Every client message that carries a document is judged like an
  * HTTP call before it reaches the upstream; one that cannot be judged closes the socket.
  */
@@ -188,8 +189,8 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
           decision = { ...decision, stage: 'hold', holdId: hold.id };
         } catch (err) {
           // as over HTTP: a hold nobody can find again must not exist; the message is refused, not forwarded
-          const reason = `the hold could not be recorded (${(err as Error).message.slice(0, 160)}); nothing was forwarded`;
-          deps.logger.error({ decisionId, err: { message: (err as Error).message } }, 'hold store write failed');
+          const reason = `the hold could not be recorded (${errorMessage(err).slice(0, 160)}); nothing was forwarded`;
+          deps.logger.error({ decisionId, err: { message: errorMessage(err) } }, 'hold store write failed');
           decision = { ...decision, kind: 'error', stage: 'hold', rule: 'store', reason };
         }
       }

@@ -2,8 +2,8 @@ import type { AnswerStatusMode, ProviderAnswer, Refusal } from '../providers/typ
 
 /**
  * A refusal in the shape a GraphQL API reports its own errors: `{ data: null, errors: [...] }`
- * with the code and details under `extensions`. Status 200 by default, the way Railway reports its
- * own refusals and the only form some agent tool servers pass on; 403/409 with `--answer-status http`.
+ * with the code and details under `extensions`. Status 200 by default, the way GraphQL APIs report
+ * their own refusals and the only form some agent tool servers pass on; 403/409 with `--answer-status http`.
  */
 export function graphqlAnswer(r: Refusal, mode: AnswerStatusMode): ProviderAnswer {
   const status = mode === 'graphql' ? 200 : r.code === 'SCOPEGATE_HOLD_PENDING' ? 409 : 403;

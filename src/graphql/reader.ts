@@ -41,7 +41,9 @@ export function graphqlReader(provider: string, classify: (field: RootField) => 
         for (const field of analysis.fields) operations.push(classify(field));
       }
       if (operations.length === 0) return failed('the request selects no field');
-      return { ok: true, operations, transport: extracted.transport, ...(usedPersisted ? { cacheable: false as const } : {}) };
+      const inspection: Inspection = { ok: true, operations, transport: extracted.transport };
+      if (usedPersisted) inspection.cacheable = false;
+      return inspection;
     },
     readPayload(query, variables) {
       const analysis = analyseDocument(query, variables);

@@ -5,7 +5,7 @@ import type { OperationClass } from '../inspect/operation.js';
 import { HostMatcher } from '../net/host.js';
 import { AddressSet } from '../net/address-set.js';
 import { policyShape } from './schema.js';
-import { CheckFailed, PolicyError, type CheckIssue } from '../errors.js';
+import { CheckFailed, PolicyError, errorCode, errorMessage, type CheckIssue } from '../errors.js';
 import { parseAndLocate } from './yaml-check.js';
 
 export type Action = 'allow' | 'deny' | 'hold';
@@ -113,7 +113,7 @@ export function loadPolicyFile(path: string, providers: KnownProviders, env: Nod
   try {
     text = readFileSync(abs, 'utf8');
   } catch (err) {
-    throw new PolicyError(`cannot read policy ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new PolicyError(`cannot read policy ${path}: ${errorCode(err) ?? errorMessage(err)}`);
   }
   return parsePolicy(text, path, providers, env);
 }
@@ -158,7 +158,7 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
         secret = readFileSync(resolve(a.secret_file!), 'utf8').trim();
         if (!secret) problem(`${field}.secret_file`, `${a.secret_file} is empty`);
       } catch (err) {
-        problem(`${field}.secret_file`, `cannot read ${a.secret_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+        problem(`${field}.secret_file`, `cannot read ${a.secret_file}: ${errorCode(err) ?? 'error'}`);
       }
     }
     if (secret && secret.length < 12) problem(field, 'the agent secret must be at least 12 characters');

@@ -78,4 +78,6 @@ export interface ProviderAdapter {
   displayArgs(op: Operation): Record<string, unknown>;
   /** A refusal in the provider's error shape. */
   answer(refusal: Refusal, mode: AnswerStatusMode): ProviderAnswer;
+  /** One line for `scopegate start --help`: what the operator can configure for this provider. */
+  help?: string;
 }

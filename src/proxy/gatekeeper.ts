@@ -63,8 +63,8 @@ export interface Gatekeeper {
   firstBytes(origin: TunnelOrigin, buf: Buffer): FirstBytesVerdict;
   /** The provider guarding `host`, for a tunnel whose first bytes named one. */
   guarding(host: string): string | null;
-  /** Judge and answer one request; resolves when it has fully finished. */
-  handleRequest(ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Judge and answer one request; `finished` is called once it has fully finished (shutdown waits for it). */
+  handleRequest(ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, finished: () => void): void;
   /** An Upgrade request on an intercepted connection (GraphQL over WebSocket). */
   handleUpgrade(ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer): void;
   recordConnection(r: ConnectionRecord): void;

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -120,7 +121,7 @@ export class Interceptor {
     try {
       secureContext = this.options.leafCache.contextFor(ctx.target.host);
     } catch (err) {
-      this.options.onRejected(ctx, `cannot mint a certificate for ${ctx.target.host}: ${(err as Error).message}`);
+      this.options.onRejected(ctx, `cannot mint a certificate for ${ctx.target.host}: ${errorMessage(err)}`);
       socket.destroy();
       return;
     }

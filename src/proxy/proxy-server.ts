@@ -93,10 +93,13 @@ export class ProxyServer {
     });
   }
 
+  /** Made once: the gate calls it when a request has fully finished. */
+  private readonly requestDone = (): void => this.inflight.done();
+
   /** A request, counted while in flight so shutdown can let it finish. */
   private handle(ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse): void {
     this.inflight.add();
-    void this.options.gate.handleRequest(ctx, req, res).finally(() => this.inflight.done());
+    this.options.gate.handleRequest(ctx, req, res, this.requestDone);
   }
 
   private track(s: Duplex): void {

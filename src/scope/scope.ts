@@ -7,8 +7,8 @@ export interface EnvironmentRef {
   id: string;
   name: string;
   /**
-   * The provider marks this environment as the project's primary one (Railway: the oldest
-   * non-ephemeral environment, "typically production"). Policies can protect it by that mark,
+   * The provider marks this environment as the project's primary one (for example the
+   * oldest non-ephemeral environment, "typically production"). Policies can protect it by that mark,
    * which a rename cannot take away.
    */
   primary?: boolean;

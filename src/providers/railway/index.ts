@@ -27,33 +27,34 @@ const VARIABLE_MAPS: ReadonlySet<string> = new Set(['variables', 'sharedVariable
 export function createRailwayAdapter(persisted = new PersistedQueries()): ProviderAdapter {
   const reader = graphqlReader('railway', (field) => classifyField(catalogue, field), persisted);
   return {
-  name: 'railway',
-  // .app is the legacy name older tools and the CLI before 2025 still call; it must be guarded too.
-  defaultHosts: ['backboard.railway.com', 'backboard.railway.app'],
-  secretHeaders: ['authorization', 'project-access-token', 'team-access-token'],
-  // Railway has no Team-Access-Token header (its docs withdrew it); never let it reach the API.
-  strippedHeaders: new Set(['team-access-token']),
-  read: (view) => reader.read(view),
-  websocket: { readPayload: (query, variables) => reader.readPayload(query, variables) },
-  knownOperations: () => Object.keys(catalogue.mutations),
-  credential: (headers) => {
-    const c = railwayCredential(headers);
-    return c && !('problem' in c) ? c : null;
-  },
-  resolve: (op, req) =>
-    resolveRailway(op, {
-      host: req.host,
-      port: req.port,
-      lookups: req.lookups,
-      signal: req.signal,
-      agentCredential: railwayCredential(req.headers),
-      resolverCredential: resolverCredential(),
-    }),
-  callEssence: (op) => ({ name: op.name, type: op.type, args: op.args }),
-  // the staged patch a commit applies and the backups a restore drops are what a person approved
-  scopeEssence: (scope) => ({ ...genericScopeEssence(scope), stagedPatch: (scope.facts?.['stagedPatch'] as Record<string, unknown> | undefined) ?? null, newerBackupsDropped: scope.facts?.['newerBackupsDropped'] ?? null }),
-  displayArgs: (op) => displayValue(op.args, '', VARIABLE_MAPS) as Record<string, unknown>,
-  answer: graphqlAnswer,
+    name: 'railway',
+    // .app is the legacy name older tools and the CLI before 2025 still call; it must be guarded too.
+    defaultHosts: ['backboard.railway.com', 'backboard.railway.app'],
+    secretHeaders: ['authorization', 'project-access-token', 'team-access-token'],
+    // Railway has no Team-Access-Token header (its docs withdrew it); never let it reach the API.
+    strippedHeaders: new Set(['team-access-token']),
+    read: (view) => reader.read(view),
+    websocket: { readPayload: (query, variables) => reader.readPayload(query, variables) },
+    knownOperations: () => Object.keys(catalogue.mutations),
+    credential: (headers) => {
+      const c = railwayCredential(headers);
+      return c && !('problem' in c) ? c : null;
+    },
+    resolve: (op, req) =>
+      resolveRailway(op, {
+        host: req.host,
+        port: req.port,
+        lookups: req.lookups,
+        signal: req.signal,
+        agentCredential: railwayCredential(req.headers),
+        resolverCredential: resolverCredential(),
+      }),
+    callEssence: (op) => ({ name: op.name, type: op.type, args: op.args }),
+    // the staged patch a commit applies and the backups a restore drops are what a person approved
+    scopeEssence: (scope) => ({ ...genericScopeEssence(scope), stagedPatch: (scope.facts?.['stagedPatch'] as Record<string, unknown> | undefined) ?? null, newerBackupsDropped: scope.facts?.['newerBackupsDropped'] ?? null }),
+    displayArgs: (op) => displayValue(op.args, '', VARIABLE_MAPS) as Record<string, unknown>,
+    answer: graphqlAnswer,
+    help: 'SCOPEGATE_RAILWAY_RESOLVER_TOKEN, when set, is used for lookups (a read-broad token: a project token sees only its own environment)',
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Operation, OperationClass } from '../../inspect/operation.js';
-import { LookupError } from '../../errors.js';
+import { LookupError, errorMessage } from '../../errors.js';
 import { credentialId, type Credential, type LiveLookups, type LookupRecord } from '../../scope/live-lookups.js';
 import { unresolved, type Scope } from '../../scope/scope.js';
 import { classifyEnvironmentPatch } from './classify.js';
@@ -113,7 +113,7 @@ export async function resolveRailway(op: Operation, ctx: ResolveContext): Promis
     return done(scope);
   } catch (err) {
     if (err instanceof LookupError) return done(unresolved(`lookup failed: ${err.message}`));
-    return done(unresolved(`lookup failed: ${(err as Error).message}`));
+    return done(unresolved(`lookup failed: ${errorMessage(err)}`));
   }
 }
 
