@@ -73,7 +73,10 @@ export function sendRaw(port: number, bytes: Buffer, timeoutMs: number, onConnec
       sock.write(bytes);
     });
     sock.on('data', (c: Buffer) => {
-      if (got.length < 200) got += c.toString('latin1');
+      if (got.length < 8192) got += c.toString('latin1');
+      // an event stream (a subscription over SSE) stays open: its first event means the resolvers ran
+      const head = got.indexOf('\r\n\r\n');
+      if (head > 0 && /\r\ncontent-type:\s*text\/event-stream/i.test(got.slice(0, head)) && got.indexOf('\n\n', head + 4) > 0) done();
     });
     sock.once('close', done);
     sock.once('error', done);
