@@ -6,14 +6,13 @@ import { createLogger, LOG_LEVELS } from '../audit/logger.js';
 import { CheckFailed, UsageError, errorCode, errorMessage } from '../errors.js';
 import { loadPolicyFile, type Policy } from '../policy/policy.js';
 import { normaliseHost } from '../net/host.js';
-import { createScopegate } from '../app.js';
+import { createScopegate, type ScopegateConfig } from '../app.js';
 import type { Route } from '../proxy/upstream.js';
 import { parse, parseDuration, parseHostPort, parseSeconds, type Options } from './args.js';
-import type { Webhook } from '../holds/notify.js';
 import { DEFAULT_POLICY, VERSION } from './paths.js';
 import { PROVIDERS } from '../providers/registry.js';
 import type { AnswerStatusMode } from '../providers/types.js';
-import { DEFAULT_CLIENT_LIMITS, type ClientLimits } from '../proxy/client-limits.js';
+import { DEFAULT_CLIENT_LIMITS } from '../proxy/client-limits.js';
 
 export const START_HELP = `Usage: scopegate start [options]
 
@@ -92,29 +91,13 @@ const OPTIONS: Options = {
   'log-level': { type: 'string' },
 };
 
-export interface StartConfig {
+/** What `start`'s arguments parse into: the app's config, with files named by path and the run's own settings. */
+export type StartConfig = Omit<ScopegateConfig, 'policy' | 'policyPath' | 'providers' | 'logger' | 'upstreamCa'> & {
   policyPath: string;
-  listen: { host: string; port: number };
-  transparent?: { host: string; port: number };
-  admin: { host: string; port: number };
-  adminToken?: string;
-  caDir: string;
-  dataDir: string;
-  routes: Map<string, Route>;
   upstreamCaPath?: string;
   drainMs: number;
   logLevel: LevelWithSilent;
-  answerStatus: AnswerStatusMode;
-  maxBody: number;
-  lookupTimeoutMs: number;
-  lookupCacheMs: number;
-  holdTimeoutMs: number;
-  holdTtlMs: number;
-  approvalTtlMs: number;
-  webhooks: Webhook[];
-  limits: ClientLimits;
-  upstreamTimeoutMs: number;
-}
+};
 
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
   const { values: v } = parse('start', argv, OPTIONS);
