@@ -76,7 +76,7 @@ beforeAll(async () => {
     admin: { host: '127.0.0.1', port: 0 },
     caDir: join(work, 'ca'),
     dataDir: join(work, 'data'),
-    routes: new Map([[HOST, { host: '127.0.0.1', port }]]),
+    routes: new Map([[HOST, { address: '127.0.0.1', port }]]),
     upstreamCa: pki.caPem,
     answerStatus: 'graphql',
     maxBody: 1024 * 1024,
