@@ -278,10 +278,15 @@ function requestHasBody(req: IncomingMessage): boolean {
 
 function hostHeaderMismatch(ctx: ConnectionContext, req: IncomingMessage): string | null {
   if (ctx.via === 'absolute-form') return null; // the URL named the target; Host is rewritten from it
+  // Inside a tunnel the request-target must be origin-form: an absolute URL ("GET http://other/")
+  // names a host of its own, which an upstream that honours it would serve instead of this one.
+  const url = req.url ?? '';
+  if (!url.startsWith('/') && !(url === '*' && req.method === 'OPTIONS')) return `the request-target "${url.slice(0, 100)}" inside a connection to ${formatAuthority(ctx.target, ctx.scheme)} must be a path (origin form)`;
   const host = req.headers.host;
   if (host === undefined) return null;
   try {
-    const named = parseAuthority(host, ctx.scheme === 'https' ? 443 : 80);
+    // cleartext inside a CONNECT tunnel: a Host without a port is for the tunnel's own port
+    const named = parseAuthority(host, ctx.scheme === 'https' ? 443 : ctx.via === 'connect' ? ctx.target.port : 80);
     if (named.host === ctx.target.host && named.port === ctx.target.port) return null;
   } catch {
     return `the Host header "${host.slice(0, 100)}" is not a valid host`;

@@ -99,7 +99,8 @@ function cleartextVerdict(policy: Policy, to: TunnelOrigin, buf: Buffer): FirstB
       if (guarded) return { refuse: `cleartext HTTP for guarded host ${guarded} inside a tunnel to another host: its requests must go through CONNECT ${guarded}:443, where they are judged` };
       const other = isIP(to.host) ? undefined : names.find((n) => n !== to.host);
       if (other) return { refuse: `cleartext HTTP for ${other} inside a tunnel to ${to.host}: a tunnel carries requests for the host it was opened to; CONNECT to ${other} instead` };
-      return 'relay';
+      // only the first request is in these bytes: every later one on the connection is read too
+      return 'read-http';
     }
   }
 }

@@ -116,6 +116,25 @@ export class Interceptor {
     });
   }
 
+  /**
+   * Take over a tunnel's client connection that speaks cleartext HTTP/1 to the tunnel's own host:
+   * every request on it is read and handed on like an intercepted one, so a later keep-alive
+   * request cannot name another host unseen. `head` is what was peeked, put back first.
+   */
+  acceptCleartext(socket: Duplex, ctx: ConnectionContext, head: Buffer): void {
+    this.contexts.set(socket, ctx);
+    this.deadline(socket, this.limits.headerTimeoutMs);
+    socket.once('close', () => this.deadline(socket, null));
+    // Node's HTTP server reads a net.Socket straight from its handle (parser.consume), ahead of
+    // bytes put back into the stream: the peeked request would be parsed after the next one.
+    // Marked consumed, the handle is left alone and the server reads 'data', in order.
+    const handle = (socket as { _handle?: { _consumed?: boolean } })._handle;
+    if (handle) handle._consumed = true;
+    if (head.length > 0) socket.unshift(head);
+    this.server.emit('connection', socket);
+    socket.resume();
+  }
+
   private startTls(socket: Duplex, ctx: ConnectionContext): void {
     let secureContext;
     try {

@@ -12,6 +12,7 @@ import type { Gatekeeper, TunnelOrigin } from './gatekeeper.js';
 import { BadAuthorityError } from '../errors.js';
 import { normaliseHost, parseAuthority, type Authority } from '../net/host.js';
 import { Interceptor } from './intercept.js';
+import { relayUpgrade } from './upgrade-relay.js';
 import { openTunnel, type TunnelHooks } from './tunnel.js';
 import { readFirstBytes } from './first-bytes.js';
 import { parseClientHello } from '../net/client-hello.js';
@@ -72,7 +73,7 @@ export class ProxyServer {
     this.interceptor = new Interceptor({
       leafCache: options.leafCache,
       handler: (ctx, req, res) => this.handle(ctx, req, res),
-      upgrade: (ctx, req, socket, head) => options.gate.handleUpgrade(ctx, req, socket, head),
+      upgrade: (ctx, req, socket, head) => (ctx.provider ? options.gate.handleUpgrade(ctx, req, socket, head) : relayUpgrade(options.upstream, ctx, req, socket, head, options.logger)),
       onRejected: (ctx, reason) =>
         options.logger.warn({ connectionId: ctx.connectionId, host: ctx.target.host, agent: ctx.agent, reason }, 'interception refused'),
       track: (s) => this.track(s),
@@ -166,7 +167,7 @@ export class ProxyServer {
         this.options.upstream.tunnelTarget(name, 443),
         admission.decisionId,
         // the SNI is already read: what follows is relayed as it is
-        this.tunnelHooks({ decisionId: admission.decisionId, agent: admission.agent, via: 'transparent', client, host: name, port: 443, inspectFirst: () => 'relay', intercept: (c) => c.destroy() }),
+        this.tunnelHooks({ decisionId: admission.decisionId, agent: admission.agent, via: 'transparent', client, host: name, port: 443, inspectFirst: () => 'relay', intercept: (c) => c.destroy(), readHttp: (c) => c.destroy() }),
         10_000,
         true,
       );
@@ -251,12 +252,14 @@ export class ProxyServer {
           this.options.logger.warn({ decisionId, connectionId: ctx.connectionId, agent, connectTarget: target.host, sni: host }, 'a tunnel to a host that is not guarded carries TLS for a guarded one: intercepting it as that host');
           this.interceptor.accept(c, ctx, first);
         },
+        // cleartext HTTP for the target itself: every request is read, so none can name another host
+        readHttp: (c, first) => this.interceptor.acceptCleartext(c, this.context('connect', target, 'http', null, c, agent), first),
       }),
     );
   }
 
   /** The open-tunnel gauge and the one record of a tunnel, the same for CONNECT and transparent ones. */
-  private tunnelHooks(t: { decisionId: string; agent: string; via: ConnectionContext['via']; client: string | null; host: string; port: number; inspectFirst: TunnelHooks['inspectFirst']; intercept: TunnelHooks['intercept'] }): TunnelHooks {
+  private tunnelHooks(t: { decisionId: string; agent: string; via: ConnectionContext['via']; client: string | null; host: string; port: number; inspectFirst: TunnelHooks['inspectFirst']; intercept: TunnelHooks['intercept']; readHttp: TunnelHooks['readHttp'] }): TunnelHooks {
     const started = Date.now();
     const { metrics, gate } = this.options;
     return {
@@ -264,6 +267,7 @@ export class ProxyServer {
       onOpen: () => metrics.openTunnels.inc(),
       inspectFirst: t.inspectFirst,
       intercept: t.intercept,
+      readHttp: t.readHttp,
       onClose: (r) => {
         if (r.established) metrics.openTunnels.dec();
         gate.recordConnection({
@@ -278,6 +282,7 @@ export class ProxyServer {
           decision: r.interceptedAs ? 'intercept' : r.error && r.established ? 'deny' : 'tunnel',
           rule: 'egress',
           result: r.interceptedAs ? 'intercepted' : r.refused ? 'refused' : r.established ? 'tunnelled' : 'failed',
+          ...(r.readAsHttp ? { reason: 'cleartext HTTP for the tunnel\'s own host: from here on every request on it is read and checked' } : {}),
           bytesUp: r.bytesUp,
           bytesDown: r.bytesDown,
           durationMs: Date.now() - started,

@@ -4,7 +4,12 @@ import { answerPlainOnSocket } from './answers.js';
 import { readFirstBytes } from './first-bytes.js';
 
 /** What a tunnel does with the client's bytes once their first ones are judged. */
-export type SettledVerdict = 'relay' | { intercept: string } | { refuse: string };
+/**
+ * `relay`: bytes pass untouched; `read-http`: cleartext HTTP for the tunnel's own host, read request
+ * by request from here on (so a later keep-alive request cannot name another host unseen);
+ * `intercept`: TLS for a guarded host; `refuse`: cut, nothing reaches the upstream.
+ */
+export type SettledVerdict = 'relay' | 'read-http' | { intercept: string } | { refuse: string };
 
 /**
  * `pending`: the verdict needs something slow (a DNS lookup); the client's bytes wait for it, and
@@ -19,6 +24,8 @@ export interface TunnelResult {
   interceptedAs?: string;
   /** The client's first bytes were refused: nothing reached the upstream. */
   refused?: boolean;
+  /** The client speaks cleartext HTTP: the connection was handed to the HTTP reader. */
+  readAsHttp?: boolean;
   bytesUp: number;
   bytesDown: number;
   error?: string;
@@ -37,6 +44,8 @@ export interface TunnelHooks {
   inspectFirst(buf: Buffer): FirstBytesVerdict;
   /** Take over the client connection as the guarded host the first bytes named. */
   intercept(client: Duplex, host: string, head: Buffer): void;
+  /** Take over a cleartext HTTP connection: each request on it is read and checked. */
+  readHttp(client: Duplex, head: Buffer): void;
 }
 
 /** Size of the buffer a tunnel's upstream socket reads into, again and again. */
@@ -120,6 +129,12 @@ export function openTunnel(client: Duplex, head: Buffer, target: { host: string;
         error = verdict.refuse;
         refused = true;
         client.destroy();
+      } else if (verdict === 'read-http') {
+        handedOff = true;
+        upstream.destroy();
+        reported = true;
+        hooks.onClose({ established, readAsHttp: true, bytesUp: 0, bytesDown: upstream.bytesRead });
+        hooks.readHttp(client, buf);
       } else if (typeof verdict === 'object') {
         handedOff = true;
         upstream.destroy();

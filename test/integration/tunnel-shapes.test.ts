@@ -177,6 +177,50 @@ describe('cleartext inside a CONNECT tunnel', () => {
     expect(bytesIn).toBeGreaterThan(before);
   });
 
+  it('every request on a cleartext tunnel is read: a later keep-alive request for the guarded host is refused (421), its bytes never reach the upstream', async () => {
+    const before = bytesIn;
+    const s = await connectThrough(proxy.proxyPort, `${HERE}:443`);
+    const second = `POST /graphql/v2 HTTP/1.1\r\nHost: ${GUARDED}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const got = await exchange(s, `GET / HTTP/1.1\r\nHost: ${HERE}\r\n\r\n${second}`, 800);
+    const answers = got.split(/(?=HTTP\/1\.1 \d{3})/);
+    expect(answers[0]).toMatch(/^HTTP\/1\.1 200/);
+    expect(answers[1]).toMatch(/^HTTP\/1\.1 421/);
+    expect(answers[1]).toContain(`does not match the connection's target`);
+    // what reached the upstream was the first request, forwarded; the second's body never did
+    expect(bytesIn).toBeGreaterThan(before);
+    const line = await proxy.waitForLog((l) => l.msg === 'request' && l.rule === 'host-mismatch' && l.status === 421);
+    expect(line).toMatchObject({ decision: 'deny', via: 'connect', host: HERE });
+  });
+
+  it('a later request in absolute form naming another host is refused (it is not a path)', async () => {
+    const s = await connectThrough(proxy.proxyPort, `${HERE}:443`);
+    const got = await exchange(s, `GET / HTTP/1.1\r\nHost: ${HERE}\r\n\r\nGET http://${GUARDED}/graphql/v2 HTTP/1.1\r\nHost: ${HERE}\r\n\r\n`, 800);
+    const answers = got.split(/(?=HTTP\/1\.1 \d{3})/);
+    expect(answers[1]).toMatch(/^HTTP\/1\.1 421/);
+    expect(answers[1]).toContain('must be a path (origin form)');
+  });
+
+  it('a WebSocket upgrade for the tunnel\'s own host is relayed once its request is read, and then carries frames both ways', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const ws = createHttpServer((_q, r) => r.end('no'));
+    ws.on('upgrade', (_req, sock: Socket, head: Buffer) => {
+      sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      if (head.length > 0) sock.write(head);
+      sock.pipe(sock); // echo
+    });
+    await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
+    const port = (ws.address() as AddressInfo).port;
+    try {
+      const s = await connectThrough(proxy.proxyPort, `127.0.0.1:${port}`);
+      const got = await exchange(s, `GET /socket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nframe-bytes`, 800);
+      expect(got).toMatch(/^HTTP\/1\.1 101/);
+      expect(got).toContain('frame-bytes');
+    } finally {
+      ws.closeAllConnections();
+      await new Promise((r) => ws.close(r));
+    }
+  });
+
   it('the HTTP/2 prior-knowledge preface: refused (its :authority is not read)', async () => {
     await refused(/^HTTP\/2 cleartext \(prior knowledge\) inside a tunnel to 127\.0\.0\.1: .*HPACK/, send(`127.0.0.1:${upstreamPort}`, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
   });

@@ -66,6 +66,7 @@ describe('tunnel relay', () => {
             },
             inspectFirst: () => 'relay',
             intercept: () => {},
+            readHttp: () => {},
           },
           5_000,
           true,

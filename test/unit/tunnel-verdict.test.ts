@@ -76,8 +76,8 @@ describe('firstBytesVerdict: what a CONNECT tunnel may carry', () => {
     expect(verdict('a.example', 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: a.example\r\n\r\n')).toEqual({ refuse: expect.stringMatching(/two Host headers/) });
     expect(verdict('a.example', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n')).toEqual({ refuse: expect.stringMatching(/is not a host name/) });
     expect(verdict('a.example', 'GET / HTTP/1.1\r\n\r\n')).toEqual({ refuse: expect.stringMatching(/without a Host header/) });
-    expect(verdict('a.example', 'GET / HTTP/1.1\r\nHost: A.Example:80\r\n\r\n')).toBe('relay');
-    expect(verdict('127.0.0.1', 'GET / HTTP/1.1\r\nHost: b.example\r\n\r\n')).toBe('relay');
+    expect(verdict('a.example', 'GET / HTTP/1.1\r\nHost: A.Example:80\r\n\r\n')).toBe('read-http');
+    expect(verdict('127.0.0.1', 'GET / HTTP/1.1\r\nHost: b.example\r\n\r\n')).toBe('read-http');
   });
   it('HTTP/2 prior knowledge only to an address in egress.allow_without_sni', () => {
     expect(verdict('127.0.0.1', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')).toEqual({ refuse: expect.stringMatching(/HPACK/) });
