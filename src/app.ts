@@ -165,8 +165,11 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
         if (config.transparent) transparentAddr = await proxy.listenTransparent(config.transparent.host, config.transparent.port);
         adminAddr = await admin.listen(config.admin.host, config.admin.port);
       } catch (err) {
+        // close what was opened (listeners, the sweeper, the store, the policy watcher), so the
+        // process ends with the error instead of staying up on its timers and handles
+        await this.shutdown(0).catch(() => undefined);
         const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-        throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${e.address}:${e.port} is already in use` : e.message}`);
+        throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${e.address}:${e.port} is already in use; stop what holds it or choose another with --listen / --admin / --transparent` : e.message}`);
       }
       ready = true;
       pageUrl = `http://${formatAddress(adminAddr)}:${adminAddr.port}/`;
