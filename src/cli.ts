@@ -17,6 +17,7 @@ Verbs:
   explain        decide offline what a policy does with a recorded request, and why
   holds          list | show ID | approve ID | deny ID: held calls, through the admin API
   demo           replay the PocketOS incident against a fake Railway and show what scopegate does
+  token          create | list | revoke ID: placeholder tokens for agents (credential custody)
 
 Quick start:
   npx scopegate demo                   see it stop the incident (fake Railway, ~5 seconds)
@@ -36,6 +37,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   explain: async () => (await import('./cli/explain.js')).runExplain,
   holds: async () => (await import('./cli/holds.js')).runHolds,
   demo: async () => (await import('./cli/demo.js')).runDemo,
+  token: async () => (await import('./cli/token.js')).runToken,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -212,6 +212,7 @@ export class Holds {
 }
 
 /** A per-install key for binding fingerprints: argument values are bound by keyed hash only. */
-function loadFingerprintKey(dataDir: string): Buffer {
+/** The store's keyed-hash key (DATA_DIR/fingerprint.key, made at first use): approvals' fingerprints and placeholder hashes. */
+export function loadFingerprintKey(dataDir: string): Buffer {
   return readOrCreateSecret(join(dataDir, 'fingerprint.key'), (raw) => (raw.length === 32 ? raw : null), () => randomBytes(32));
 }

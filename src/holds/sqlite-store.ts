@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage, StoreError } from '../errors.js';
-import { newHoldId, type AuditEvent, type AuditQuery, type Hold, type HoldOperation, type HoldStatus, type HoldStore, type NewHold } from './store-types.js';
+import { newHoldId, newPlaceholderId, type NewPlaceholder, type PlaceholderRecord, type AuditEvent, type AuditQuery, type Hold, type HoldOperation, type HoldStatus, type HoldStore, type NewHold } from './store-types.js';
 
 /**
  * The hold store in SQLite: one file (scopegate.db) in --data-dir, WAL with synchronous FULL, so
@@ -52,6 +52,17 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_hold ON audit (hold_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_agent ON audit (agent, seq);
 CREATE INDEX IF NOT EXISTS audit_by_host ON audit (host, seq);
+CREATE TABLE IF NOT EXISTS placeholders (
+  id TEXT PRIMARY KEY,
+  agent TEXT NOT NULL,
+  credential TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  environments TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  last_used_at INTEGER,
+  revoked_at INTEGER
+);
 `;
 
 type Row = Record<string, unknown>;
@@ -80,6 +91,20 @@ function rowToHold(r: Row): Hold {
     approvalExpiresAt: (r['approval_expires_at'] as number | null) ?? null,
     usedAt: (r['used_at'] as number | null) ?? null,
     usedByDecision: (r['used_by_decision'] as string | null) ?? null,
+  };
+}
+
+function rowToPlaceholder(r: Row): PlaceholderRecord {
+  return {
+    id: r['id'] as string,
+    agent: r['agent'] as string,
+    credential: r['credential'] as string,
+    tokenHash: r['token_hash'] as string,
+    environments: JSON.parse(r['environments'] as string) as string[],
+    createdAt: r['created_at'] as number,
+    expiresAt: (r['expires_at'] as number | null) ?? null,
+    lastUsedAt: (r['last_used_at'] as number | null) ?? null,
+    revokedAt: (r['revoked_at'] as number | null) ?? null,
   };
 }
 
@@ -117,6 +142,13 @@ export class SqliteHoldStore implements HoldStore {
       markExpired: db.prepare(`UPDATE holds SET status = 'expired' WHERE id = ? AND status IN ('pending','approved')`),
       audit: db.prepare(`INSERT INTO audit (at, event, decision_id, hold_id, agent, host, operation, actor, reason, detail)
         VALUES (@at, @event, @decisionId, @holdId, @agent, @host, @operation, @actor, @reason, @detail)`),
+      insertPlaceholder: db.prepare(`INSERT INTO placeholders (id, agent, credential, token_hash, environments, created_at, expires_at)
+        VALUES (@id, @agent, @credential, @tokenHash, @environments, @createdAt, @expiresAt)`),
+      placeholderById: db.prepare('SELECT * FROM placeholders WHERE id = ?'),
+      placeholderByHash: db.prepare('SELECT * FROM placeholders WHERE token_hash = ?'),
+      listPlaceholders: db.prepare('SELECT * FROM placeholders ORDER BY created_at DESC, id DESC'),
+      revokePlaceholder: db.prepare('UPDATE placeholders SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL'),
+      usePlaceholder: db.prepare('UPDATE placeholders SET last_used_at = @now WHERE id = @id AND (last_used_at IS NULL OR last_used_at < @now)'),
     };
   }
 
@@ -217,6 +249,49 @@ export class SqliteHoldStore implements HoldStore {
       reason: r['reason'] as string | null,
       detail: r['detail'] ? (JSON.parse(r['detail'] as string) as Record<string, unknown>) : null,
     }));
+  }
+
+  createPlaceholder(p: NewPlaceholder, now: number): PlaceholderRecord {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const id = newPlaceholderId();
+      try {
+        this.stmts.insertPlaceholder.run({
+          id,
+          agent: p.agent,
+          credential: p.credential,
+          tokenHash: p.tokenHash,
+          environments: JSON.stringify(p.environments),
+          createdAt: now,
+          expiresAt: p.expiresAt,
+        });
+      } catch (err) {
+        // an id clash: mint another; a token clash (or anything else) is an error
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') continue;
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new StoreError('a placeholder with this token already exists');
+        throw err;
+      }
+      return rowToPlaceholder(this.stmts.placeholderById.get(id) as Row);
+    }
+    throw new StoreError('cannot find a free placeholder id (8 clashes in a row)');
+  }
+
+  findPlaceholder(tokenHash: string): PlaceholderRecord | null {
+    const r = this.stmts.placeholderByHash.get(tokenHash) as Row | undefined;
+    return r ? rowToPlaceholder(r) : null;
+  }
+
+  listPlaceholders(): PlaceholderRecord[] {
+    return (this.stmts.listPlaceholders.all() as Row[]).map(rowToPlaceholder);
+  }
+
+  revokePlaceholder(id: string, now: number): PlaceholderRecord | null {
+    this.stmts.revokePlaceholder.run({ id, now });
+    const r = this.stmts.placeholderById.get(id) as Row | undefined;
+    return r ? rowToPlaceholder(r) : null;
+  }
+
+  markPlaceholderUsed(id: string, now: number): void {
+    this.stmts.usePlaceholder.run({ id, now });
   }
 
   close(): void {

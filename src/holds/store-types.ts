@@ -68,6 +68,30 @@ export interface AuditEvent {
   detail?: Record<string, unknown> | null;
 }
 
+/**
+ * A placeholder token (credential custody): what the agent holds instead of the provider's
+ * token. The token itself is never stored, only its keyed hash. Times are ms since the epoch.
+ */
+export interface PlaceholderRecord {
+  /** "tok-" and 8 hex digits: what `token list` shows and `token revoke` takes. */
+  id: string;
+  agent: string;
+  /** The policy's credential (under `credentials:`) the placeholder stands for. */
+  credential: string;
+  /** HMAC-SHA256 of the token with the store's key, hex (custody/placeholders.ts: hashPlaceholderToken). */
+  tokenHash: string;
+  /** The environments ceiling as given (names, ids, @primary, globs like pr-*); empty: no ceiling. */
+  environments: string[];
+  createdAt: number;
+  /** null: does not expire. */
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+/** What a new placeholder is made from; the store gives it its id and createdAt. */
+export type NewPlaceholder = Pick<PlaceholderRecord, 'agent' | 'credential' | 'tokenHash' | 'environments' | 'expiresAt'>;
+
 /** Which audit events queryAudit returns. */
 export interface AuditQuery {
   hold?: string;
@@ -153,8 +177,30 @@ export interface HoldStore {
    * has null (not undefined) for fields that were not recorded.
    */
   queryAudit(q: AuditQuery): AuditEvent[];
+  /**
+   * Record a new placeholder: a fresh id (newPlaceholderId, minted again on the rare clash),
+   * createdAt = now, never used nor revoked. Durable before it returns: the token is shown only
+   * afterwards. Two placeholders never share a tokenHash (a clash throws). Returns it as stored.
+   */
+  createPlaceholder(p: NewPlaceholder, now: number): PlaceholderRecord;
+  /** The placeholder whose token has this keyed hash, or null. Sees revocations made by every process. */
+  findPlaceholder(tokenHash: string): PlaceholderRecord | null;
+  /** Every placeholder, newest first (createdAt descending, then id descending), revoked and expired ones included. */
+  listPlaceholders(): PlaceholderRecord[];
+  /**
+   * Revoke the placeholder `id` (revokedAt = now) unless it already is (then its first revokedAt
+   * stays). Durable before it returns. Returns it as stored, or null when there is no such id.
+   */
+  revokePlaceholder(id: string, now: number): PlaceholderRecord | null;
+  /** Note a use: lastUsedAt becomes `now` unless it is already later. Unknown ids are ignored. */
+  markPlaceholderUsed(id: string, now: number): void;
   /** Release the store (connections, file handles). No method is called after close. */
   close(): void;
+}
+
+/** Placeholder ids: short enough to type, random (32 bits; a clash is minted again). */
+export function newPlaceholderId(): string {
+  return `tok-${randomBytes(4).toString('hex')}`;
 }
 
 /** Hold ids: time first (they sort), 80 random bits after (never guessed, never reused). Every implementation mints its ids with it. */

@@ -7,6 +7,7 @@ import { AddressSet } from '../net/address-set.js';
 import { policyShape } from './schema.js';
 import { CheckFailed, PolicyError, errorCode, errorMessage, type CheckIssue } from '../errors.js';
 import { parseAndLocate } from './yaml-check.js';
+import { Secret } from '../custody/secret.js';
 
 export type Action = 'allow' | 'deny' | 'hold';
 export type EgressVerdict = { allowed: true } | { allowed: false; reason: string };
@@ -55,6 +56,24 @@ export interface AgentEntry {
   secretHash: Buffer;
 }
 
+/**
+ * A provider token in scopegate's custody (the policy's `credentials:`): the agent gets a
+ * placeholder, scopegate puts this in `header` upstream.
+ */
+export interface CustodyCredential {
+  name: string;
+  /** A provider scopegate knows (its adapter's name). */
+  provider: string;
+  /** Lower-case header name the real token goes in upstream. */
+  header: string;
+  /** true: the header's value is "Bearer TOKEN"; false: the raw token. */
+  bearer: boolean;
+  /** Loaded at parse time from secret_env / secret_file; never printable. */
+  secret: Secret;
+  /** Where it is written in the policy. */
+  line: number;
+}
+
 /** A policy after validation: frozen, with matchers built once. */
 export interface Policy {
   source: string;
@@ -71,6 +90,9 @@ export interface Policy {
   providers: readonly GuardedProvider[];
   sets: ReadonlyMap<string, EnvSet>;
   agents: ReadonlyMap<string, AgentEntry>;
+  credentials: ReadonlyMap<string, CustodyCredential>;
+  /** With credentials configured, a real provider token from an agent is refused (true) or only reported (false). */
+  credentialsRequired: boolean;
   rules: readonly Rule[];
   defaults: { noMatch: Action; unknown: Action; unresolved: Action; anonymous: 'allow' | 'deny' };
 }
@@ -97,6 +119,8 @@ interface RawPolicy {
   providers?: Record<string, { hosts?: string[] }>;
   sets?: Record<string, string[]>;
   agents?: Record<string, { secret_env?: string; secret_file?: string; description?: string }>;
+  credentials?: Record<string, { provider: string; secret_env?: string; secret_file?: string; header?: string; description?: string }>;
+  credentials_required?: boolean;
   defaults?: { no_match?: Action; unknown?: Action; unresolved?: Action; anonymous?: 'allow' | 'deny' };
   rules?: RawRule[];
 }
@@ -104,8 +128,43 @@ interface RawPolicy {
 const list = <T>(v: OneOrMany<T> | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** What a policy needs to know of the providers scopegate has: their names and default hosts. */
-export type KnownProviders = ReadonlyMap<string, { defaultHosts: readonly string[] }>;
+/**
+ * What a policy needs to know of the providers scopegate has: their names and default hosts, and
+ * (when given) the headers that carry their credentials, which a custody credential's header
+ * must be one of.
+ */
+export type KnownProviders = ReadonlyMap<string, { defaultHosts: readonly string[]; secretHeaders?: readonly string[]; strippedHeaders?: ReadonlySet<string> }>;
+
+/**
+ * A secret named by secret_env (a variable of `env`) or secret_file (a file, trimmed): its value,
+ * or undefined after reporting why not under `field`. `label` starts each message (e.g.
+ * 'credential "x": '). The value is never part of a message.
+ */
+function loadSecretRef(
+  ref: { secret_env?: string | undefined; secret_file?: string | undefined },
+  field: string,
+  label: string,
+  env: NodeJS.ProcessEnv,
+  problem: (field: string, message: string) => void,
+): string | undefined {
+  if ((ref.secret_env === undefined) === (ref.secret_file === undefined)) {
+    problem(field, `${label}give exactly one of secret_env (an environment variable name) or secret_file (a path); secrets are never written in the policy`);
+    return undefined;
+  }
+  if (ref.secret_env !== undefined) {
+    const secret = env[ref.secret_env];
+    if (!secret) problem(`${field}.secret_env`, `${label}the environment variable ${ref.secret_env} is not set or empty`);
+    return secret || undefined;
+  }
+  try {
+    const secret = readFileSync(resolve(ref.secret_file!), 'utf8').trim();
+    if (!secret) problem(`${field}.secret_file`, `${label}${ref.secret_file} is empty`);
+    return secret || undefined;
+  } catch (err) {
+    problem(`${field}.secret_file`, `${label}cannot read ${ref.secret_file}: ${errorCode(err) ?? 'error'}`);
+    return undefined;
+  }
+}
 
 export function loadPolicyFile(path: string, providers: KnownProviders, env: NodeJS.ProcessEnv = process.env): Policy {
   const abs = resolve(path);
@@ -145,24 +204,28 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
       problem(field, '"anonymous" is the name of callers without Proxy-Authorization; it cannot have a secret');
       continue;
     }
-    if ((a.secret_env === undefined) === (a.secret_file === undefined)) {
-      problem(field, 'give exactly one of secret_env (an environment variable name) or secret_file (a path); secrets are never written in the policy');
-      continue;
-    }
-    let secret: string | undefined;
-    if (a.secret_env !== undefined) {
-      secret = env[a.secret_env];
-      if (!secret) problem(`${field}.secret_env`, `the environment variable ${a.secret_env} is not set or empty`);
-    } else {
-      try {
-        secret = readFileSync(resolve(a.secret_file!), 'utf8').trim();
-        if (!secret) problem(`${field}.secret_file`, `${a.secret_file} is empty`);
-      } catch (err) {
-        problem(`${field}.secret_file`, `cannot read ${a.secret_file}: ${errorCode(err) ?? 'error'}`);
-      }
-    }
+    const secret = loadSecretRef(a, field, '', env, problem);
     if (secret && secret.length < 12) problem(field, 'the agent secret must be at least 12 characters');
     if (secret) agents.set(name, { name, secretHash: createHash('sha256').update(secret).digest() });
+  }
+
+  const credentials = new Map<string, CustodyCredential>();
+  for (const [name, c] of Object.entries(raw.credentials ?? {})) {
+    const field = `credentials.${name}`;
+    const label = `credential "${name}": `;
+    const provider = known.get(c.provider);
+    if (provider && !(raw.providers ?? {})[c.provider]) {
+      problem(`${field}.provider`, `${label}provider ${c.provider} is not guarded by this policy (add it under providers:), so no call would ever use this credential`);
+    }
+    const header = (c.header ?? 'Authorization').toLowerCase();
+    if (provider?.secretHeaders && (!provider.secretHeaders.includes(header) || provider.strippedHeaders?.has(header))) {
+      const usable = provider.secretHeaders.filter((h) => !provider.strippedHeaders?.has(h));
+      problem(`${field}.header`, `${label}${c.header} is not a header ${c.provider} takes credentials in (${usable.join(', ')})`);
+    }
+    const secret = loadSecretRef(c, field, label, env, problem);
+    if (secret) {
+      credentials.set(name, { name, provider: c.provider, header, bearer: header === 'authorization', secret: new Secret(secret), line: located.position(field).line });
+    }
   }
 
   const envSet = (v: OneOrMany<string> | undefined, field: string): EnvSet | undefined => {
@@ -256,6 +319,8 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
     providers,
     sets,
     agents,
+    credentials,
+    credentialsRequired: raw.credentials_required ?? true,
     rules,
     // every default fails closed: what no rule decides is held for a person
     defaults: { noMatch: d.no_match ?? 'hold', unknown: d.unknown ?? 'hold', unresolved: d.unresolved ?? 'hold', anonymous: d.anonymous ?? 'allow' },

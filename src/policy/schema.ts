@@ -86,14 +86,41 @@ function ruleShape(providerNames: readonly string[]): Shape {
   };
 }
 
+/** secret_env's value: a variable's name; never quoted back in a message, in case a token was pasted there. */
+const ENV_NAME: Shape = {
+  kind: 'string',
+  pattern: /^[A-Za-z_][A-Za-z0-9_]*$/,
+  patternHint: 'an environment variable name (letters, digits, _); the secret goes in that variable, never in the policy',
+  quiet: true,
+};
+
 const AGENT_SHAPE: Shape = {
   kind: 'object',
   fields: {
-    secret_env: { shape: { kind: 'string', pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, patternHint: 'an environment variable name' } },
+    secret_env: { shape: ENV_NAME },
     secret_file: { shape: { kind: 'string' } },
     description: { shape: { kind: 'string' } },
   },
 };
+
+const INLINE_SECRET =
+  'a secret is never written in the policy: name an environment variable with secret_env: VARIABLE, or a file with secret_file: PATH (the value is not repeated here)';
+
+/** A provider token in custody: where it comes from and which header it goes in upstream. */
+function credentialShape(providerNames: readonly string[]): Shape {
+  return {
+    kind: 'object',
+    quiet: true,
+    forbidden: Object.fromEntries(['secret', 'token', 'value', 'password', 'key', 'api_key', 'access_token'].map((k) => [k, INLINE_SECRET])),
+    fields: {
+      provider: { shape: { kind: 'string', enum: [...providerNames] }, required: true },
+      secret_env: { shape: ENV_NAME },
+      secret_file: { shape: { kind: 'string', quiet: true } },
+      header: { shape: { kind: 'string', pattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, patternHint: 'an HTTP header name, such as Authorization or Project-Access-Token' } },
+      description: { shape: { kind: 'string' } },
+    },
+  };
+}
 
 /**
  * The policy file's shape, for the providers this scopegate knows: provider names are checked
@@ -141,6 +168,8 @@ function buildPolicyShape(providerNames: readonly string[]): Shape {
     },
     sets: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: { kind: 'array', items: { kind: 'string' } } } },
     agents: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: AGENT_SHAPE } },
+    credentials: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: credentialShape(providerNames) } },
+    credentials_required: { shape: { kind: 'boolean' } },
     defaults: {
       shape: {
         kind: 'object',

@@ -6,10 +6,18 @@ import { CheckFailed, type CheckIssue } from '../errors.js';
  * can say file:line:column and the dotted field path — what `policy check` promises.
  */
 export type Shape =
-  | { kind: 'object'; fields: Record<string, Field>; description?: string }
+  | {
+      kind: 'object';
+      fields: Record<string, Field>;
+      description?: string;
+      /** Keys refused with their own message (e.g. an inline secret: where secrets go instead). */
+      forbidden?: Record<string, string>;
+      /** Never quote the value in a message (it may be a secret written in the wrong place). */
+      quiet?: boolean;
+    }
   | { kind: 'map'; values: Shape; keyPattern?: RegExp; keyHint?: string }
   | { kind: 'array'; items: Shape; minItems?: number }
-  | { kind: 'string'; enum?: readonly string[]; pattern?: RegExp; patternHint?: string; check?: (s: string) => string | null }
+  | { kind: 'string'; enum?: readonly string[]; pattern?: RegExp; patternHint?: string; check?: (s: string) => string | null; quiet?: boolean }
   | { kind: 'boolean' }
   | { kind: 'integer'; min?: number; max?: number }
   | { kind: 'oneOf'; options: Shape[]; hint: string };
@@ -89,7 +97,7 @@ export function parseAndLocate(text: string, file: string, shape: Shape): Locate
     switch (s.kind) {
       case 'object': {
         if (!isMap(node)) {
-          at(offset, field, `expected a mapping (key: value lines), found ${describe(node)}`);
+          at(offset, field, `expected a mapping (key: value lines), found ${describe(node, s.quiet)}`);
           return undefined;
         }
         const out: Record<string, unknown> = {};
@@ -103,6 +111,11 @@ export function parseAndLocate(text: string, file: string, shape: Shape): Locate
             continue;
           }
           const f = s.fields[key];
+          const refused = s.forbidden?.[key];
+          if (refused !== undefined) {
+            at(keyOffset, sub, refused);
+            continue;
+          }
           if (!f) {
             const hint = suggest(key, known);
             at(keyOffset, sub, `unknown key "${key}"${hint ? `; did you mean "${hint}"?` : ''} (known keys: ${known.join(', ')})`);
@@ -144,7 +157,7 @@ export function parseAndLocate(text: string, file: string, shape: Shape): Locate
       }
       case 'string': {
         if (!isScalar(node) || typeof node.value !== 'string') {
-          at(offset, field, `expected a string, found ${describe(node)}`);
+          at(offset, field, `expected a string, found ${describe(node, s.quiet)}`);
           return undefined;
         }
         const v = node.value;
@@ -154,7 +167,7 @@ export function parseAndLocate(text: string, file: string, shape: Shape): Locate
           return undefined;
         }
         if (s.pattern && !s.pattern.test(v)) {
-          at(offset, field, `"${v}" is not valid${s.patternHint ? `: ${s.patternHint}` : ''}`);
+          at(offset, field, `${s.quiet ? 'the value' : `"${v}"`} is not valid${s.patternHint ? `: ${s.patternHint}` : ''}`);
           return undefined;
         }
         const problem = s.check?.(v);
@@ -217,14 +230,14 @@ export function parseAndLocate(text: string, file: string, shape: Shape): Locate
   };
 }
 
-function describe(node: YamlNode | null): string {
+function describe(node: YamlNode | null, quiet = false): string {
   if (node === null || node === undefined) return 'nothing';
   if (isMap(node)) return 'a mapping';
   if (isSeq(node)) return 'a list';
   if (isScalar(node)) {
     const v = node.value;
     if (v === null) return 'an empty value';
-    if (typeof v === 'string') return `the string "${v.slice(0, 40)}"`;
+    if (typeof v === 'string') return quiet ? 'a string' : `the string "${v.slice(0, 40)}"`;
     return `${typeof v} ${String(v)}`;
   }
   return 'something else';

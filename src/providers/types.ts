@@ -78,6 +78,11 @@ export interface ProviderAdapter {
   displayArgs(op: Operation): Record<string, unknown>;
   /** A refusal in the provider's error shape. */
   answer(refusal: Refusal, mode: AnswerStatusMode): ProviderAnswer;
+  /**
+   * A fresh placeholder token (credential custody), from a CSPRNG, shaped like the provider's own
+   * tokens so that clients checking a token's shape accept it. Absent: a generic random token.
+   */
+  mintPlaceholder?(): string;
   /** One line for `scopegate start --help`: what the operator can configure for this provider. */
   help?: string;
 }

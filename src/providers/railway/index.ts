@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import catalogueData from './catalogue.json' with { type: 'json' };
 import type { ProviderAdapter } from '../types.js';
 import { classifyField, type Catalogue } from './classify.js';
@@ -54,6 +55,8 @@ export function createRailwayAdapter(persisted = new PersistedQueries()): Provid
     scopeEssence: (scope) => ({ ...genericScopeEssence(scope), stagedPatch: (scope.facts?.['stagedPatch'] as Record<string, unknown> | undefined) ?? null, newerBackupsDropped: scope.facts?.['newerBackupsDropped'] ?? null }),
     displayArgs: (op) => displayValue(op.args, '', VARIABLE_MAPS) as Record<string, unknown>,
     answer: graphqlAnswer,
+    // Railway's project and account tokens are UUIDs; crypto.randomUUID is a CSPRNG's v4 UUID
+    mintPlaceholder: () => randomUUID(),
     help: 'SCOPEGATE_RAILWAY_RESOLVER_TOKEN, when set, is used for lookups (a read-broad token: a project token sees only its own environment)',
   };
 }
