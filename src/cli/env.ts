@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { caPaths } from '../tls/ca.js';
 import { BUNDLE_FILE } from '../tls/bundle.js';
@@ -46,6 +47,22 @@ export function agentEnvironment(listen: { host: string; port: number }, caDir: 
 }
 
 const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const dq = (s: string): string => s.replace(/[\\"$`]/g, (c) => `\\${c}`);
+
+/** NODE_OPTIONS set to what it was, with the preload flag added, in each shell's syntax. */
+function appendNodeOptions(shell: string, flag: string): string {
+  switch (shell) {
+    case 'fish':
+      return `set -gx NODE_OPTIONS (string trim -- "$NODE_OPTIONS ${flag.replace(/["$\\]/g, (c) => `\\${c}`)}")`;
+    case 'powershell':
+      return `$env:NODE_OPTIONS = ("$env:NODE_OPTIONS " + '${flag.replace(/'/g, "''")}').Trim()`;
+    case 'dotenv':
+      // a .env file cannot refer to what is already set
+      return `NODE_OPTIONS=${flag}\n# NODE_OPTIONS: if your environment already sets it, add the flag above to what it has`;
+    default:
+      return `export NODE_OPTIONS="\${NODE_OPTIONS:+\$NODE_OPTIONS }${dq(flag)}"`;
+  }
+}
 
 export function runEnv(argv: string[]): number {
   const { values } = parse('env', argv, { shell: { type: 'string' }, listen: { type: 'string' }, 'ca-dir': { type: 'string' } });
@@ -64,11 +81,19 @@ export function runEnv(argv: string[]): number {
   }[shell];
   if (!line) throw new UsageError(`--shell "${shell}" must be sh, fish, powershell or dotenv`);
   const certPath = vars.find(([k]) => k === 'NODE_EXTRA_CA_CERTS')![1];
+  const bundlePath = vars.find(([k]) => k === 'SSL_CERT_FILE')![1];
+  const missing = [certPath, bundlePath].filter((f) => !existsSync(f));
+  if (missing.length > 0) {
+    // stderr: the output above is meant for eval, and still right once the CA exists
+    process.stderr.write(`scopegate env: ${missing.join(' and ')} ${missing.length === 1 ? 'does' : 'do'} not exist yet; clients will not trust scopegate until it does: run \`scopegate start\` (or \`scopegate ca init --ca-dir ${values['ca-dir'] ?? 'certs'}\`) first\n`);
+  }
   const notes = [
     '# Go and OpenSSL-based tools read SSL_CERT_FILE above.',
     `# Java keeps its own store: keytool -importcert -noprompt -alias scopegate -cacerts -storepass changeit -file ${certPath}`,
     '# The system store (Debian/Ubuntu, as root): scopegate ca install   (undo: scopegate ca uninstall)',
   ];
-  process.stdout.write(`${vars.map(line).join('\n')}\n${notes.join('\n')}\n`);
+  // NODE_OPTIONS may already carry flags of the user's: the preload is added to them, not put in their place
+  const out = vars.map((kv) => (kv[0] === 'NODE_OPTIONS' ? appendNodeOptions(shell, kv[1]) : line(kv)));
+  process.stdout.write(`${out.join('\n')}\n${notes.join('\n')}\n`);
   return 0;
 }

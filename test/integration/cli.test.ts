@@ -133,13 +133,13 @@ describe('scopegate env', () => {
   it('prints every variable an agent needs, in each shell syntax', async () => {
     const sh = await sg(['env', '--listen', '127.0.0.1:9999', '--ca-dir', '/srv/ca']);
     expect(sh.code).toBe(0);
-    for (const v of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'AWS_CA_BUNDLE']) {
+    for (const v of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'AWS_CA_BUNDLE']) {
       expect(sh.stdout).toMatch(new RegExp(`^export ${v}='`, 'm'));
     }
     expect(sh.stdout).toContain("export HTTPS_PROXY='http://127.0.0.1:9999'");
     expect(sh.stdout).toContain("export NODE_EXTRA_CA_CERTS='/srv/ca/ca.pem'");
     expect(sh.stdout).toContain("export SSL_CERT_FILE='/srv/ca/bundle.pem'");
-    expect(sh.stdout).toMatch(/^export NODE_OPTIONS='--import \/.*\/dist\/preload.js'$/m);
+    expect(sh.stdout).toMatch(/^export NODE_OPTIONS="\$\{NODE_OPTIONS:\+\$NODE_OPTIONS \}--import \/.*\/dist\/preload.js"$/m);
     const fish = await sg(['env', '--shell', 'fish']);
     expect(fish.stdout).toMatch(/^set -gx HTTPS_PROXY 'http:\/\/127.0.0.1:8080'$/m);
     const ps = await sg(['env', '--shell', 'powershell']);
