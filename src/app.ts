@@ -10,6 +10,7 @@ import { Recorder } from './gate/record.js';
 import { Holds } from './holds/holds.js';
 import { notifier, type Webhook } from './holds/notify.js';
 import { SqliteHoldStore } from './holds/sqlite-store.js';
+import { Placeholders } from './custody/placeholders.js';
 import { InspectionCache } from './inspect/inspection-cache.js';
 import type { Policy } from './policy/policy.js';
 import { watchPolicy } from './policy/reload.js';
@@ -70,6 +71,8 @@ export interface Scopegate {
   readonly bundlePath: string;
   readonly adminToken: { token: string; path?: string; source: string };
   readonly holds: Holds;
+  /** Placeholders in custody: the agents' stand-in tokens. */
+  readonly placeholders: Placeholders;
   /** The policy in force now (reloads replace it). */
   policy(): Policy;
   /** Open every listener; rejects with a RuntimeError naming the address that could not be had. */
@@ -116,6 +119,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
     throw err instanceof StoreError ? new RuntimeError(err.message) : err;
   }
 
+  const placeholders = Placeholders.forDataDir(store, config.dataDir);
   // the page URL is known once the admin listener is up; notifications and answers read it then
   let pageUrl = `http://${config.admin.host}:${config.admin.port}/`;
   const notify = notifier({ webhooks: config.webhooks, logger, get pageUrl() { return pageUrl; } } as Parameters<typeof notifier>[0]);
@@ -141,6 +145,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
     holdTimeoutMs: config.holdTimeoutMs,
     holdHints,
     lookups: new LiveLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
+    placeholders,
     lookupTimeoutMs: config.lookupTimeoutMs,
     clientLimits: config.limits,
   });
@@ -155,6 +160,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
     bundlePath,
     adminToken,
     holds,
+    placeholders,
     policy: () => current,
     async listen() {
       let proxyAddr: AddressInfo;

@@ -20,6 +20,8 @@ import type { Upstream } from '../proxy/upstream.js';
 import type { LiveLookups } from '../scope/live-lookups.js';
 import { unresolved, type Scope } from '../scope/scope.js';
 import { callIdentity } from './call-identity.js';
+import { custodyOf, outsideCeiling } from './custody.js';
+import type { Placeholders } from '../custody/placeholders.js';
 import { decisionRefusal, type Decision, type HoldHints } from './decision.js';
 import { judge, type ScopeSource } from './judge.js';
 import type { Recorder } from './record.js';
@@ -43,6 +45,8 @@ export interface GateDeps {
   holdHints?: HoldHints;
   /** Live scope lookups (cached briefly, joined in flight). */
   lookups: LiveLookups;
+  /** Placeholders in custody (with the policy's credentials): the agent's stand-in tokens. */
+  placeholders?: Placeholders;
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
   lookupTimeoutMs: number;
   clientLimits: ClientLimits;
@@ -110,24 +114,51 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
     return { decision: failed(result) ?? { kind: 'pass', stage: 'egress', rule: 'egress' }, result };
   }
 
+  // custody: a placeholder is the caller and is swapped for the real token; a real token is refused
+  const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  if (custody.kind === 'refuse' || custody.kind === 'report') {
+    if (custody.tokenHash) {
+      deps.holds?.audit({ at: Date.now(), event: 'real-credential-seen', decisionId, holdId: null, agent: ctx.agent, host: ctx.target.host, operation: null, actor: ctx.agent, reason: custody.reason, detail: { tokenHash: custody.tokenHash } }, true);
+    }
+    if (custody.kind === 'report') {
+      deps.logger.warn({ decisionId, agent: ctx.agent, host: ctx.target.host, tokenHash: custody.tokenHash }, custody.reason);
+    } else if (custody.status === 407) {
+      res.setHeader('proxy-authenticate', 'Basic realm="scopegate"');
+      answerPlain(res, 407, decisionId, custody.reason);
+      return { decision: { kind: 'deny', stage: 'admit', rule: custody.rule, reason: custody.reason }, result: { status: 407, bytesOut: 0 } };
+    } else {
+      const status = answer(deps, adapter, res, { code: 'SCOPEGATE_DENIED', message: `scopegate denied this call: ${custody.reason}`, details: { rule: custody.rule, reason: custody.reason }, decisionId });
+      return { decision: { kind: 'deny', stage: 'admit', rule: custody.rule, reason: custody.reason }, result: { status, bytesOut: 0 } };
+    }
+  }
+  const caller = custody.kind === 'swap' ? { ...ctx, agent: custody.agent } : ctx;
+  const headers = custody.kind === 'swap' ? custody.headers : req.headers;
+
   // read: headers, the body whole and within limits, then every operation the upstream would
   // execute; the bytes judged are the bytes forwarded
   const read = await readRequest(adapter, req, { limits: deps.bodyLimits ?? DEFAULT_BODY_LIMITS, timeoutMs: deps.clientLimits.requestTimeoutMs, ...(deps.inspections ? { inspections: deps.inspections } : {}) });
   if (!read.ok) return unjudgeable(deps, adapter, res, decisionId, read.reason, read.status);
   const { raw, operations } = read;
 
-  // decide: each operation's live scope, the policy's verdict, the strictest wins
-  const decision = await judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations);
+  // decide: each operation's live scope, the policy's verdict, the strictest wins; a placeholder's
+  // ceiling is checked first, so no rule can let a call out of it
+  const judgeNow = async (): Promise<Decision> => {
+    const d = await judgeLive(deps, deps.policy(), adapter, caller, headers, operations);
+    return custody.kind === 'swap' ? withinCeiling(d, custody.placeholderId, custody.ceiling) : d;
+  };
+  const decision = await judgeNow();
 
   const send = async (d: Decision): Promise<Outcome> => {
-    const result = await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
-    forgetAfterWrite(deps, adapter, operations, req.headers);
+    const result = custody.kind === 'swap'
+      ? await forward(deps.upstream, req, res, target, raw, decisionId, custody.drop, custody.add)
+      : await forward(deps.upstream, req, res, target, raw, decisionId, adapter.strippedHeaders);
+    forgetAfterWrite(deps, adapter, operations, headers);
     return { decision: failed(result, d) ?? d, result };
   };
   if (decision.kind === 'allow') return send(decision);
   // hold: a person decides, or an approval of this exact call lets it through once
   if (decision.kind === 'hold' && deps.holds) {
-    return holdStage(deps, adapter, ctx, req, res, decisionId, operations, decision, send, () => judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations));
+    return holdStage(deps, adapter, caller, req, headers, res, decisionId, operations, decision, send, judgeNow);
   }
   return { decision, result: { status: answer(deps, adapter, res, decisionRefusal(decision, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
 }
@@ -142,6 +173,8 @@ async function holdStage(
   adapter: ProviderAdapter,
   ctx: ConnectionContext,
   req: IncomingMessage,
+  /** The headers as the provider sees them (a placeholder already swapped for its credential). */
+  headers: IncomingHttpHeaders,
   res: ServerResponse,
   decisionId: string,
   operations: readonly Operation[],
@@ -150,7 +183,7 @@ async function holdStage(
   rejudge: () => Promise<Decision>,
 ): Promise<Outcome> {
   const holds = deps.holds!;
-  const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', req.headers, operations, (d.judged ?? []).map((j) => j.scope));
+  const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (d.judged ?? []).map((j) => j.scope));
   const call = identify(decision);
   const fp = holds.fingerprint(call);
   const approved = holds.consume(fp.call, decisionId);
@@ -236,6 +269,24 @@ export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutM
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A placeholder with an environment ceiling may act only there: a call whose live scope reaches
+ * any other environment is denied, whatever the rules say. An unresolved scope is left to the
+ * policy's unresolved default.
+ */
+function withinCeiling(d: Decision, placeholderId: string, ceiling: readonly string[]): Decision {
+  if (ceiling.length === 0) return d;
+  for (const j of d.judged ?? []) {
+    if (j.scope.status !== 'resolved') continue;
+    const outside = outsideCeiling(ceiling, j.scope.environments);
+    if (outside.length === 0) continue;
+    const reason = `placeholder ${placeholderId} may act only in ${ceiling.join(', ')}; ${j.operation.name} reaches ${outside.map((e) => e.name).join(', ')}`;
+    const { wouldBe: _, ...rest } = d;
+    return { ...rest, kind: 'deny', stage: 'decide', rule: 'token-ceiling', reason, operation: j.operation, scope: j.scope };
+  }
+  return d;
 }
 
 /** A write that went through may have changed what cached lookups say for its credential. */

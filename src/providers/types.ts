@@ -83,6 +83,12 @@ export interface ProviderAdapter {
    * tokens so that clients checking a token's shape accept it. Absent: a generic random token.
    */
   mintPlaceholder?(): string;
+  /**
+   * Every provider token a request carries, with the header it came in (Railway: Authorization's
+   * bearer token, Project-Access-Token, Team-Access-Token). Credential custody swaps or refuses
+   * these; a provider without it is not taken into custody.
+   */
+  presentedTokens?(headers: IncomingHttpHeaders): { header: string; token: string }[];
   /** One line for `scopegate start --help`: what the operator can configure for this provider. */
   help?: string;
 }

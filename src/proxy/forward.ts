@@ -45,7 +45,7 @@ function connectionListed(value: string | undefined): ReadonlySet<string> | null
 }
 
 /** Request headers to send upstream, duplicates and order kept, from the raw header list. */
-export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string, drop?: ReadonlySet<string>): string[] {
+export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string, drop?: ReadonlySet<string>, add?: readonly string[]): string[] {
   const raw = req.rawHeaders;
   // Node joins repeated Connection headers into one value
   const listed = connectionListed(req.headers.connection);
@@ -56,6 +56,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, hostHeader: string,
     if (HOP_BY_HOP.has(lower) || listed?.has(lower) || drop?.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
+  if (add) out.push(...add);
   return out;
 }
 
@@ -119,6 +120,8 @@ export function forward(
   body: Buffer | Readable | null,
   decisionId: string,
   dropHeaders?: ReadonlySet<string>,
+  /** Header name, value, name, value…: sent upstream after the client's (a credential in custody). */
+  addHeaders?: readonly string[],
 ): Promise<ForwardResult> {
   return new Promise<ForwardResult>((resolve) => {
     const hasBody = body !== null && !(Buffer.isBuffer(body) && body.length === 0 && (req.method === 'GET' || req.method === 'HEAD'));
@@ -157,7 +160,7 @@ export function forward(
       origin: target.origin,
       path: req.url ?? '/',
       method: req.method as 'GET',
-      headers: upstreamRequestHeaders(req, target.hostHeader, dropHeaders),
+      headers: upstreamRequestHeaders(req, target.hostHeader, dropHeaders, addHeaders),
       body: hasBody ? body : null,
     };
     const handler: Dispatcher.DispatchHandler = {

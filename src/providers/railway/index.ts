@@ -18,6 +18,9 @@ function resolverCredential(): Credential | null {
 
 export const catalogue = catalogueData as unknown as Catalogue;
 
+/** The headers a Railway token can arrive in (Team-Access-Token is withdrawn, but agents still send it). */
+const TOKEN_HEADERS = ['authorization', 'project-access-token', 'team-access-token'] as const;
+
 /** Railway's variable maps: every value in them may be a secret, whatever its name. */
 const VARIABLE_MAPS: ReadonlySet<string> = new Set(['variables', 'sharedVariables']);
 
@@ -57,6 +60,17 @@ export function createRailwayAdapter(persisted = new PersistedQueries()): Provid
     answer: graphqlAnswer,
     // Railway's project and account tokens are UUIDs; crypto.randomUUID is a CSPRNG's v4 UUID
     mintPlaceholder: () => randomUUID(),
+    presentedTokens: (headers) => {
+      const out: { header: string; token: string }[] = [];
+      for (const header of TOKEN_HEADERS) {
+        const v = headers[header];
+        if (typeof v !== 'string' || v === '') continue;
+        // any scheme counts: a token sent as "Basic …" or bare must not slip past custody
+        const m = header === 'authorization' ? /^Bearer\s+(\S+)\s*$/i.exec(v) : null;
+        out.push({ header, token: m ? m[1]! : v.trim() });
+      }
+      return out;
+    },
     help: 'SCOPEGATE_RAILWAY_RESOLVER_TOKEN, when set, is used for lookups (a read-broad token: a project token sees only its own environment)',
   };
 }

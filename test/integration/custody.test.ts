@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Agent, ProxyAgent, request } from 'undici';
+import { createScopegate, type Scopegate } from '../../src/app.js';
+import { createLogger } from '../../src/audit/logger.js';
+import { parsePolicy } from '../../src/policy/policy.js';
+import { DEFAULT_CLIENT_LIMITS } from '../../src/proxy/client-limits.js';
+import { PROVIDERS } from '../../src/providers/registry.js';
+import { railway } from '../../src/providers/railway/index.js';
+import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
+
+/**
+ * Credential custody at the gate (issue 17, phase 2): the agent holds a placeholder, scopegate
+ * swaps in the real token; a placeholder's environment ceiling holds before any rule; a real token
+ * in an agent's hands is refused and reported; revoked and expired placeholders stop at once. The
+ * real app in process, a real TLS client through it, and the fake Railway checking the tokens.
+ */
+const GUARDED = 'backboard.railway.com';
+const REAL = POCKETOS.token.account;
+let pki: TestPki;
+let fake: FakeRailway;
+let app: Scopegate;
+let agent: ProxyAgent;
+let work: string;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  pki = makeTestPki('railway', [GUARDED]);
+  fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
+  // the shipped default policy's sets, defaults and rules, with a credential in custody
+  const shipped = readFileSync(join(__dirname, '..', '..', 'policies', 'default.yaml'), 'utf8').split('\n');
+  const policy = parsePolicy(
+    [
+      'version: 1',
+      'providers:',
+      '  railway: {}',
+      'credentials:',
+      '  railway-owner:',
+      '    provider: railway',
+      '    secret_env: SG_TEST_RAILWAY_TOKEN',
+      shipped.slice(shipped.findIndex((l) => l.startsWith('sets:'))).join('\n'),
+    ].join('\n'),
+    'custody.yaml',
+    PROVIDERS,
+    { SG_TEST_RAILWAY_TOKEN: REAL },
+  );
+  work = mkdtempSync(join(tmpdir(), 'sg-custody-'));
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  app = createScopegate({
+    policy,
+    providers: PROVIDERS,
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    caDir: join(work, 'ca'),
+    dataDir: join(work, 'data'),
+    routes: new Map([[GUARDED, { address: '127.0.0.1', port: fake.port }]]),
+    upstreamCa: pki.caPem,
+    answerStatus: 'graphql',
+    maxBody: 1024 * 1024,
+    lookupTimeoutMs: 5000,
+    lookupCacheMs: 0,
+    holdTimeoutMs: 0,
+    holdTtlMs: 3_600_000,
+    approvalTtlMs: 600_000,
+    webhooks: [],
+    limits: DEFAULT_CLIENT_LIMITS,
+    upstreamTimeoutMs: 10_000,
+    logger: createLogger('debug', sink, [...PROVIDERS.values()].flatMap((p) => p.secretHeaders)),
+  });
+  const at = await app.listen();
+  agent = new ProxyAgent({ uri: at.proxyUrl, requestTls: { ca: readFileSync(app.ca.certPath, 'utf8') } });
+});
+
+afterAll(async () => {
+  await agent?.close();
+  await app?.shutdown(1000);
+  await fake?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function call(token: string, query: string, header = 'authorization'): Promise<{ code: string; rule?: string; body: Record<string, unknown> }> {
+  const res = await request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', [header]: header === 'authorization' ? `Bearer ${token}` : token }, body: JSON.stringify({ query }) });
+  const body = (await res.body.json()) as Record<string, unknown>;
+  const err = (body['errors'] as { extensions?: Record<string, unknown> }[] | undefined)?.[0];
+  return { code: String(err?.extensions?.['code'] ?? (err ? 'PROVIDER_ERROR' : 'FORWARDED')), rule: err?.extensions?.['rule'] as string | undefined, body };
+}
+const minted = (environments: string[] = [], ttlMs?: number) => app.placeholders.mint({ agent: 'ci-bot', credential: 'railway-owner', adapter: railway, environments, ...(ttlMs ? { ttlMs } : {}) });
+const mint = (environments: string[] = [], ttlMs?: number): string => minted(environments, ttlMs).token;
+
+describe('the agent holds a placeholder; scopegate holds the token', () => {
+  it('a read with the placeholder reaches Railway with the real token; the placeholder alone, sent straight to Railway, is refused there', async () => {
+    const token = mint();
+    expect(token).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    fake.received.length = 0;
+    const r = await call(token, '{ me { id } }');
+    expect(r.code).toBe('FORWARDED');
+    expect(fake.received.at(-1)).toMatchObject({ executed: true, tokenKind: 'account' });
+    // the same placeholder, going around scopegate, carries no power
+    const direct = await request(`${fake.url}/graphql/v2`, { dispatcher: new Agent({ connect: { ca: pki.caPem, servername: GUARDED } }), method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{ me { id } }' }) });
+    const answer = (await direct.body.json()) as { errors?: unknown[] };
+    expect(answer.errors?.length ?? 0).toBeGreaterThan(0);
+    expect(fake.received.at(-1)).toMatchObject({ executed: false });
+  });
+
+  it('the placeholder works in Project-Access-Token too, and is swapped there as well', async () => {
+    const token = mint();
+    fake.received.length = 0;
+    expect((await call(token, '{ me { id } }', 'project-access-token')).code).toBe('FORWARDED');
+    expect(fake.received.at(-1)).toMatchObject({ executed: true, tokenKind: 'account' });
+  });
+
+  it('a ceiling holds before any rule: a staging-bound placeholder cannot touch the shared volume, whatever it is called', async () => {
+    const token = mint(['staging', 'pr-*']);
+    fake.received.length = 0;
+    const r = await call(token, `mutation { volumeDelete(volumeId: "${POCKETOS.volume.pgdata}") }`);
+    expect(r).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-ceiling' });
+    expect(JSON.stringify(r.body)).toContain('production');
+    // the staging-only volume is inside the ceiling: the rules decide it (irreversible: held)
+    expect((await call(token, `mutation { volumeDelete(volumeId: "${POCKETOS.volume.scratch}") }`)).code).toBe('SCOPEGATE_HOLD_PENDING');
+    expect(fake.received.some((x) => x.rootFields.includes('volumeDelete'))).toBe(false);
+  });
+
+  it('a real token in an agent\'s hands is refused and reported: audited as real-credential-seen with a keyed hash, never the token', async () => {
+    fake.received.length = 0;
+    const r = await call(REAL, '{ me { id } }');
+    expect(r).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'real-credential' });
+    expect(fake.received.length).toBe(0);
+    const seen = app.holds.store.queryAudit({ limit: 50 }).filter((e) => e.event === 'real-credential-seen');
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[0]!.detail).toMatchObject({ tokenHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(JSON.stringify(seen)).not.toContain(REAL);
+  });
+
+  it('revoked and expired placeholders stop at once', async () => {
+    const { token, placeholder } = minted();
+    expect((await call(token, '{ me { id } }')).code).toBe('FORWARDED');
+    expect(app.placeholders.list().find((p) => p.id === placeholder.id)).toMatchObject({ status: 'live', lastUsedAt: expect.any(String) });
+    app.placeholders.revoke(placeholder.id);
+    expect(await call(token, '{ me { id } }')).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-revoked' });
+    const short = mint([], 1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await call(short, '{ me { id } }')).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-expired' });
+  });
+
+  it('neither the real token nor a placeholder is in any log line or any file under the data dir', async () => {
+    const token = mint();
+    await call(token, '{ me { id } }');
+    const log = lines.join('');
+    expect(log).not.toContain(REAL);
+    expect(log).not.toContain(token);
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const f of readdirSync(d)) {
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk(join(work, 'data'));
+    for (const f of files) {
+      const bytes = readFileSync(f);
+      for (const secret of [REAL, token]) {
+        expect(bytes.includes(Buffer.from(secret)), `${secret.slice(0, 6)}… in ${f}`).toBe(false);
+        expect(bytes.includes(Buffer.from(Buffer.from(secret).toString('base64'))), `base64 in ${f}`).toBe(false);
+      }
+    }
+  });
+});
