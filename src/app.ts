@@ -8,7 +8,7 @@ import { createGatekeeper } from './gate/admission.js';
 import type { HoldHints } from './gate/decision.js';
 import { Recorder } from './gate/record.js';
 import { Holds } from './holds/holds.js';
-import { notifier, type Webhook } from './holds/notify.js';
+import { alerter, notifier, type Webhook } from './holds/notify.js';
 import { SqliteHoldStore } from './holds/sqlite-store.js';
 import { Placeholders } from './custody/placeholders.js';
 import { InspectionCache } from './inspect/inspection-cache.js';
@@ -146,6 +146,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
     holdHints,
     lookups: new LiveLookups(upstream, { cacheTtlMs: config.lookupCacheMs }),
     placeholders,
+    alert: alerter({ webhooks: config.webhooks, logger, pageUrl }),
     lookupTimeoutMs: config.lookupTimeoutMs,
     clientLimits: config.limits,
   });

@@ -22,6 +22,7 @@ import { unresolved, type Scope } from '../scope/scope.js';
 import { callIdentity } from './call-identity.js';
 import { custodyOf, outsideCeiling } from './custody.js';
 import type { Placeholders } from '../custody/placeholders.js';
+import type { Alert } from '../holds/notify.js';
 import { decisionRefusal, type Decision, type HoldHints } from './decision.js';
 import { judge, type ScopeSource } from './judge.js';
 import type { Recorder } from './record.js';
@@ -47,6 +48,8 @@ export interface GateDeps {
   lookups: LiveLookups;
   /** Placeholders in custody (with the policy's credentials): the agent's stand-in tokens. */
   placeholders?: Placeholders;
+  /** Tells the webhooks what a person must know at once (a real token seen, a secret on its way out). */
+  alert?: (a: Alert) => void;
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
   lookupTimeoutMs: number;
   clientLimits: ClientLimits;
@@ -118,7 +121,9 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
   if (custody.kind === 'refuse' || custody.kind === 'report') {
     if (custody.tokenHash) {
+      // someone should rotate that token: written down at once and sent to the webhooks
       deps.holds?.audit({ at: Date.now(), event: 'real-credential-seen', decisionId, holdId: null, agent: ctx.agent, host: ctx.target.host, operation: null, actor: ctx.agent, reason: custody.reason, detail: { tokenHash: custody.tokenHash } }, true);
+      deps.alert?.({ event: 'real-credential-seen', decisionId, agent: ctx.agent, host: ctx.target.host, reason: custody.reason, detail: { tokenHash: custody.tokenHash } });
     }
     if (custody.kind === 'report') {
       deps.logger.warn({ decisionId, agent: ctx.agent, host: ctx.target.host, tokenHash: custody.tokenHash }, custody.reason);

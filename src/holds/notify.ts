@@ -45,38 +45,62 @@ function payload(h: Hold, format: Webhook['format'], pageUrl: string): unknown {
   };
 }
 
+/** Something a person must know that is not a hold: a real provider token in an agent's hands, a secret on its way out. */
+export interface Alert {
+  event: 'real-credential-seen' | 'secret-egress';
+  decisionId: string;
+  agent: string;
+  host: string;
+  /** What happened and what to do, in words; never a secret. */
+  reason: string;
+  detail: Record<string, unknown>;
+}
+
+function alertPayload(a: Alert, format: Webhook['format']): unknown {
+  if (format === 'slack') return { text: `scopegate: ${a.event} from agent ${a.agent} on ${a.host}: ${a.reason}` };
+  return { event: a.event, alert: { ...a, at: new Date().toISOString() } };
+}
+
 /**
  * Tell people about a new hold. Runs on its own: the held call never waits for a webhook, a dead
  * receiver is retried with backoff and then given up on, and a failure is logged once.
  */
 export function notifier(options: NotifyOptions): (h: Hold) => void {
+  return (h) => deliver(options, (format) => payload(h, format, options.pageUrl), { holdId: h.id });
+}
+
+/** Tell the same webhooks about an alert, delivered the same way as holds. */
+export function alerter(options: NotifyOptions): (a: Alert) => void {
+  return (a) => deliver(options, (format) => alertPayload(a, format), { decisionId: a.decisionId, event: a.event });
+}
+
+function deliver(options: NotifyOptions, body: (format: Webhook['format']) => unknown, about: Record<string, unknown>): void {
   const attempts = options.attempts ?? 5;
   const first = options.firstDelayMs ?? 1000;
   const timeout = options.timeoutMs ?? 5000;
-  return (h) => {
-    for (const hook of options.webhooks) {
-      void (async () => {
-        let last = '';
-        for (let i = 0; i < attempts; i++) {
-          if (i > 0) await new Promise((r) => setTimeout(r, first * 2 ** (i - 1)).unref());
-          try {
-            const res = await request(hook.url, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', 'user-agent': 'scopegate-notify' },
-              body: JSON.stringify(payload(h, hook.format, options.pageUrl)),
-              headersTimeout: timeout,
-              bodyTimeout: timeout,
-              signal: AbortSignal.timeout(timeout),
-            });
-            await res.body.dump();
-            if (res.statusCode < 300) return;
-            last = `HTTP ${res.statusCode}`;
-          } catch (err) {
-            last = errorCode(err) ?? errorMessage(err);
-          }
+  for (const hook of options.webhooks) {
+    void (async () => {
+      let last = '';
+      for (let i = 0; i < attempts; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, first * 2 ** (i - 1)).unref());
+        try {
+          const res = await request(hook.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'user-agent': 'scopegate-notify' },
+            body: JSON.stringify(body(hook.format)),
+            headersTimeout: timeout,
+            bodyTimeout: timeout,
+            signal: AbortSignal.timeout(timeout),
+          });
+          await res.body.dump();
+          if (res.statusCode < 300) return;
+          last = `HTTP ${res.statusCode}`;
+        } catch (err) {
+          last = errorCode(err) ?? errorMessage(err);
         }
-        options.logger.warn({ holdId: h.id, webhook: hostOf(hook.url), attempts, error: last }, 'hold notification not delivered');
-      })();
-    }
-  };
+      }
+      options.logger.warn({ ...about, webhook: hostOf(hook.url), attempts, error: last }, 'notification not delivered');
+    })();
+  }
 }
+

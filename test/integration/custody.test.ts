@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Agent, ProxyAgent, request } from 'undici';
 import { createScopegate, type Scopegate } from '../../src/app.js';
 import { createLogger } from '../../src/audit/logger.js';
@@ -27,6 +29,9 @@ let app: Scopegate;
 let agent: ProxyAgent;
 let work: string;
 const lines: string[] = [];
+/** A webhook receiver on loopback: what scopegate tells people. */
+let receiver: Server;
+const received: string[] = [];
 
 beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED]);
@@ -49,6 +54,15 @@ beforeAll(async () => {
     { SG_TEST_RAILWAY_TOKEN: REAL },
   );
   work = mkdtempSync(join(tmpdir(), 'sg-custody-'));
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push(body);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const sink = new Writable({
     write(chunk, _enc, cb) {
       lines.push(String(chunk));
@@ -71,7 +85,7 @@ beforeAll(async () => {
     holdTimeoutMs: 0,
     holdTtlMs: 3_600_000,
     approvalTtlMs: 600_000,
-    webhooks: [],
+    webhooks: [{ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, format: 'json' }],
     limits: DEFAULT_CLIENT_LIMITS,
     upstreamTimeoutMs: 10_000,
     logger: createLogger('debug', sink, [...PROVIDERS.values()].flatMap((p) => p.secretHeaders)),
@@ -84,6 +98,7 @@ afterAll(async () => {
   await agent?.close();
   await app?.shutdown(1000);
   await fake?.stop();
+  await new Promise((r) => receiver?.close(r));
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -138,6 +153,11 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
     expect(seen.length).toBeGreaterThan(0);
     expect(seen[0]!.detail).toMatchObject({ tokenHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
     expect(JSON.stringify(seen)).not.toContain(REAL);
+    // and the webhooks are told, without the token
+    for (let i = 0; i < 50 && !received.some((b) => b.includes('real-credential-seen')); i++) await new Promise((r) => setTimeout(r, 100));
+    const alert = received.find((b) => b.includes('real-credential-seen'));
+    expect(JSON.parse(alert!)).toMatchObject({ event: 'real-credential-seen', alert: { agent: 'anonymous', host: GUARDED, detail: { tokenHash: seen[0]!.detail!['tokenHash'] } } });
+    expect(alert).not.toContain(REAL);
   });
 
   it('revoked and expired placeholders stop at once', async () => {
