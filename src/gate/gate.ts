@@ -26,6 +26,7 @@ import type { Alert } from '../holds/notify.js';
 import { decisionRefusal, type Decision, type HoldHints } from './decision.js';
 import { judge, type ScopeSource } from './judge.js';
 import type { Recorder } from './record.js';
+import { secretEgress } from './secret-egress.js';
 
 /** What the gate needs from the rest of scopegate: plain dependencies, made once by the app. */
 export interface GateDeps {
@@ -112,7 +113,14 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   }
   const adapter = ctx.provider ? deps.providers.get(ctx.provider) : undefined;
   if (!adapter) {
-    // not guarded: egress already allowed it; stream it through untouched
+    // not guarded: egress already allowed it; stream it through untouched (its body unread),
+    // unless its headers or target carry a custody secret
+    const leak = secretEgress(deps, ctx, req, decisionId, null);
+    if (leak) {
+      if (requestHasBody(req)) res.setHeader('connection', 'close'); // the body is still on the wire
+      answerPlain(res, 403, decisionId, leak.reason);
+      return { decision: leak.decision, result: { status: 403, bytesOut: 0 } };
+    }
     const result = await forward(deps.upstream, req, res, target, requestHasBody(req) ? req : null, decisionId);
     return { decision: failed(result) ?? { kind: 'pass', stage: 'egress', rule: 'egress' }, result };
   }
@@ -120,11 +128,7 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   // custody: a placeholder is the caller and is swapped for the real token; a real token is refused
   const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
   if (custody.kind === 'refuse' || custody.kind === 'report') {
-    if (custody.tokenHash) {
-      // someone should rotate that token: written down at once and sent to the webhooks
-      deps.holds?.audit({ at: Date.now(), event: 'real-credential-seen', decisionId, holdId: null, agent: ctx.agent, host: ctx.target.host, operation: null, actor: ctx.agent, reason: custody.reason, detail: { tokenHash: custody.tokenHash } }, true);
-      deps.alert?.({ event: 'real-credential-seen', decisionId, agent: ctx.agent, host: ctx.target.host, reason: custody.reason, detail: { tokenHash: custody.tokenHash } });
-    }
+    if (custody.tokenHash) reportRealToken(deps, decisionId, ctx, custody.reason, custody.tokenHash);
     if (custody.kind === 'report') {
       deps.logger.warn({ decisionId, agent: ctx.agent, host: ctx.target.host, tokenHash: custody.tokenHash }, custody.reason);
     } else if (custody.status === 407) {
@@ -144,6 +148,9 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   const read = await readRequest(adapter, req, { limits: deps.bodyLimits ?? DEFAULT_BODY_LIMITS, timeoutMs: deps.clientLimits.requestTimeoutMs, ...(deps.inspections ? { inspections: deps.inspections } : {}) });
   if (!read.ok) return unjudgeable(deps, adapter, res, decisionId, read.reason, read.status);
   const { raw, operations } = read;
+  // a custody secret in anything the agent sent (headers, target, decoded body) never leaves
+  const leak = secretEgress(deps, caller, req, decisionId, adapter, read.decoded, custody.kind === 'report');
+  if (leak) return { decision: leak.decision, result: { status: answer(deps, adapter, res, { code: 'SCOPEGATE_DENIED', message: `scopegate denied this call: ${leak.reason}`, details: { rule: 'secret-egress', reason: leak.reason }, decisionId }), bytesOut: 0 } };
 
   // decide: each operation's live scope, the policy's verdict, the strictest wins; a placeholder's
   // ceiling is checked first, so no rule can let a call out of it
@@ -281,7 +288,7 @@ export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutM
  * any other environment is denied, whatever the rules say. An unresolved scope is left to the
  * policy's unresolved default.
  */
-function withinCeiling(d: Decision, placeholderId: string, ceiling: readonly string[]): Decision {
+export function withinCeiling(d: Decision, placeholderId: string, ceiling: readonly string[]): Decision {
   if (ceiling.length === 0) return d;
   for (const j of d.judged ?? []) {
     if (j.scope.status !== 'resolved') continue;
@@ -292,6 +299,12 @@ function withinCeiling(d: Decision, placeholderId: string, ceiling: readonly str
     return { ...rest, kind: 'deny', stage: 'decide', rule: 'token-ceiling', reason, operation: j.operation, scope: j.scope };
   }
   return d;
+}
+
+/** A real provider token in an agent's hands: someone should rotate it. Written down at once and sent to the webhooks; never the token. */
+export function reportRealToken(deps: Pick<GateDeps, 'holds' | 'alert'>, decisionId: string, ctx: ConnectionContext, reason: string, tokenHash: string): void {
+  deps.holds?.audit({ at: Date.now(), event: 'real-credential-seen', decisionId, holdId: null, agent: ctx.agent, host: ctx.target.host, operation: null, actor: ctx.agent, reason, detail: { tokenHash } }, true);
+  deps.alert?.({ event: 'real-credential-seen', decisionId, agent: ctx.agent, host: ctx.target.host, reason, detail: { tokenHash } });
 }
 
 /** A write that went through may have changed what cached lookups say for its credential. */

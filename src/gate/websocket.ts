@@ -15,7 +15,8 @@ import type { Hold } from '../holds/store-types.js';
 import type { Refusal } from '../providers/types.js';
 import { callIdentity } from './call-identity.js';
 import { decisionRefusal, type Decision } from './decision.js';
-import { forgetAfterWrite, judgeLive, type GateDeps } from './gate.js';
+import { forgetAfterWrite, judgeLive, reportRealToken, withinCeiling, type GateDeps } from './gate.js';
+import { custodyOf, type Custody } from './custody.js';
 
 /**
  * GraphQL over WebSocket on guarded hosts. Two subprotocols exist: `graphql-transport-ws` (the
@@ -70,13 +71,26 @@ export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: Incom
     return;
   }
 
+  // custody, as over HTTP: the handshake's placeholder is the caller and is swapped for the real token
+  const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  if (custody.kind === 'refuse' || custody.kind === 'report') {
+    if (custody.tokenHash) reportRealToken(deps, decisionId, ctx, custody.reason, custody.tokenHash);
+    if (custody.kind === 'refuse') {
+      refuse(socket, custody.status, custody.reason, decisionId, deps, ctx, req);
+      return;
+    }
+  }
+  const drop = custody.kind === 'swap' ? custody.drop : adapter.strippedHeaders;
+  const caller = custody.kind === 'swap' ? { ...ctx, agent: custody.agent } : ctx;
+
   // open the upstream first: the client's handshake completes with the subprotocol it agreed
   const headers: Record<string, string> = {};
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
-    if (HANDSHAKE_HEADERS.has(name) || adapter.strippedHeaders.has(name)) continue;
+    if (HANDSHAKE_HEADERS.has(name) || drop.has(name)) continue;
     headers[name] = headers[name] ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
   }
+  if (custody.kind === 'swap') headers[custody.add[0]!] = custody.add[1]!;
   const authority = formatAuthority(ctx.target, ctx.scheme);
   const url = `${ctx.scheme === 'https' ? 'wss' : 'ws'}://${authority}${req.url ?? '/'}`;
   const dest = deps.upstream.tunnelTarget(ctx.target.host, ctx.target.port);
@@ -110,11 +124,13 @@ export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: Incom
     const protocol = upstream.protocol;
     // the client gets the subprotocol the upstream chose, so both ends speak the same one
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: false, handleProtocols: () => protocol || false });
-    wss.handleUpgrade(req, socket, head, (client) => relay(deps, ctx, req, client, upstream, protocol));
+    wss.handleUpgrade(req, socket, head, (client) => relay(deps, caller, req, client, upstream, protocol, custody));
   });
 }
 
-function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, client: WebSocket, upstream: WebSocket, protocol: string): void {
+function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, client: WebSocket, upstream: WebSocket, protocol: string, custody: Custody): void {
+  // the headers as the provider sees them: live lookups use the real token, not the placeholder
+  const headers = custody.kind === 'swap' ? custody.headers : req.headers;
   const adapter = deps.providers.get(ctx.provider!)!;
   const reading = adapter.websocket!;
   deps.logger.info({ connectionId: ctx.connectionId, agent: ctx.agent, host: ctx.target.host, path: redactPath(req.url ?? ''), protocol }, 'websocket open');
@@ -174,11 +190,12 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
     const inspection = reading.readPayload(p['query'], (variables ?? undefined) as Record<string, unknown> | undefined);
     if (!inspection.ok) return unjudgeable(inspection.reason);
     const operations = inspection.operations;
-    let decision: Decision = await judgeLive(deps, deps.policy(), adapter, ctx, req.headers, operations);
+    let decision: Decision = await judgeLive(deps, deps.policy(), adapter, ctx, headers, operations);
+    if (custody.kind === 'swap') decision = withinCeiling(decision, custody.placeholderId, custody.ceiling);
     let hold: Hold | undefined;
     if (decision.kind === 'hold' && deps.holds) {
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
-      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', req.headers, operations, (decision.judged ?? []).map((j) => j.scope));
+      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope));
       const fp = deps.holds.fingerprint(call);
       const approved = deps.holds.consume(fp.call, decisionId);
       if (approved) {
@@ -198,7 +215,7 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
     record(decision);
     if (decision.kind === 'allow') {
       if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: false });
-      forgetAfterWrite(deps, adapter, operations, req.headers);
+      forgetAfterWrite(deps, adapter, operations, headers);
       return;
     }
     // refused: answer this subscription with a GraphQL error, keep the socket for the others

@@ -13,6 +13,8 @@ import { DEFAULT_CLIENT_LIMITS } from '../../src/proxy/client-limits.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { railway } from '../../src/providers/railway/index.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { tunnel } from '../helpers/raw-client.js';
+import WebSocket from 'ws';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 
 /**
@@ -27,6 +29,7 @@ let pki: TestPki;
 let fake: FakeRailway;
 let app: Scopegate;
 let agent: ProxyAgent;
+let proxyPort: number;
 let work: string;
 const lines: string[] = [];
 /** A webhook receiver on loopback: what scopegate tells people. */
@@ -91,6 +94,7 @@ beforeAll(async () => {
     logger: createLogger('debug', sink, [...PROVIDERS.values()].flatMap((p) => p.secretHeaders)),
   });
   const at = await app.listen();
+  proxyPort = at.proxy.port;
   agent = new ProxyAgent({ uri: at.proxyUrl, requestTls: { ca: readFileSync(app.ca.certPath, 'utf8') } });
 });
 
@@ -169,6 +173,42 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
     const short = mint([], 1);
     await new Promise((r) => setTimeout(r, 10));
     expect(await call(short, '{ me { id } }')).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-expired' });
+  });
+
+  it('over WebSocket too: the handshake\'s placeholder is swapped, the ceiling holds per message, a real token is refused at the handshake', async () => {
+    const open = async (token: string): Promise<{ ws: WebSocket; next: () => Promise<Record<string, unknown>> }> => {
+      const t = await tunnel(proxyPort, `${GUARDED}:443`, GUARDED, readFileSync(app.ca.certPath, 'utf8'));
+      const ws = new WebSocket(`wss://${GUARDED}/graphql/v2`, 'graphql-transport-ws', { createConnection: (() => t) as never, headers: { authorization: `Bearer ${token}` } });
+      const inbox: Record<string, unknown>[] = [];
+      ws.on('message', (d) => inbox.push(JSON.parse(d.toString()) as Record<string, unknown>));
+      const next = async (): Promise<Record<string, unknown>> => {
+        for (let i = 0; i < 50 && inbox.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        const m = inbox.shift();
+        if (!m) throw new Error('no message');
+        return m;
+      };
+      return { ws, next };
+    };
+    const { ws, next } = await open(mint(['staging']));
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    fake.received.length = 0;
+    ws.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+    expect(await next()).toEqual({ type: 'connection_ack' });
+    ws.send(JSON.stringify({ id: 'read', type: 'subscribe', payload: { query: 'subscription($id: String!) { deployment(id: $id) { id status } }', variables: { id: POCKETOS.deployment.apiStg } } }));
+    expect(await next()).toMatchObject({ id: 'read', type: 'next' });
+    expect(fake.received.find((x) => x.transport === 'ws')).toMatchObject({ tokenKind: 'account' });
+    ws.send(JSON.stringify({ id: 'evil', type: 'subscribe', payload: { query: `mutation { volumeDelete(volumeId: "${POCKETOS.volume.pgdata}") }` } }));
+    const refused = await next();
+    expect((refused['payload'] as { extensions: Record<string, unknown> }[])[0]!.extensions).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-ceiling' });
+    ws.close();
+    const real = await open(REAL);
+    const failed = await new Promise<string>((resolve) => {
+      real.ws.once('unexpected-response', (_q, res) => resolve(String(res.statusCode)));
+      real.ws.once('open', () => resolve('open'));
+      real.ws.once('error', (e) => resolve(e.message));
+    });
+    expect(failed).toBe('403');
+    expect(fake.received.some((x) => x.rootFields.includes('volumeDelete'))).toBe(false);
   });
 
   it('neither the real token nor a placeholder is in any log line or any file under the data dir', async () => {
