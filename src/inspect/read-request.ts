@@ -14,8 +14,11 @@ export interface ReadOptions {
 }
 
 export type ReadResult =
-  /** `raw` is the body exactly as it came (still content-encoded): what is judged is what is forwarded. */
-  | { ok: true; raw: Buffer; operations: Operation[]; transport: string }
+  /**
+   * `raw` is the body exactly as it came (still content-encoded): what is judged is what is
+   * forwarded; `decoded` is it with its content-encoding undone (what was inspected).
+   */
+  | { ok: true; raw: Buffer; decoded: Buffer; operations: Operation[]; transport: string }
   | { ok: false; status: number; reason: string };
 
 /**
@@ -33,5 +36,5 @@ export async function readRequest(adapter: ProviderAdapter, req: IncomingMessage
   if (isBodyProblem(decoded)) return { ok: false, status: decoded.status, reason: decoded.reason };
   const inspection = await inspectRequest(adapter, { method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: decoded }, opts.inspections);
   if (!inspection.ok) return { ok: false, status: inspection.status, reason: inspection.reason };
-  return { ok: true, raw, operations: inspection.operations, transport: inspection.transport };
+  return { ok: true, raw, decoded, operations: inspection.operations, transport: inspection.transport };
 }
