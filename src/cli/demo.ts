@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeRailway, POCKETOS, type FakeRailway } from '../demo/fake-railway/index.js';
@@ -7,19 +7,27 @@ import { makeUpstreamCertificate } from '../demo/upstream-cert.js';
 import { agentEnvironment } from './env.js';
 import { RuntimeError } from '../errors.js';
 import { parse } from './args.js';
-import { PACKAGE_ROOT } from './paths.js';
+import { DEFAULT_POLICY, PACKAGE_ROOT } from './paths.js';
 
 export const DEMO_HELP = `Usage: scopegate demo [--no-color]
 
-Replay the PocketOS incident on this machine, in under ten seconds, with nothing left running:
-a fake Railway (the incident's world: a volume shared by production and staging, with its
-backups on it), scopegate in front of it with the shipped default policy, and a scripted agent
-that reaches it only through HTTPS_PROXY. It prints what the agent sent, what scopegate looked up
-live, what it decided, what the agent was told, and whether the volume survived.
+Replay the PocketOS incident on this machine, in a few seconds, with nothing left running: a fake
+Railway (the incident's world: a volume shared by production and staging, with its backups on it),
+scopegate in front of it with the shipped default policy and the account token in its custody, and
+a scripted agent that holds only a placeholder minted for staging (scopegate token create
+--environments staging) and reaches Railway through HTTPS_PROXY. It shows the placeholder refused
+by Railway when the agent goes direct, the incident call refused by the placeholder's ceiling before
+any rule (and by the rules without one), a staging-only deletion held, approved and retried once,
+and a real token pasted by mistake refused and reported; then whether the volume survived.
 
 Options:
   --no-color   plain text (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help   this text`;
+
+/** The variable that carries the real token to scopegate (and only to scopegate) in the demo. */
+const SECRET_ENV = 'RAILWAY_OWNER_TOKEN';
+const CREDENTIAL = 'railway-owner';
+const AGENT = 'cleanup-bot';
 
 interface LogLine {
   msg: string;
@@ -61,6 +69,18 @@ function waitForLine(child: ChildProcess, pred: (l: LogLine) => boolean, lines: 
   });
 }
 
+/** Runs `scopegate token create` as a person would: the placeholder (stdout) and its id (from stderr). */
+async function mintPlaceholder(args: string[], env: NodeJS.ProcessEnv): Promise<{ token: string; id: string }> {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'token', 'create', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new RuntimeError(`scopegate token create exited with ${code}: ${stderr.trim()}`);
+  return { token: stdout.trim(), id: /created placeholder (\S+)/.exec(stderr)?.[1] ?? '?' };
+}
+
 export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' } });
   if (values['help']) {
@@ -77,11 +97,23 @@ export async function runDemo(argv: string[]): Promise<number> {
     const upstreamTls = makeUpstreamCertificate(join(work, 'railway-ca'), ['backboard.railway.com']);
     fake = await startFakeRailway({ cert: upstreamTls.cert, key: upstreamTls.key });
     const caDir = join(work, 'ca');
+    const dataDir = join(work, 'data');
+    // the shipped default policy, with the account token in custody: named by variable, never inline
+    const policyPath = join(work, 'policy.yaml');
+    writeFileSync(
+      policyPath,
+      `${readFileSync(DEFAULT_POLICY, 'utf8').trimEnd()}\n\ncredentials:\n  ${CREDENTIAL}:\n    provider: railway\n    secret_env: ${SECRET_ENV}\n`,
+    );
+    // the real token is in scopegate's environment only; the agent never gets it
+    const scopegateEnv = { ...process.env, [SECRET_ENV]: POCKETOS.token.account };
+    const common = ['--agent', AGENT, '--credential', CREDENTIAL, '--policy', policyPath, '--data-dir', dataDir];
+    const staging = await mintPlaceholder([...common, '--environments', 'staging'], scopegateEnv);
+    const unbounded = await mintPlaceholder(common, scopegateEnv);
     proxy = spawn(
       process.execPath,
-      [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', join(work, 'data'),
+      [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, '--policy', policyPath,
         '--upstream-ca', upstreamTls.caPath, '--route', `backboard.railway.com=127.0.0.1:${fake.port}`, '--drain-timeout', '1', '--hold-timeout', '0'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: scopegateEnv, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const lines: LogLine[] = [];
     let pending = '';
@@ -106,13 +138,17 @@ export async function runDemo(argv: string[]): Promise<number> {
 
     out(bold('scopegate demo: the PocketOS incident, replayed against a fake Railway'));
     out(dim(`  project pocketos: production and staging share volume vol-7f3a9d ("pgdata"), which holds its own backups`));
-    out(dim(`  the agent reaches Railway only through HTTPS_PROXY=http://${host}:${port}, with the shipped default policy`));
+    out(dim(`  scopegate holds the account token (policy credentials: ${CREDENTIAL}, secret_env ${SECRET_ENV}), with the shipped default rules`));
+    out(dim(`  the agent holds only a placeholder and reaches Railway through HTTPS_PROXY=http://${host}:${port}`));
     out();
 
-    const env = Object.fromEntries(agentEnvironment({ host: host!, port: Number(port) }, caDir));
-    const runAgent = async (...args: string[]): Promise<AgentLine[]> => {
+    const proxied = Object.fromEntries(agentEnvironment({ host: host!, port: Number(port) }, caDir));
+    const runAgent = async (token: string, args: string[], direct = false): Promise<AgentLine[]> => {
+      const env = direct
+        ? { NODE_EXTRA_CA_CERTS: upstreamTls.caPath, DEMO_RAILWAY_DIRECT: `127.0.0.1:${fake!.port}` }
+        : proxied;
       const agent = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'demo', 'agent.js'), ...args], {
-        env: { PATH: process.env['PATH'] ?? '', ...env, RAILWAY_TOKEN: POCKETOS.token.project, RAILWAY_API_TOKEN: POCKETOS.token.account },
+        env: { PATH: process.env['PATH'] ?? '', ...env, RAILWAY_API_TOKEN: token },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       let agentOut = '';
@@ -123,58 +159,89 @@ export async function runDemo(argv: string[]): Promise<number> {
       if (agentCode !== 0) throw new RuntimeError(`the demo agent exited with ${agentCode}`);
       return agentOut.trim().split('\n').map((l) => JSON.parse(l) as AgentLine);
     };
-    const steps = await runAgent();
     const logFor = async (id: string | null | undefined): Promise<LogLine | undefined> => (id ? waitForLine(proxy!, (l) => l.decisionId === id && (l.msg === 'request'), lines, 3000).catch(() => undefined) : undefined);
-
-    for (const s of steps) {
+    /** What scopegate looked up, decided and told the agent about one call. */
+    const narrate = async (s: AgentLine, note = ''): Promise<LogLine | undefined> => {
       const line = await logFor(s.decisionId);
       const err = s.body?.errors?.[0];
       const code = err?.extensions?.['code'];
-      if (s.step === 'mismatch') {
-        out(bold('1. The credential mismatch'));
-        out(`   agent   ${cyan(s.query)}  ${dim('(staging project token)')}`);
-        out(`   scope   ${dim('a read: no lookup, forwarded')}`);
-        out(`   Railway ${err ? yellow(err.message) : 'answered'}  ${dim('— the staging token cannot see production')}`);
-        out(dim('   the agent "fixes" it: it finds an account token and cleans up the volume it thinks is staging\'s'));
-        out();
-        continue;
-      }
-      const title = s.step === 'incident' ? '2. The incident call' : '3. A volume that really is staging-only';
-      out(bold(title));
-      out(`   agent    ${cyan(s.query)}`);
+      out(`   agent    ${cyan(s.query)}${note ? `  ${dim(note)}` : ''}`);
       if (line?.['scope']) out(`   lookup   ${String(line['scope'])}`);
       const decision = String(line?.['decision'] ?? (code ? 'refused' : 'allow'));
       const paint = decision === 'deny' ? red : decision === 'hold' ? yellow : green;
-      out(`   decision ${paint(bold(decision.toUpperCase()))} by rule ${String(line?.['rule'] ?? '')}`);
+      const rule = String(line?.['rule'] ?? err?.extensions?.['rule'] ?? '');
+      out(`   decision ${paint(bold(decision.toUpperCase()))} by rule ${rule}${rule === 'token-ceiling' ? dim('  (before any rule)') : ''}`);
       out(`   agent is told: ${err ? err.message : 'the provider answered'}`);
-      out();
-    }
+      return line;
+    };
+
+    out(bold('0. The agent gets a placeholder, not the token'));
+    out(`   person   ${cyan(`scopegate token create --agent ${AGENT} --credential ${CREDENTIAL} --environments staging`)}`);
+    out(`   agent    RAILWAY_API_TOKEN=${staging.token}  ${dim(`(placeholder ${staging.id}: shaped like a Railway token, staging only; the store keeps only its hash)`)}`);
+    out();
+
+    // (a) the token the agent finds is the placeholder: straight to Railway, it is worthless;
+    // (b) through scopegate, the ceiling refuses the incident call before any rule, and without a
+    // ceiling the rules do (independent calls: the agents run side by side)
+    const [[direct], steps, [again]] = await Promise.all([
+      runAgent(staging.token, ['incident'], true),
+      runAgent(staging.token, ['incident', 'staging-only']),
+      runAgent(unbounded.token, ['incident']),
+    ]);
+    out(bold('1. The agent finds its token and goes straight to Railway, around scopegate'));
+    out(`   agent    ${cyan(direct!.query)}  ${dim('(the placeholder, no proxy)')}`);
+    const directErr = direct?.body?.errors?.[0]?.message ?? direct?.error ?? 'answered';
+    out(`   Railway  ${yellow(directErr)}  ${dim('— a placeholder is worthless without scopegate')}`);
+    out();
+
+    out(bold('2. The incident call, through scopegate, with the staging placeholder'));
+    await narrate(steps.find((s) => s.step === 'incident')!);
+    out();
+    out(bold('3. The same call with a placeholder minted without --environments: the rules still stand'));
+    await narrate(again!, `(placeholder ${unbounded.id})`);
+    out();
+    const stagingOnly = steps.find((s) => s.step === 'staging-only')!;
+    out(bold('4. A volume that really is staging-only (inside the ceiling)'));
+    await narrate(stagingOnly);
+    out();
+
     // a person reviews the hold and approves it; the agent retries the identical call
-    const holdId = steps.find((x) => x.step === 'staging-only')?.body?.errors?.[0]?.extensions?.['holdId'];
+    const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    const admin = (path: string, init: RequestInit = {}): Promise<Response> =>
+      fetch(`http://${String(listening['admin'])}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
+    const holdId = stagingOnly.body?.errors?.[0]?.extensions?.['holdId'];
     if (typeof holdId === 'string') {
-      out(bold('4. A person approves the staging-only deletion'));
-      const { readFileSync } = await import('node:fs');
-      const adminToken = readFileSync(join(work, 'data', 'admin-token'), 'utf8').trim();
-      const res = await fetch(`http://${String(listening['admin'])}/api/holds/${holdId}/approve`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ reason: 'scratch space, staging only: ok to delete' }),
-      });
+      out(bold('5. A person approves the staging-only deletion'));
+      const res = await admin(`/api/holds/${holdId}/approve`, { method: 'POST', body: JSON.stringify({ reason: 'scratch space, staging only: ok to delete' }) });
       out(`   person   ${cyan(`scopegate holds approve ${holdId} --reason "scratch space, staging only: ok to delete"`)}  ${dim(`(admin API: HTTP ${res.status})`)}`);
-      const [retry] = await runAgent('retry');
+      const [retry] = await runAgent(staging.token, ['retry']);
       const line = await logFor(retry?.decisionId);
       const gone = !fake.world.volumes.some((v) => v.id === POCKETOS.volume.scratch);
       out(`   agent    retries the identical call: ${retry?.body?.errors ? yellow(retry.body.errors[0]!.message) : green('Railway answered')} ${dim(`(rule ${String(line?.['rule'] ?? '?')})`)}`);
       out(`   ${gone ? green('vol-stg-only was deleted') : red('vol-stg-only still exists')}; the approval is used up: the same call again would be held anew`);
       out();
     }
+
+    // (c) a real token pasted into the agent's config by mistake: refused and reported
+    const [pasted] = await runAgent(POCKETOS.token.account, ['pasted']);
+    out(bold('6. Someone pastes the real account token into the agent\'s config'));
+    await narrate(pasted!, '(a real token, not a placeholder)');
+    const audit = (await (await admin('/api/audit?host=backboard.railway.com&limit=50')).json()) as { events?: { event: string; decisionId?: string | null; agent?: string; detail?: Record<string, unknown> }[] };
+    const seen = audit.events?.find((e) => e.event === 'real-credential-seen' && e.decisionId === pasted?.decisionId);
+    out(
+      seen
+        ? `   audit    ${red('real-credential-seen')}: agent ${String(seen.agent)}, token hash ${String(seen.detail?.['tokenHash'] ?? '?')} ${dim('(never the token): someone should rotate it')}`
+        : `   audit    ${red('no real-credential-seen entry was found')}`,
+    );
+    out();
+
     const survived = fake.world.volumes.some((v) => v.id === POCKETOS.volume.pgdata);
     const backups = fake.world.backups.filter((b) => b.volumeInstanceId === POCKETOS.volumeInstance.prod || b.volumeInstanceId === POCKETOS.volumeInstance.staging).length;
     const deletes = fake.received.filter((r) => r.executed && r.rootFields.includes('volumeDelete')).length;
     out(bold('Afterwards'));
     out(`   ${survived ? green('vol-7f3a9d still exists') : red('vol-7f3a9d was deleted')}, with ${backups} backups; Railway executed ${deletes} volumeDelete call${deletes === 1 ? '' : 's'}, the approved one`);
-    out(dim(`   every decision is in scopegate's log and audit trail with its decision id`));
-    return survived ? 0 : 1;
+    out(dim(`   every decision is in scopegate's log and audit trail with its decision id; the agent never held the real token`));
+    return survived && seen ? 0 : 1;
   } finally {
     if (proxy && proxy.exitCode === null) {
       const exited = new Promise((r) => proxy!.once('exit', r));

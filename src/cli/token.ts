@@ -14,8 +14,9 @@ Placeholder tokens (see README, "Credential custody"): the agent holds a placeho
 the provider's own tokens (for Railway a UUID), instead of the real token named in the policy's
 credentials: section. The store keeps only a keyed hash of each placeholder.
 
-Phase 1: placeholders are minted, listed and revoked here; scopegate start does not yet swap them
-for the real token at the gate, so a placeholder does not yet work against the provider.
+At the gate, a live placeholder in the provider's token header identifies the agent and is swapped
+for the real token; --environments is a ceiling checked before any rule (token-ceiling). Sent
+anywhere but through scopegate, a placeholder is worthless.
 
   create    mint a placeholder for an agent and one of the policy's credentials. The token is
             printed once, alone on its line, on stdout (details go to stderr); nothing shows it again

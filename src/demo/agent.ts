@@ -1,38 +1,64 @@
 /**
  * The demo's scripted agent: a plain Node process using the built-in fetch, pointed at scopegate
  * only by its environment (HTTPS_PROXY, NODE_EXTRA_CA_CERTS and the NODE_OPTIONS preload that
- * `scopegate env` prints) — exactly how a real agent's tool would run. It replays the incident and
- * writes one JSON line per call for the demo to narrate.
+ * `scopegate env` prints) — exactly how a real agent's tool would run. It sends the token in its
+ * RAILWAY_API_TOKEN (a placeholder, unless someone pasted a real one) and writes one JSON line per
+ * call for the demo to narrate.
+ *
+ * `node agent.js [STEP...]` runs the named steps (default: incident, staging-only). With
+ * DEMO_RAILWAY_DIRECT=HOST:PORT it goes straight to Railway at that address instead, as an agent
+ * that slips the proxy would (a second network path, a client that ignores HTTPS_PROXY).
  */
+import { request } from 'node:https';
 import { errorMessage } from '../errors.js';
 
-const ENDPOINT = 'https://backboard.railway.com/graphql/v2';
+const HOST = 'backboard.railway.com';
+const ENDPOINT = `https://${HOST}/graphql/v2`;
 
-interface Step {
-  step: string;
-  token: 'project' | 'account';
-  query: string;
+const QUERIES: Record<string, string> = {
+  incident: 'mutation cleanupStaging { volumeDelete(volumeId: "vol-7f3a9d") }',
+  'staging-only': 'mutation cleanupScratch { volumeDelete(volumeId: "vol-stg-only") }',
+  // `retry` replays the staging-only deletion: the identical call, after a person approved it
+  retry: 'mutation cleanupScratch { volumeDelete(volumeId: "vol-stg-only") }',
+  pasted: 'query { project(id: "prj-pocketos") { name } }',
+};
+
+const token = process.env['RAILWAY_API_TOKEN'] ?? '';
+const direct = process.env['DEMO_RAILWAY_DIRECT'];
+
+/** Straight to Railway at DEMO_RAILWAY_DIRECT, TLS verified for Railway's name: no proxy, no preload. */
+function postDirect(body: string, headers: Record<string, string>): Promise<{ status: number; decisionId: string | null; body: unknown }> {
+  const [address, port] = direct!.split(':');
+  return new Promise((resolve, reject) => {
+    const req = request({ host: address, port: Number(port), servername: HOST, method: 'POST', path: '/graphql/v2', headers: { ...headers, host: HOST, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, decisionId: null, body: JSON.parse(text) as unknown });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
-const STEPS: Step[] = [
-  { step: 'mismatch', token: 'project', query: 'query { environment(id: "env-prod") { id name volumeInstances { edges { node { volumeId } } } } }' },
-  { step: 'incident', token: 'account', query: 'mutation cleanupStaging { volumeDelete(volumeId: "vol-7f3a9d") }' },
-  { step: 'staging-only', token: 'account', query: 'mutation cleanupScratch { volumeDelete(volumeId: "vol-stg-only") }' },
-];
-
-const tokens = { project: process.env['RAILWAY_TOKEN'] ?? '', account: process.env['RAILWAY_API_TOKEN'] ?? '' };
-
-// `retry` replays only the staging-only deletion: the identical call, after a person approved it
-const steps = process.argv[2] === 'retry' ? STEPS.filter((s) => s.step === 'staging-only').map((s) => ({ ...s, step: 'retry' })) : STEPS;
-for (const s of steps) {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (s.token === 'project') headers['project-access-token'] = tokens.project;
-  else headers['authorization'] = `Bearer ${tokens.account}`;
+const steps = process.argv.length > 2 ? process.argv.slice(2) : ['incident', 'staging-only'];
+for (const step of steps) {
+  const query = QUERIES[step];
+  if (!query) throw new Error(`unknown step ${step}`);
+  const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  const body = JSON.stringify({ query });
   try {
-    const res = await fetch(ENDPOINT, { method: 'POST', headers, body: JSON.stringify({ query: s.query }) });
-    const body = (await res.json()) as unknown;
-    process.stdout.write(`${JSON.stringify({ step: s.step, query: s.query, status: res.status, decisionId: res.headers.get('x-scopegate-decision'), body })}\n`);
+    const r = direct
+      ? await postDirect(body, headers)
+      : await fetch(ENDPOINT, { method: 'POST', headers, body }).then(async (res) => ({ status: res.status, decisionId: res.headers.get('x-scopegate-decision'), body: (await res.json()) as unknown }));
+    process.stdout.write(`${JSON.stringify({ step, query, ...r })}\n`);
   } catch (err) {
-    process.stdout.write(`${JSON.stringify({ step: s.step, query: s.query, error: String((err instanceof Error ? err.cause : undefined) ?? errorMessage(err)) })}\n`);
+    process.stdout.write(`${JSON.stringify({ step, query, error: String((err instanceof Error ? err.cause : undefined) ?? errorMessage(err)) })}\n`);
   }
 }

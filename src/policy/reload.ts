@@ -1,8 +1,20 @@
+import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, basename, resolve } from 'node:path';
 import type { Logger } from '../audit/logger.js';
 import { CheckFailed, errorMessage } from '../errors.js';
 import { loadPolicyFile, type KnownProviders, type Policy } from './policy.js';
+
+/**
+ * What a reload compares: the policy's text and the custody secrets it loaded, so that a rotated
+ * secret (a new value in a secret_file) is applied on SIGHUP though the policy text is unchanged.
+ * Only a hash of the secrets is kept.
+ */
+function stateOf(p: Policy): string {
+  const h = createHash('sha256').update(p.digest);
+  for (const c of p.credentials.values()) h.update(`\0${c.name}\0`).update(c.secret.reveal());
+  return h.digest('hex');
+}
 
 /**
  * Reload the policy on SIGHUP and when its file changes. A file that does not load keeps the
@@ -14,8 +26,9 @@ export function watchPolicy(path: string, providers: KnownProviders, logger: Log
   const reload = (why: string): void => {
     try {
       const p = loadPolicyFile(path, providers);
-      if (p.digest === lastDigest) return;
-      lastDigest = p.digest;
+      const state = stateOf(p);
+      if (state === lastDigest) return;
+      lastDigest = state;
       apply(p);
       logger.info({ policy: path, digest: p.digest, trigger: why, rules: p.rules.length, mode: p.mode }, 'policy loaded');
     } catch (err) {
@@ -24,7 +37,7 @@ export function watchPolicy(path: string, providers: KnownProviders, logger: Log
     }
   };
   try {
-    lastDigest = loadPolicyFile(path, providers).digest;
+    lastDigest = stateOf(loadPolicyFile(path, providers));
   } catch {
     lastDigest = null;
   }

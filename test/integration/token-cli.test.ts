@@ -141,12 +141,14 @@ describe('scopegate token create | list | revoke', () => {
     }
   });
 
-  it('--help tells the truth: the verbs, the flags, and that the gate does not swap placeholders yet', async () => {
+  it('--help tells the truth: the verbs, the flags, and that the gate swaps placeholders and holds the ceiling', async () => {
     const h = await sg(['--help']);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^Usage: scopegate token/);
     for (const flag of ['--agent', '--credential', '--environments', '--ttl', '--policy', '--data-dir', '--json']) expect(h.stdout).toContain(flag);
-    expect(h.stdout).toMatch(/does not yet swap/);
+    expect(h.stdout).toMatch(/swapped\s+for the real token/);
+    expect(h.stdout).toMatch(/token-ceiling/);
+    expect(h.stdout).not.toMatch(/does not yet swap/);
     const top = await run(process.execPath, [CLI, '--help']);
     expect(top.stdout).toContain('  token ');
   });

@@ -184,3 +184,29 @@ describe('reload with a bad credential', () => {
     }
   });
 });
+
+describe('rotating the real token', () => {
+  it('a new value in a secret_file is applied on SIGHUP though the policy text is unchanged; the same value again is not re-applied', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-rotate-'));
+    const file = join(dir, 'policy.yaml');
+    const secretFile = join(dir, 'railway-token');
+    writeFileSync(secretFile, `${TOKEN}\n`);
+    writeFileSync(file, policy(`  c:\n    provider: railway\n    secret_file: ${secretFile}\n`));
+    const logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() } as unknown as Logger;
+    const applied: Policy[] = [];
+    const w = watchPolicy(file, PROVIDERS, logger, (p) => applied.push(p));
+    try {
+      process.kill(process.pid, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(applied).toHaveLength(0); // nothing changed
+      writeFileSync(secretFile, 'rotated-railway-token-0000\n');
+      process.kill(process.pid, 'SIGHUP');
+      await vi.waitFor(() => expect(applied.map((p) => p.credentials.get('c')!.secret.reveal())).toEqual(['rotated-railway-token-0000']), { timeout: 5000 });
+      process.kill(process.pid, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(applied).toHaveLength(1);
+    } finally {
+      w.close();
+    }
+  });
+});
