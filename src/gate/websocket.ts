@@ -17,6 +17,8 @@ import { callIdentity } from './call-identity.js';
 import { decisionRefusal, type Decision } from './decision.js';
 import { forgetAfterWrite, judgeLive, reportRealToken, withinCeiling, type GateDeps } from './gate.js';
 import { custodyOf, type Custody } from './custody.js';
+import { secretEgress } from './secret-egress.js';
+import { secretScanner } from '../custody/secret-scan.js';
 
 /**
  * GraphQL over WebSocket on guarded hosts. Two subprotocols exist: `graphql-transport-ws` (the
@@ -79,6 +81,12 @@ export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: Incom
       refuse(socket, custody.status, custody.reason, decisionId, deps, ctx, req);
       return;
     }
+  }
+  // a custody secret in the handshake never leaves, as over HTTP
+  const leak = secretEgress(deps, ctx, req, decisionId, adapter, null, custody.kind === 'report');
+  if (leak) {
+    refuse(socket, 403, leak.reason, decisionId, deps, ctx, req);
+    return;
   }
   const drop = custody.kind === 'swap' ? custody.drop : adapter.strippedHeaders;
   const caller = custody.kind === 'swap' ? { ...ctx, agent: custody.agent } : ctx;
@@ -166,6 +174,18 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
       close(upstream, 1000, 'client closed');
     };
     if (isBinary) return unjudgeable('binary frames cannot be judged');
+    // every message, control ones included (connection_init may carry a token), is looked at for a custody secret
+    const scanner = secretScanner(deps.policy());
+    const hit = scanner.empty ? null : scanner.find(data.toString('latin1'), 'message');
+    if (hit) {
+      const reason = `a WebSocket message carries the secret of credential ${hit.credential} (${hit.encoding}): scopegate holds that token and adds it itself; nothing was forwarded`;
+      deps.holds?.audit({ at: Date.now(), event: 'secret-egress', decisionId, holdId: null, agent: ctx.agent, host: ctx.target.host, operation: null, actor: ctx.agent, reason, detail: { credential: hit.credential, where: 'websocket message', encoding: hit.encoding } }, true);
+      deps.alert?.({ event: 'secret-egress', decisionId, agent: ctx.agent, host: ctx.target.host, reason, detail: { credential: hit.credential, where: 'websocket message', encoding: hit.encoding } });
+      record({ kind: 'deny', stage: 'read', rule: 'secret-egress', reason });
+      close(client, CLOSE_UNJUDGEABLE, `scopegate: a custody secret in a message (${decisionId})`);
+      close(upstream, 1000, 'client closed');
+      return;
+    }
     let msg: unknown;
     try {
       msg = JSON.parse(data.toString());

@@ -209,6 +209,13 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
     });
     expect(failed).toBe('403');
     expect(fake.received.some((x) => x.rootFields.includes('volumeDelete'))).toBe(false);
+    // the real token inside a message (connection_init carries tokens for some clients): the socket is closed, nothing forwarded
+    const carrier = await open(mint());
+    await new Promise<void>((resolve, reject) => { carrier.ws.once('open', () => resolve()); carrier.ws.once('error', reject); });
+    const closed = new Promise<number>((r) => carrier.ws.once('close', (code) => r(code)));
+    carrier.ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${Buffer.from(REAL).toString('base64')}` } }));
+    expect(await closed).toBe(4400);
+    expect(app.holds.store.queryAudit({ limit: 100 }).some((e) => e.event === 'secret-egress' && e.detail?.['where'] === 'websocket message')).toBe(true);
   });
 
   it('neither the real token nor a placeholder is in any log line or any file under the data dir', async () => {
