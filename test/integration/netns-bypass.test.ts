@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { CLI, ROOT, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { run } from '../helpers/run.js';
 import { createAgentNetns, netnsSupport, redirectToTransparent, type AgentNetns } from '../helpers/netns.js';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 import { agentEnvironment } from '../../src/cli/env.js';
@@ -139,6 +141,43 @@ describe.skipIf(!support.ok)('an agent whose only way out is scopegate', () => {
       expect(toHostSide.code).not.toBe(0);
       expect(volumeDeletes()).toBe(0);
       expect(fake.world.volumes.some((v) => v.id === POCKETOS.volume.pgdata)).toBe(true);
+    });
+  });
+
+  describe('an agent that holds only a placeholder', () => {
+    let custodian: ProxyProcess;
+    let placeholder = '';
+    beforeAll(async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sg-netns-custody-'));
+      const shipped = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8').split('\n');
+      const policy = join(dir, 'policy.yaml');
+      writeFileSync(policy, ['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_NETNS_REAL_TOKEN', ...shipped.slice(shipped.findIndex((l) => l.startsWith('sets:')))].join('\n'));
+      const env = { SG_NETNS_REAL_TOKEN: POCKETOS.token.account };
+      custodian = await startProxy({ dataDir: join(dir, 'data'), env, args: ['--policy', policy, '--listen', `${ns.hostIp}:0`, '--hold-timeout', '0', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`] });
+      const created = await run(process.execPath, [CLI, 'token', 'create', '--agent', 'sandboxed', '--credential', 'railway-owner', '--environments', 'staging', '--policy', policy, '--data-dir', join(dir, 'data')], { env: { ...process.env, ...env }, timeoutMs: 15_000 });
+      placeholder = created.stdout.trim();
+    });
+    afterAll(async () => {
+      await custodian?.stop();
+    });
+
+    it('through scopegate the placeholder works (the real token is swapped in) and its ceiling holds; going direct with it achieves nothing', async () => {
+      expect(placeholder).toMatch(/^[0-9a-f-]{36}$/);
+      const base = ['-sS', '--max-time', '10', '--proxy', `http://${ns.hostIp}:${custodian.proxyPort}`, '--cacert', join(custodian.caDir, 'ca.pem'), '-H', `Authorization: Bearer ${placeholder}`, '-H', 'content-type: application/json'];
+      fake.received.length = 0;
+      const read = await ns.exec('curl', [...base, '--data', READ, `https://${GUARDED}/graphql/v2`]);
+      expect(JSON.parse(read.stdout)).toEqual({ data: { me: expect.objectContaining({ id: expect.any(String) }) } });
+      expect(fake.received.at(-1)).toMatchObject({ executed: true, tokenKind: 'account' });
+      const evil = await ns.exec('curl', [...base, '--data', EVIL, `https://${GUARDED}/graphql/v2`]);
+      expect(JSON.parse(evil.stdout).errors[0].extensions).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-ceiling' });
+      // around scopegate: no way out of the namespace, and the placeholder is worthless at Railway anyway
+      const direct = ['-sS', '--max-time', '5', '--noproxy', '*', '-k', '-H', `Authorization: Bearer ${placeholder}`, '--data', READ];
+      expect((await ns.exec('curl', [...direct, `https://${GUARDED}/graphql/v2`])).code).not.toBe(0);
+      expect((await ns.exec('curl', [...direct, `https://${ns.hostIp}:${fake.port}/graphql/v2`])).code).not.toBe(0);
+      const atRailway = await run('curl', [...direct, `https://127.0.0.1:${fake.port}/graphql/v2`], { timeoutMs: 10_000 });
+      expect(JSON.parse(atRailway.stdout).errors?.length ?? 0).toBeGreaterThan(0);
+      expect(fake.received.at(-1)).toMatchObject({ executed: false });
+      expect(volumeDeletes()).toBe(0);
     });
   });
 });
