@@ -1,18 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, ProxyAgent, request } from 'undici';
-import { createScopegate, type Scopegate } from '../../src/app.js';
-import { createLogger } from '../../src/audit/logger.js';
+import type { Scopegate } from '../../src/app.js';
 import { parsePolicy } from '../../src/policy/policy.js';
-import { DEFAULT_CLIENT_LIMITS } from '../../src/proxy/client-limits.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { railway } from '../../src/providers/railway/index.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { startInProcess, withShippedRules, type InProcess } from '../helpers/in-process.js';
 import { tunnel } from '../helpers/raw-client.js';
 import WebSocket from 'ws';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
@@ -31,7 +28,8 @@ let app: Scopegate;
 let agent: ProxyAgent;
 let proxyPort: number;
 let work: string;
-const lines: string[] = [];
+let lines: string[] = [];
+let running: InProcess;
 /** A webhook receiver on loopback: what scopegate tells people. */
 let receiver: Server;
 const received: string[] = [];
@@ -39,24 +37,12 @@ const received: string[] = [];
 beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED]);
   fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
-  // the shipped default policy's sets, defaults and rules, with a credential in custody
-  const shipped = readFileSync(join(__dirname, '..', '..', 'policies', 'default.yaml'), 'utf8').split('\n');
   const policy = parsePolicy(
-    [
-      'version: 1',
-      'providers:',
-      '  railway: {}',
-      'credentials:',
-      '  railway-owner:',
-      '    provider: railway',
-      '    secret_env: SG_TEST_RAILWAY_TOKEN',
-      shipped.slice(shipped.findIndex((l) => l.startsWith('sets:'))).join('\n'),
-    ].join('\n'),
+    withShippedRules(['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_TEST_RAILWAY_TOKEN']),
     'custody.yaml',
     PROVIDERS,
     { SG_TEST_RAILWAY_TOKEN: REAL },
   );
-  work = mkdtempSync(join(tmpdir(), 'sg-custody-'));
   receiver = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
@@ -66,44 +52,21 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
-  app = createScopegate({
+  running = await startInProcess({
     policy,
     providers: PROVIDERS,
-    listen: { host: '127.0.0.1', port: 0 },
-    admin: { host: '127.0.0.1', port: 0 },
-    caDir: join(work, 'ca'),
-    dataDir: join(work, 'data'),
     routes: new Map([[GUARDED, { address: '127.0.0.1', port: fake.port }]]),
     upstreamCa: pki.caPem,
-    answerStatus: 'graphql',
-    maxBody: 1024 * 1024,
-    lookupTimeoutMs: 5000,
-    lookupCacheMs: 0,
-    holdTimeoutMs: 0,
-    holdTtlMs: 3_600_000,
-    approvalTtlMs: 600_000,
     webhooks: [{ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, format: 'json' }],
-    limits: DEFAULT_CLIENT_LIMITS,
-    upstreamTimeoutMs: 10_000,
-    logger: createLogger('debug', sink, [...PROVIDERS.values()].flatMap((p) => p.secretHeaders)),
   });
-  const at = await app.listen();
-  proxyPort = at.proxy.port;
-  agent = new ProxyAgent({ uri: at.proxyUrl, requestTls: { ca: readFileSync(app.ca.certPath, 'utf8') } });
+  ({ app, agent, lines, work } = running);
+  proxyPort = running.at.proxy.port;
 });
 
 afterAll(async () => {
-  await agent?.close();
-  await app?.shutdown(1000);
+  await running?.stop();
   await fake?.stop();
   await new Promise((r) => receiver?.close(r));
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 async function call(token: string, query: string, header = 'authorization'): Promise<{ code: string; rule?: string; body: Record<string, unknown> }> {

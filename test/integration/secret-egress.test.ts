@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProxyAgent, request } from 'undici';
-import { createScopegate, type Scopegate } from '../../src/app.js';
-import { createLogger } from '../../src/audit/logger.js';
+import type { Scopegate } from '../../src/app.js';
 import { parsePolicy } from '../../src/policy/policy.js';
-import { DEFAULT_CLIENT_LIMITS } from '../../src/proxy/client-limits.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { railway } from '../../src/providers/railway/index.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { startInProcess, withShippedRules, type InProcess } from '../helpers/in-process.js';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 
 /**
@@ -28,8 +23,8 @@ let fake: FakeRailway;
 let app: Scopegate;
 let agent: ProxyAgent;
 let proxyPort: number;
-let work: string;
-const lines: string[] = [];
+let lines: string[] = [];
+let running: InProcess;
 /** A host scopegate does not guard, reached as plain HTTP through the proxy. */
 let plain: Server;
 const plainGot: { url: string; headers: IncomingHttpHeaders }[] = [];
@@ -38,59 +33,28 @@ let placeholder: string;
 beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED]);
   fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
-  const shipped = readFileSync(join(__dirname, '..', '..', 'policies', 'default.yaml'), 'utf8').split('\n');
   const policy = parsePolicy(
-    ['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_TEST_RAILWAY_TOKEN', shipped.slice(shipped.findIndex((l) => l.startsWith('sets:'))).join('\n')].join('\n'),
+    withShippedRules(['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_TEST_RAILWAY_TOKEN']),
     'secret-egress.yaml',
     PROVIDERS,
     { SG_TEST_RAILWAY_TOKEN: REAL },
   );
-  work = mkdtempSync(join(tmpdir(), 'sg-egress-'));
   plain = createServer((req, res) => {
     plainGot.push({ url: req.url ?? '', headers: req.headers });
     req.resume();
     req.on('end', () => res.end('plain ok'));
   });
   await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
-  app = createScopegate({
-    policy,
-    providers: PROVIDERS,
-    listen: { host: '127.0.0.1', port: 0 },
-    admin: { host: '127.0.0.1', port: 0 },
-    caDir: join(work, 'ca'),
-    dataDir: join(work, 'data'),
-    routes: new Map([[GUARDED, { address: '127.0.0.1', port: fake.port }]]),
-    upstreamCa: pki.caPem,
-    answerStatus: 'graphql',
-    maxBody: 1024 * 1024,
-    lookupTimeoutMs: 5000,
-    lookupCacheMs: 0,
-    holdTimeoutMs: 0,
-    holdTtlMs: 3_600_000,
-    approvalTtlMs: 600_000,
-    webhooks: [],
-    limits: DEFAULT_CLIENT_LIMITS,
-    upstreamTimeoutMs: 10_000,
-    logger: createLogger('debug', sink, [...PROVIDERS.values()].flatMap((p) => p.secretHeaders)),
-  });
-  const at = await app.listen();
-  proxyPort = Number(new URL(at.proxyUrl).port);
-  agent = new ProxyAgent({ uri: at.proxyUrl, requestTls: { ca: readFileSync(app.ca.certPath, 'utf8') } });
+  running = await startInProcess({ policy, providers: PROVIDERS, routes: new Map([[GUARDED, { address: '127.0.0.1', port: fake.port }]]), upstreamCa: pki.caPem });
+  ({ app, agent, lines } = running);
+  proxyPort = running.at.proxy.port;
   placeholder = app.placeholders.mint({ agent: 'ci-bot', credential: 'railway-owner', adapter: railway, environments: [] }).token;
 });
 
 afterAll(async () => {
-  await agent?.close();
-  await app?.shutdown(1000);
+  await running?.stop();
   await fake?.stop();
   await new Promise((r) => plain?.close(r));
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 /** A call with the placeholder (as an agent makes it), plus whatever else it carries. */

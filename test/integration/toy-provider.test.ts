@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { ProxyAgent, request } from 'undici';
-import { createScopegate, type Scopegate } from '../../src/app.js';
-import { createLogger } from '../../src/audit/logger.js';
+import type { Scopegate } from '../../src/app.js';
 import { parsePolicy } from '../../src/policy/policy.js';
-import { DEFAULT_CLIENT_LIMITS } from '../../src/proxy/client-limits.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import type { ProviderAdapter } from '../../src/providers/types.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { toy } from '../fixtures/toy-provider/index.js';
 
 /**
@@ -28,10 +23,8 @@ let pki: TestPki;
 let upstream: Server;
 const seen: string[] = [];
 let app: Scopegate;
-let proxyUrl: string;
 let agent: ProxyAgent;
-const lines: Record<string, unknown>[] = [];
-let work: string;
+let running: InProcess;
 
 beforeAll(async () => {
   pki = makeTestPki('toy', [HOST]);
@@ -62,52 +55,24 @@ beforeAll(async () => {
     'toy.yaml',
     providers,
   );
-  work = mkdtempSync(join(tmpdir(), 'sg-toy-'));
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  app = createScopegate({
-    policy,
-    providers,
-    listen: { host: '127.0.0.1', port: 0 },
-    admin: { host: '127.0.0.1', port: 0 },
-    caDir: join(work, 'ca'),
-    dataDir: join(work, 'data'),
-    routes: new Map([[HOST, { address: '127.0.0.1', port }]]),
-    upstreamCa: pki.caPem,
-    answerStatus: 'graphql',
-    maxBody: 1024 * 1024,
-    lookupTimeoutMs: 5000,
-    lookupCacheMs: 0,
-    holdTimeoutMs: 0,
-    holdTtlMs: 3_600_000,
-    approvalTtlMs: 600_000,
-    webhooks: [],
-    limits: DEFAULT_CLIENT_LIMITS,
-    upstreamTimeoutMs: 10_000,
-    logger: createLogger('info', sink, [...providers.values()].flatMap((p) => p.secretHeaders)),
-  });
-  proxyUrl = (await app.listen()).proxyUrl;
-  agent = new ProxyAgent({ uri: proxyUrl, requestTls: { ca: readFileSync(app.ca.certPath, 'utf8') } });
+  running = await startInProcess({ policy, providers, routes: new Map([[HOST, { address: '127.0.0.1', port }]]), upstreamCa: pki.caPem, logLevel: 'info' });
+  ({ app, agent } = running);
 });
 
 afterAll(async () => {
-  await agent?.close();
-  await app?.shutdown(1000);
+  await running?.stop();
   await new Promise((r) => upstream?.close(r));
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 const call = async (method: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
   const res = await request(`https://${HOST}${path}`, { dispatcher: agent, method, headers: { 'x-toy-key': KEY } });
   return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
 };
+/** The app's log lines, parsed. */
+const logLines = (): Record<string, unknown>[] => running.lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 const lineFor = async (pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
   for (let i = 0; i < 40; i++) {
-    const l = lines.find(pred);
+    const l = logLines().find(pred);
     if (l) return l;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -150,7 +115,7 @@ describe('a REST provider plugged in from its own folder', () => {
   });
 
   it('its credential header never reaches a log line', () => {
-    expect(JSON.stringify(lines)).not.toContain(KEY);
-    expect(lines.some((l) => l['provider'] === 'toy')).toBe(true);
+    expect(running.lines.join('')).not.toContain(KEY);
+    expect(logLines().some((l) => l['provider'] === 'toy')).toBe(true);
   });
 });
