@@ -26,6 +26,28 @@ const oneOrMany = (item: Shape, hint: string): Shape => ({ kind: 'oneOf', option
 export const ACTIONS = ['allow', 'deny', 'hold'] as const;
 export const CLASS_NAMES = [...OPERATION_CLASSES, 'destructive'] as const;
 
+/** What people write for a class, by meaning: never suggest the recoverable class for an irreversible word. */
+const CLASS_MEANINGS: Readonly<Record<string, string>> = {
+  irrecoverable: 'destructive-irreversible',
+  unrecoverable: 'destructive-irreversible',
+  nonrecoverable: 'destructive-irreversible',
+  permanent: 'destructive-irreversible',
+  irreversable: 'destructive-irreversible',
+  reversible: 'destructive-recoverable',
+  reversable: 'destructive-recoverable',
+  recoverable: 'destructive-recoverable',
+  delete: 'destructive',
+  deletes: 'destructive',
+  destroy: 'destructive',
+  'read-only': 'read',
+  readonly: 'read',
+  write: 'modify',
+  update: 'modify',
+  deploys: 'deploy',
+  secret: 'credential',
+  token: 'credential',
+};
+
 const action: Shape = { kind: 'string', enum: ACTIONS };
 const duration: Shape = { kind: 'string', pattern: /^\d+(s|m|h|d)$/, patternHint: 'a duration such as 30m, 24h or 7d' };
 /** A set reference (its name) or an inline list of environment names/ids. */
@@ -74,7 +96,7 @@ function ruleShape(providerNames: readonly string[]): Shape {
         fields: {
           provider: { shape: oneOrMany({ kind: 'string', enum: [...providerNames] }, 'a provider name or a list') },
           operation: { shape: oneOrMany({ kind: 'string', pattern: /^[A-Za-z_][A-Za-z0-9_]*$|^[A-Z]+ \/.*$/, patternHint: 'a GraphQL field name, or "METHOD /path"' }, 'an operation name or a list') },
-          class: { shape: oneOrMany({ kind: 'string', enum: CLASS_NAMES }, 'a class or a list of classes') },
+          class: { shape: oneOrMany({ kind: 'string', enum: CLASS_NAMES, meanings: CLASS_MEANINGS }, 'a class or a list of classes') },
           type: { shape: oneOrMany({ kind: 'string', enum: ['query', 'mutation', 'subscription', 'http'] }, 'an operation type or a list') },
           agent: { shape: oneOrMany(nameString, 'an agent name or a list') },
           scope: { shape: SCOPE_SHAPE },

@@ -17,7 +17,16 @@ export type Shape =
     }
   | { kind: 'map'; values: Shape; keyPattern?: RegExp; keyHint?: string }
   | { kind: 'array'; items: Shape; minItems?: number }
-  | { kind: 'string'; enum?: readonly string[]; pattern?: RegExp; patternHint?: string; check?: (s: string) => string | null; quiet?: boolean }
+  | {
+      kind: 'string';
+      enum?: readonly string[];
+      /** Words people write for an enum value, by meaning (`irrecoverable` → destructive-irreversible): suggested before any spelling match. */
+      meanings?: Readonly<Record<string, string>>;
+      pattern?: RegExp;
+      patternHint?: string;
+      check?: (s: string) => string | null;
+      quiet?: boolean;
+    }
   | { kind: 'boolean' }
   | { kind: 'integer'; min?: number; max?: number }
   | { kind: 'oneOf'; options: Shape[]; hint: string };
@@ -42,10 +51,38 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** The value a word means, by the shape's table: the whole word, or its last part (`destructive-permanent` → `permanent`). */
+function meaningOf(word: string, meanings: Readonly<Record<string, string>>): string | null {
+  const w = word.toLowerCase().replace(/_/g, '-');
+  return meanings[w] ?? meanings[w.split('-').pop()!] ?? null;
+}
+
+const NEGATIONS = ['non', 'ir', 'un', 'in', 'im', 'dis'];
+
+/**
+ * Whether one of the two spells a part of the other negated (irrecoverable / recoverable,
+ * unsafe / safe): a suggestion across that line would flip the meaning, so none is made.
+ */
+function negates(word: string, candidate: string): boolean {
+  const ws = word.toLowerCase().split(/[-_ ]/);
+  const cs = candidate.toLowerCase().split(/[-_ ]/);
+  for (const a of ws) {
+    for (const b of cs) {
+      if (a === b) continue;
+      for (const n of NEGATIONS) {
+        if (a.startsWith(n) && distance(a.slice(n.length), b) <= 1) return true;
+        if (b.startsWith(n) && distance(b.slice(n.length), a) <= 1) return true;
+      }
+    }
+  }
+  return false;
+}
+
 export function suggest(word: string, candidates: readonly string[]): string | null {
   let best: string | null = null;
   let bestD = Infinity;
   for (const c of candidates) {
+    if (negates(word, c)) continue;
     const d = distance(word.toLowerCase(), c.toLowerCase());
     if (d < bestD) {
       bestD = d;
@@ -162,7 +199,7 @@ export function parseAndLocate(text: string, file: string, shape: Shape): Locate
         }
         const v = node.value;
         if (s.enum && !s.enum.includes(v)) {
-          const hint = suggest(v, s.enum);
+          const hint = (s.meanings && meaningOf(v, s.meanings)) ?? suggest(v, s.enum);
           at(offset, field, `"${v}" is not one of ${s.enum.join(', ')}${hint ? `; did you mean "${hint}"?` : ''}`);
           return undefined;
         }

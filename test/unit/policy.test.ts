@@ -163,6 +163,12 @@ describe('policy validation after the shape: file:line:column and the field', ()
   it('a misspelt class suggests the intended one', () => {
     expect(problems("version: 1\nrules:\n  - name: a\n    match: { class: destructve }\n    action: deny\n")[0]).toMatch(/4:21 rules\[0\].match.class: "destructve" is not one of .*; did you mean "destructive"\?/);
     expect(problems('version: 1\nrules:\n  - name: a\n    match: { clas: read }\n    action: deny\n')[0]).toMatch(/unknown key "clas"; did you mean "class"\?/);
+    // suggestions never flip meaning: an irreversible word is never pointed at the recoverable class
+    const irrecoverable = problems('version: 1\nrules:\n  - name: a\n    match: { class: destructive-irrecoverable }\n    action: deny\n')[0]!;
+    expect(irrecoverable).toMatch(/"destructive-irrecoverable" is not one of .*; did you mean "destructive-irreversible"\?/);
+    expect(irrecoverable).not.toMatch(/did you mean "destructive-recoverable"/);
+    expect(problems('version: 1\nrules:\n  - name: a\n    match: { class: permanent }\n    action: deny\n')[0]).toMatch(/did you mean "destructive-irreversible"\?/);
+    expect(problems('version: 1\nrules:\n  - name: a\n    match: { class: recoverable }\n    action: deny\n')[0]).toMatch(/did you mean "destructive-recoverable"\?/);
   });
   it('egress.allow_without_sni: addresses and CIDR ranges; a bad entry is named with its line', () => {
     const ok = parsePolicy('version: 1\negress:\n  allow_without_sni: [10.1.2.3, 192.0.2.0/24, "2001:db8::/32"]\n', 'p.yaml', PROVIDERS);
