@@ -20,6 +20,7 @@ import { ProxyServer } from './proxy/proxy-server.js';
 import { Upstream, type Route } from './proxy/upstream.js';
 import { LiveLookups } from './scope/live-lookups.js';
 import { ensureCa, keyFileIsPrivate, type CertificateAuthority } from './tls/ca.js';
+import { exposureOf } from './net/exposure.js';
 import { writeTrustBundle } from './tls/bundle.js';
 import { LeafCache } from './tls/leaf-cache.js';
 
@@ -61,6 +62,8 @@ export interface Listening {
   proxyUrl: string;
   /** The approval page. */
   pageUrl: string;
+  /** What a person should know about where scopegate listens (a proxy or the admin page open to a network). */
+  warnings: string[];
 }
 
 export interface Scopegate {
@@ -82,6 +85,26 @@ export interface Scopegate {
 }
 
 const formatAddress = (a: AddressInfo): string => (a.family === 'IPv6' ? `[${a.address}]` : a.address);
+
+/**
+ * Listeners that other machines can reach, said plainly: an open proxy, or a plain-HTTP sign-in
+ * page, is fine on a network only agents (or only operators) reach — a compose network, a CI
+ * runner's namespace, behind a TLS-terminating reverse proxy — and a risk anywhere else.
+ */
+function exposureWarnings(exposure: Record<string, 'loopback' | 'network'>, proxy: AddressInfo, admin: AddressInfo, transparent: AddressInfo | undefined): string[] {
+  const at = (a: AddressInfo): string => `${formatAddress(a)}:${a.port}`;
+  const out: string[] = [];
+  if (exposure['proxy'] === 'network') {
+    out.push(`the proxy listens on ${at(proxy)}, reachable from other machines: anyone who can reach it can use it as a proxy (as agent "anonymous" unless the policy declares agents and sets defaults.anonymous: deny). Fine on a network only agents reach (a compose network, a CI runner's namespace); elsewhere use --listen 127.0.0.1:PORT`);
+  }
+  if (transparent && exposure['transparent'] === 'network') {
+    out.push(`the transparent listener on ${at(transparent)} is reachable from other machines: it relays TLS to any host egress allows. Fine where only redirected agent traffic reaches it`);
+  }
+  if (exposure['admin'] === 'network') {
+    out.push(`the admin API and approval page on ${at(admin)} are plain HTTP reachable from other machines: the admin token and the page's session cross the network in clear. Fine behind a TLS-terminating reverse proxy or on a private network of operators; elsewhere use --admin 127.0.0.1:PORT and reach it through an SSH tunnel`);
+  }
+  return out;
+}
 
 function formatDuration(ms: number): string {
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
@@ -153,7 +176,12 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
   const proxy = new ProxyServer({ gate, leafCache, upstream, logger, metrics, limits: config.limits });
   const reloader = config.policyPath ? watchPolicy(config.policyPath, config.providers, logger, (p) => (current = p)) : null;
   let ready = false;
-  const admin = new AdminServer({ token: adminToken.token, metrics, logger, ready: () => ready, holds, protectedNames: () => current.sets.get('protected-environments')?.members ?? new Set() });
+  const exposure: Record<string, 'loopback' | 'network'> = {
+    proxy: exposureOf(config.listen.host),
+    ...(config.transparent ? { transparent: exposureOf(config.transparent.host) } : {}),
+    admin: exposureOf(config.admin.host),
+  };
+  const admin = new AdminServer({ token: adminToken.token, metrics, logger, ready: () => ready, holds, protectedNames: () => current.sets.get('protected-environments')?.members ?? new Set(), exposure: () => exposure });
 
   return {
     ca,
@@ -180,7 +208,9 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
       }
       ready = true;
       pageUrl = `http://${formatAddress(adminAddr)}:${adminAddr.port}/`;
-      return { proxy: proxyAddr, ...(transparentAddr ? { transparent: transparentAddr } : {}), admin: adminAddr, proxyUrl: `http://${formatAddress(proxyAddr)}:${proxyAddr.port}`, pageUrl };
+      const warnings = exposureWarnings(exposure, proxyAddr, adminAddr, transparentAddr);
+      for (const w of warnings) logger.warn({ exposure }, w);
+      return { proxy: proxyAddr, ...(transparentAddr ? { transparent: transparentAddr } : {}), admin: adminAddr, proxyUrl: `http://${formatAddress(proxyAddr)}:${proxyAddr.port}`, pageUrl, warnings };
     },
     async shutdown(drainMs) {
       ready = false;

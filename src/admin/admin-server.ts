@@ -18,6 +18,8 @@ export interface AdminServerOptions {
   holds?: Holds;
   /** Environment names shown as protected on the page. */
   protectedNames?: () => ReadonlySet<string>;
+  /** Which listeners are reachable beyond this machine, for /healthz. */
+  exposure?: () => Record<string, 'loopback' | 'network'>;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => void | Promise<void>;
@@ -114,7 +116,9 @@ export class AdminServer {
   private readonly sessions = new Map<string, { csrf: string; expires: number }>();
 
   constructor(private readonly options: AdminServerOptions) {
-    this.route(/^\/healthz$/, ['GET', 'HEAD'], 'none', (_q, res) => (options.ready() ? sendJson(res, 200, { status: 'ok' }) : sendJson(res, 503, { status: 'starting' })));
+    this.route(/^\/healthz$/, ['GET', 'HEAD'], 'none', (_q, res) =>
+      options.ready() ? sendJson(res, 200, { status: 'ok', ...(options.exposure ? { exposure: options.exposure() } : {}) }) : sendJson(res, 503, { status: 'starting' }),
+    );
     this.route(/^\/metrics$/, ['GET'], 'bearer', async (_q, res) => send(res, 200, options.metrics.registry.contentType, await options.metrics.registry.metrics()));
     this.route(/^\/api\/holds$/, ['GET'], 'bearer', (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');

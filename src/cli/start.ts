@@ -246,6 +246,7 @@ export async function runStart(argv: string[]): Promise<number> {
       `           (or: eval "$(npx scopegate env --listen ${at.proxy.address}:${at.proxy.port} --ca-dir ${display(config.caDir)})" for every client's variables)`,
       `  holds    approve at http://${at.admin.address}:${at.admin.port}/ or with \`scopegate holds list\` / \`approve ID\``,
       `  admin    token in ${token.path ? display(token.path) : token.source === 'env' ? 'SCOPEGATE_ADMIN_TOKEN' : '--admin-token'}`,
+      ...at.warnings.map((w) => `  WARNING  ${w}`),
       '',
     ].join('\n'),
   );

@@ -130,6 +130,16 @@ describe.skipIf(!support.ok)('an agent whose only way out is scopegate', () => {
     });
   });
 
+  describe('exposure is said, not silent', () => {
+    it('a proxy and transparent listener reachable from another network (the namespace) are warned about at start and in /healthz; the loopback admin is not', async () => {
+      expect(proxy.stderr()).toMatch(/WARNING {2}the proxy listens on [0-9.]+:\d+, reachable from other machines/);
+      expect(proxy.stderr()).toMatch(/WARNING {2}the transparent listener on [0-9.]+:\d+ is reachable from other machines/);
+      expect(proxy.stderr()).not.toMatch(/the admin API and approval page on/);
+      const res = await fetch(`${proxy.adminUrl}/healthz`);
+      expect(await res.json()).toEqual({ status: 'ok', exposure: { proxy: 'network', transparent: 'network', admin: 'loopback' } });
+    });
+  });
+
   describe('going around scopegate', () => {
     it('a direct connection to the provider fails: no route, no name, no way to this machine\'s loopback', async () => {
       const direct = ['-sS', '--max-time', '5', '--noproxy', '*', '-k', '-H', `Authorization: ${AUTH}`, '--data', EVIL];

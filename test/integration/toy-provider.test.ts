@@ -80,6 +80,10 @@ const lineFor = async (pred: (l: Record<string, unknown>) => boolean): Promise<R
 };
 
 describe('a REST provider plugged in from its own folder', () => {
+  it('listening on loopback only, scopegate has nothing to warn about', () => {
+    expect(running.at.warnings).toEqual([]);
+  });
+
   it('its read goes through untouched, with no lookup', async () => {
     seen.length = 0;
     const r = await call('GET', '/v1/boxes/box-1');
