@@ -163,6 +163,10 @@ describe('policy validation after the shape: file:line:column and the field', ()
   it('a misspelt class suggests the intended one', () => {
     expect(problems("version: 1\nrules:\n  - name: a\n    match: { class: destructve }\n    action: deny\n")[0]).toMatch(/4:21 rules\[0\].match.class: "destructve" is not one of .*; did you mean "destructive"\?/);
     expect(problems('version: 1\nrules:\n  - name: a\n    match: { clas: read }\n    action: deny\n')[0]).toMatch(/unknown key "clas"; did you mean "class"\?/);
+    // a token pasted where an agent's secret_env expects a variable name is never printed back
+    const pasted = problems('version: 1\nagents:\n  bot:\n    secret_env: sk-live-abcdef0123456789abcdef\n')[0]!;
+    expect(pasted).toMatch(/4:17 agents\.bot\.secret_env: the value is not valid: an environment variable name .*the secret goes in that variable, never in the policy/);
+    expect(pasted).not.toContain('abcdef0123456789');
     // suggestions never flip meaning: an irreversible word is never pointed at the recoverable class
     const irrecoverable = problems('version: 1\nrules:\n  - name: a\n    match: { class: destructive-irrecoverable }\n    action: deny\n')[0]!;
     expect(irrecoverable).toMatch(/"destructive-irrecoverable" is not one of .*; did you mean "destructive-irreversible"\?/);
