@@ -11,7 +11,6 @@ import type { Policy } from '../../src/policy/policy.js';
 import { DEFAULT_CLIENT_LIMITS } from '../../src/proxy/client-limits.js';
 import type { Route } from '../../src/proxy/upstream.js';
 import type { ProviderAdapter } from '../../src/providers/types.js';
-import { ROOT } from './proxy-process.js';
 
 /** scopegate built in process with createScopegate, listening on loopback, and a client through it. */
 export interface InProcess {
@@ -85,10 +84,4 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcess> {
       rmSync(work, { recursive: true, force: true });
     },
   };
-}
-
-/** The shipped default policy's sets, defaults and rules, after the given head (version, providers, credentials…). */
-export function withShippedRules(head: string[]): string {
-  const shipped = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8').split('\n');
-  return [...head, ...shipped.slice(shipped.findIndex((l) => l.startsWith('sets:')))].join('\n');
 }

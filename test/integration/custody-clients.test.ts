@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,6 +8,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { CLI, ROOT, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
+import { custodyPolicyYaml } from '../helpers/policies.js';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 
 /**
@@ -38,9 +39,8 @@ beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED, '127.0.0.1']);
   fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
   work = mkdtempSync(join(tmpdir(), 'sg-custody-clients-'));
-  const shipped = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8').split('\n');
   policy = join(work, 'policy.yaml');
-  writeFileSync(policy, ['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_CUSTODY_REAL_TOKEN', ...shipped.slice(shipped.findIndex((l) => l.startsWith('sets:')))].join('\n'));
+  writeFileSync(policy, custodyPolicyYaml('SG_CUSTODY_REAL_TOKEN'));
   proxy = await startProxy({ dataDir: join(work, 'data'), caDir: join(work, 'ca'), env, args: ['--policy', policy, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`, '--hold-timeout', '0'] });
   const created = await run(process.execPath, [CLI, 'token', 'create', '--agent', 'client-bot', '--credential', 'railway-owner', '--policy', policy, '--data-dir', join(work, 'data')], { env, timeoutMs: 15_000 });
   expect(created.code, created.stderr).toBe(0);

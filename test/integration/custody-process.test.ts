@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { CLI, ROOT, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { CLI, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
+import { custodyPolicyYaml } from '../helpers/policies.js';
+import { expectNowhere } from '../helpers/secrets.js';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 
 /**
@@ -27,9 +29,8 @@ beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED]);
   fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
   work = mkdtempSync(join(tmpdir(), 'sg-custody-proc-'));
-  const shipped = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8').split('\n');
   policy = join(work, 'policy.yaml');
-  writeFileSync(policy, ['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_CUSTODY_REAL_TOKEN', ...shipped.slice(shipped.findIndex((l) => l.startsWith('sets:')))].join('\n'));
+  writeFileSync(policy, custodyPolicyYaml('SG_CUSTODY_REAL_TOKEN'));
 });
 afterAll(async () => {
   await fake?.stop();
@@ -78,21 +79,7 @@ describe('placeholders with real processes', () => {
       expect(await call(p, token)).toBe('token-revoked');
       expect(await call(p, REAL)).toBe('real-credential');
       outputs.push(p.stdout(), p.stderr());
-      const files: string[] = [];
-      const walk = (d: string): void => {
-        for (const f of readdirSync(d)) {
-          const q = join(d, f);
-          if (statSync(q).isDirectory()) walk(q);
-          else files.push(q);
-        }
-      };
-      walk(join(work, 'data'));
-      const everything = [...outputs.map((o) => Buffer.from(o)), ...files.map((f) => readFileSync(f))];
-      for (const secret of [REAL, token]) {
-        for (const form of [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url')]) {
-          expect(everything.some((b) => b.includes(Buffer.from(form)))).toBe(false);
-        }
-      }
+      expectNowhere(join(work, 'data'), [REAL, token], outputs);
     } finally {
       await p.stop();
     }

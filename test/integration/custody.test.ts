@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,8 +9,10 @@ import { parsePolicy } from '../../src/policy/policy.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { railway } from '../../src/providers/railway/index.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { startInProcess, withShippedRules, type InProcess } from '../helpers/in-process.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { custodyPolicyYaml } from '../helpers/policies.js';
 import { tunnel } from '../helpers/raw-client.js';
+import { expectNowhere } from '../helpers/secrets.js';
 import WebSocket from 'ws';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 
@@ -38,7 +40,7 @@ beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED]);
   fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
   const policy = parsePolicy(
-    withShippedRules(['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_TEST_RAILWAY_TOKEN']),
+    custodyPolicyYaml('SG_TEST_RAILWAY_TOKEN'),
     'custody.yaml',
     PROVIDERS,
     { SG_TEST_RAILWAY_TOKEN: REAL },
@@ -187,21 +189,6 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
     const log = lines.join('');
     expect(log).not.toContain(REAL);
     expect(log).not.toContain(token);
-    const files: string[] = [];
-    const walk = (d: string): void => {
-      for (const f of readdirSync(d)) {
-        const p = join(d, f);
-        if (statSync(p).isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(join(work, 'data'));
-    for (const f of files) {
-      const bytes = readFileSync(f);
-      for (const secret of [REAL, token]) {
-        expect(bytes.includes(Buffer.from(secret)), `${secret.slice(0, 6)}… in ${f}`).toBe(false);
-        expect(bytes.includes(Buffer.from(Buffer.from(secret).toString('base64'))), `base64 in ${f}`).toBe(false);
-      }
-    }
+    expectNowhere(join(work, 'data'), [REAL, token]);
   });
 });

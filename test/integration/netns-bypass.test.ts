@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { CLI, ROOT, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { CLI, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
+import { custodyPolicyYaml } from '../helpers/policies.js';
 import { createAgentNetns, netnsSupport, redirectToTransparent, type AgentNetns } from '../helpers/netns.js';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 import { agentEnvironment } from '../../src/cli/env.js';
@@ -159,9 +160,8 @@ describe.skipIf(!support.ok)('an agent whose only way out is scopegate', () => {
     let placeholder = '';
     beforeAll(async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sg-netns-custody-'));
-      const shipped = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8').split('\n');
       const policy = join(dir, 'policy.yaml');
-      writeFileSync(policy, ['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_NETNS_REAL_TOKEN', ...shipped.slice(shipped.findIndex((l) => l.startsWith('sets:')))].join('\n'));
+      writeFileSync(policy, custodyPolicyYaml('SG_NETNS_REAL_TOKEN'));
       const env = { SG_NETNS_REAL_TOKEN: POCKETOS.token.account };
       custodian = await startProxy({ dataDir: join(dir, 'data'), env, args: ['--policy', policy, '--listen', `${ns.hostIp}:0`, '--hold-timeout', '0', '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${fake.port}`] });
       const created = await run(process.execPath, [CLI, 'token', 'create', '--agent', 'sandboxed', '--credential', 'railway-owner', '--environments', 'staging', '--policy', policy, '--data-dir', join(dir, 'data')], { env: { ...process.env, ...env }, timeoutMs: 15_000 });

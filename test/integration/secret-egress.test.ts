@@ -7,7 +7,8 @@ import { parsePolicy } from '../../src/policy/policy.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { railway } from '../../src/providers/railway/index.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { startInProcess, withShippedRules, type InProcess } from '../helpers/in-process.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { custodyPolicyYaml } from '../helpers/policies.js';
 import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 
 /**
@@ -34,7 +35,7 @@ beforeAll(async () => {
   pki = makeTestPki('railway', [GUARDED]);
   fake = await startFakeRailway({ cert: pki.cert, key: pki.key });
   const policy = parsePolicy(
-    withShippedRules(['version: 1', 'providers:', '  railway: {}', 'credentials:', '  railway-owner:', '    provider: railway', '    secret_env: SG_TEST_RAILWAY_TOKEN']),
+    custodyPolicyYaml('SG_TEST_RAILWAY_TOKEN'),
     'secret-egress.yaml',
     PROVIDERS,
     { SG_TEST_RAILWAY_TOKEN: REAL },

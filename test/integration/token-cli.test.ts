@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PlaceholderView } from '../../src/custody/placeholders.js';
+import { expectNowhere } from '../helpers/secrets.js';
 import { CLI } from '../helpers/proxy-process.js';
 import { run, type RunResult } from '../helpers/run.js';
 
@@ -15,33 +17,7 @@ let dataDir: string;
 let policyFile: string;
 const sg = (args: string[], env: NodeJS.ProcessEnv = ENV): Promise<RunResult> => run(process.execPath, [CLI, 'token', ...args], { env, timeoutMs: 15_000 });
 
-interface Listed {
-  id: string;
-  agent: string;
-  credential: string;
-  environments: string[];
-  createdAt: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  status: string;
-}
-
-/** Every file under `root`, recursively. */
-function files(root: string): string[] {
-  return readdirSync(root, { recursive: true, encoding: 'utf8' })
-    .map((f) => join(root, f))
-    .filter((f) => statSync(f).isFile());
-}
-
-function expectNowhere(root: string, secrets: string[]): void {
-  const forms = secrets.flatMap((s) => [s, Buffer.from(s).toString('base64'), Buffer.from(s).toString('base64url'), encodeURIComponent(s)]);
-  const all = files(root);
-  expect(all.length).toBeGreaterThan(0);
-  for (const f of all) {
-    const bytes = readFileSync(f);
-    for (const form of forms) expect(bytes.includes(Buffer.from(form)), `${f} contains a secret (${form.slice(0, 6)}…)`).toBe(false);
-  }
-}
+type Listed = PlaceholderView;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sg-token-cli-'));
