@@ -22,7 +22,12 @@ const inSet = (set: EnvSet, env: { id: string; name: string; primary?: boolean }
   set.members.has(env.name.toLowerCase()) || set.members.has(env.id.toLowerCase()) || (env.primary === true && set.members.has('@primary'));
 
 /** Does the scope satisfy the rule's scope conditions? Each condition that holds says so in `because`. */
-function scopeMatches(m: ScopeMatch, scope: Scope, because: string[], idleBytes: number): boolean {
+/** What a rule that did not match leaves behind: whether only unknown traffic stood in its way. */
+export interface MatchNotes {
+  trafficUnknown?: boolean;
+}
+
+function scopeMatches(m: ScopeMatch, scope: Scope, because: string[], idleBytes: number, notes: MatchNotes): boolean {
   const resolved = scope.status === 'resolved';
   if (m.resolved !== undefined) {
     // reads need no lookup: "not-needed" counts as resolved for them
@@ -88,6 +93,7 @@ function scopeMatches(m: ScopeMatch, scope: Scope, because: string[], idleBytes:
   if (m.traffic) {
     // unknown traffic matches neither: the next rule, or the unresolved default, decides
     const state = trafficState(scope.traffic, idleBytes);
+    if (state === 'unknown') notes.trafficUnknown = true;
     if (state !== m.traffic) return false;
     because.push(
       state === 'active'
@@ -99,7 +105,7 @@ function scopeMatches(m: ScopeMatch, scope: Scope, because: string[], idleBytes:
 }
 
 /** Does `rule` match? Fills `because` with the reasons when it does. */
-export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[], idleBytes = DEFAULT_TRAFFIC_IDLE_BYTES): boolean {
+export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[], idleBytes = DEFAULT_TRAFFIC_IDLE_BYTES, notes: MatchNotes = {}): boolean {
   const op = input.operation;
   if (rule.providers && !rule.providers.has(op.provider)) return false;
   if (rule.types && !rule.types.has(op.type)) return false;
@@ -115,7 +121,7 @@ export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[
     if (!rule.agents.has(input.agent)) return false;
     because.push(`agent ${input.agent}`);
   }
-  if (rule.scope && !scopeMatches(rule.scope, input.scope, because, idleBytes)) return false;
+  if (rule.scope && !scopeMatches(rule.scope, input.scope, because, idleBytes, notes)) return false;
   return true;
 }
 
@@ -124,15 +130,23 @@ export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[
  * unknown operations and unresolved scopes are held unless the policy says otherwise.
  */
 export function evaluate(policy: Policy, input: EvaluationInput): Verdict {
+  // a rule that would have matched but for traffic nobody could report: that part of the scope is unresolved
+  let trafficBlocked: string | undefined;
   for (const rule of policy.rules) {
     const because: string[] = [];
-    if (ruleMatches(rule, input, because, policy.trafficIdleBytes)) return { action: rule.action, rule: rule.name, because };
+    const notes: MatchNotes = {};
+    if (ruleMatches(rule, input, because, policy.trafficIdleBytes, notes)) return { action: rule.action, rule: rule.name, because };
+    if (notes.trafficUnknown) trafficBlocked ??= rule.name;
   }
   if (input.operation.class === 'unknown') {
     return { action: policy.defaults.unknown, rule: 'default:unknown', because: [input.operation.classReason ?? 'the operation is unknown'] };
   }
   if (input.scope.status === 'unresolved') {
     return { action: policy.defaults.unresolved, rule: 'default:unresolved', because: [`the scope is unresolved (${input.scope.reason ?? 'no lookup'})`] };
+  }
+  if (trafficBlocked) {
+    const why = input.scope.traffic?.environments.map((e) => e.unknown).filter(Boolean).join('; ') || 'it was not looked up';
+    return { action: policy.defaults.unresolved, rule: 'default:unresolved', because: [`the traffic is unknown (${why}), and rule ${trafficBlocked} asks for it`] };
   }
   return { action: policy.defaults.noMatch, rule: 'default:no_match', because: ['no rule matched'] };
 }

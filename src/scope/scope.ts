@@ -157,7 +157,7 @@ export function describeTraffic(traffic: Traffic): string {
     const name = t.environment.name;
     const bytesKnown = t.bytesIn !== undefined && t.bytesOut !== undefined;
     const bytes = bytesKnown ? `${bytesText(t.bytesIn!)} in / ${bytesText(t.bytesOut!)} out` : '';
-    if (t.requests === undefined && !bytesKnown) return `${name}: traffic unknown (${t.unknown ?? 'no answer'})`;
+    if (t.requests === undefined && !bytesKnown) return `${name} could not be read (${t.unknown ?? 'no answer'})`;
     const unknownBytes = bytesKnown ? '' : `; network bytes unknown (${t.unknown ?? 'no answer'})`;
     if (t.requests === undefined) return `${name}: HTTP requests unknown (${t.unknown ?? 'no answer'}), ${bytes} ${win}`;
     if (t.requests > 0) {
