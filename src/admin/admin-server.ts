@@ -71,7 +71,6 @@ export function holdJson(h: Hold): Record<string, unknown> {
     operation: h.operation,
     target: h.target,
     scope: h.scope,
-    scopeText: describeScope(h.scope as unknown as Scope),
     rule: h.rule,
     reason: h.reason,
     path: h.path,
@@ -80,6 +79,8 @@ export function holdJson(h: Hold): Record<string, unknown> {
     decidedBy: h.decidedBy,
     decisionReason: h.decisionReason,
     approvalExpiresAt: iso(h.approvalExpiresAt),
+    // the scope in the words every other surface uses (agent message, page, CLI, log, webhooks)
+    scopeText: describeScope(h.scope as unknown as Scope),
     usedAt: iso(h.usedAt),
   };
 }

@@ -18,7 +18,9 @@ a scripted agent that holds only a placeholder minted for staging (scopegate tok
 --environments staging) and reaches Railway through HTTPS_PROXY. It shows the placeholder refused
 by Railway when the agent goes direct, the incident call refused by the placeholder's ceiling before
 any rule (and by the rules without one), a staging-only deletion held, approved and retried once,
-and a real token pasted by mistake refused and reported; then whether the volume survived.
+each with its live scope (bindings, live deployments, production's traffic on the shared volume,
+the scratch volume idle, backups), and a real token pasted by mistake refused and reported; then
+whether the volume survived.
 
 Options:
   --no-color   plain text (also when NO_COLOR is set or stdout is not a terminal)
@@ -138,6 +140,7 @@ export async function runDemo(argv: string[]): Promise<number> {
 
     out(bold('scopegate demo: the PocketOS incident, replayed against a fake Railway'));
     out(dim(`  project pocketos: production and staging share volume vol-7f3a9d ("pgdata"), which holds its own backups`));
+    out(dim(`  production's postgres on it is busy (TCP: its traffic is bytes, never HTTP requests); nothing uses staging's scratch volume`));
     out(dim(`  scopegate holds the account token (policy credentials: ${CREDENTIAL}, secret_env ${SECRET_ENV}), with the shipped default rules`));
     out(dim(`  the agent holds only a placeholder and reaches Railway through HTTPS_PROXY=http://${host}:${port}`));
     out();

@@ -18,6 +18,9 @@ describe('scopegate demo', () => {
     expect(r.stdout).toMatch(/decision DENY by rule token-ceiling {2}\(before any rule\)\n {3}agent is told: .*may act only in staging; volumeDelete reaches production\)/);
     expect(r.stdout).toMatch(/lookup {3}volume vol-7f3a9d \(pgdata\) is bound to environments production, staging/);
     expect(r.stdout).toMatch(/decision DENY by rule never-destroy-protected/);
+    // the third signal: production's database is busy over TCP (bytes, no requests); the scratch volume is idle
+    expect(r.stdout).toMatch(/lookup {3}volume vol-7f3a9d .*traffic active: production served no HTTP requests in the last 15 min but moved [\d.]+ MiB in \/ [\d.]+ MiB out/);
+    expect(r.stdout).toMatch(/lookup {3}volume vol-stg-only \(scratch\) .*traffic idle: staging had no traffic in the last 15 min/);
     expect(r.stdout).toMatch(/decision HOLD by rule irreversible-destruction/);
     expect(r.stdout).toMatch(/person {3}scopegate holds approve H-\S+ --reason/);
     expect(r.stdout).toMatch(/retries the identical call: Railway answered \(rule approved-hold:H-/);

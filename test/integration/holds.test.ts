@@ -321,7 +321,7 @@ describe('the person side', () => {
       expect(list.stdout).toContain(a.holdId!);
       expect(list.stdout).toMatch(/volumeDelete volume:vol-stg-only {2}\[staging; 0 backup\(s\)\]/);
       const show = await sg('show', a.holdId!);
-      expect(show.stdout).toMatch(/scope {5}staging/);
+      expect(show.stdout).toMatch(/scope {5}volume vol-stg-only \(scratch\) is bound to environment staging; live deployments in staging; traffic idle: staging had no traffic in the last 15 min; no backups/);
       expect((await sg('approve', a.holdId!, '--reason', 'fine')).stdout).toMatch(/^approved H-/);
       expect((await sg('deny', b.holdId!)).stdout).toMatch(/^denied H-/);
       const again = await sg('approve', a.holdId!);
@@ -363,7 +363,7 @@ describe('the person side', () => {
       const json = got.find((g) => g.path === '/json')!.body as Record<string, unknown>;
       expect(json).toMatchObject({ event: 'hold', hold: { id: held.holdId, operation: 'volumeDelete', agent: 'anonymous', rule: 'irreversible-destruction' }, approve: `scopegate holds approve ${held.holdId}` });
       const slack = got.find((g) => g.path === '/slack')!.body as { text: string };
-      expect(slack.text).toMatch(/holding volumeDelete on volume vol-stg-only .*\(staging\)/);
+      expect(slack.text).toMatch(/holding volumeDelete on volume vol-stg-only from agent anonymous \(volume vol-stg-only \(scratch\) is bound to environment staging; .*traffic idle: staging had no traffic in the last 15 min/);
       expect(JSON.stringify(got)).not.toContain(POCKETOS.token.account);
     } finally {
       for (const r of pendingBlackHole) r.destroy();
