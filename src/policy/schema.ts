@@ -81,6 +81,7 @@ export const SCOPE_SHAPE: Shape = {
       },
     },
     project: { shape: oneOrMany({ kind: 'string' }, 'a project id or name, or a list of them') },
+    traffic: { shape: { kind: 'string', enum: ['active', 'idle'] } },
   },
 };
 
@@ -192,6 +193,8 @@ function buildPolicyShape(providerNames: readonly string[]): Shape {
     agents: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: AGENT_SHAPE } },
     credentials: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: credentialShape(providerNames) } },
     credentials_required: { shape: { kind: 'boolean' } },
+    // up to 1 TiB per window: beyond that nothing is idle
+    traffic_idle_bytes: { shape: { kind: 'integer', min: 0, max: 2 ** 40 } },
     defaults: {
       shape: {
         kind: 'object',
