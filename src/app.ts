@@ -123,7 +123,7 @@ function formatDuration(ms: number): string {
  * in front of it, composed once here. `scopegate start` is this plus argument parsing, a banner
  * and signals; tests that need no separate process build it directly.
  */
-export function createScopegate(config: ScopegateConfig): Scopegate {
+export async function createScopegate(config: ScopegateConfig): Promise<Scopegate> {
   const { logger } = config;
   let ca;
   let caCreated;
@@ -189,7 +189,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
   };
   const admin = new AdminServer({ token: adminToken.token, metrics, logger, ready: () => ready, holds, protectedNames: () => current.sets.get('protected-environments')?.members ?? new Set(), exposure: () => exposure });
 
-  return {
+  const app: Scopegate = {
     ca,
     caCreated,
     bundlePath,
@@ -208,7 +208,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
       } catch (err) {
         // close what was opened (listeners, the sweeper, the store, the policy watcher), so the
         // process ends with the error instead of staying up on its timers and handles
-        await this.shutdown(0).catch(() => undefined);
+        await app.shutdown(0).catch(() => undefined);
         const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
         throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${e.address}:${e.port} is already in use; stop what holds it or choose another with --listen / --admin / --transparent` : e.message}`);
       }
@@ -224,8 +224,9 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
       const result = await proxy.shutdown(drainMs);
       await admin.close();
       await upstream.destroy();
-      holds.close();
+      await holds.close();
       return result;
     },
   };
+  return app;
 }

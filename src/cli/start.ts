@@ -233,7 +233,7 @@ export async function runStart(argv: string[]): Promise<number> {
   });
 
   const { upstreamCaPath: _ca, ...rest } = config;
-  const app = createScopegate({ ...rest, policy, providers: PROVIDERS, logger, ...(upstreamCa ? { upstreamCa } : {}) });
+  const app = await createScopegate({ ...rest, policy, providers: PROVIDERS, logger, ...(upstreamCa ? { upstreamCa } : {}) });
   const at = await app.listen();
   const { ca, bundlePath, adminToken: token } = app;
   logger.info(

@@ -6,7 +6,7 @@ import { HostMatcher } from '../net/host.js';
 import { AddressSet } from '../net/address-set.js';
 import { policyShape } from './schema.js';
 import { CheckFailed, PolicyError, errorCode, errorMessage, type CheckIssue } from '../errors.js';
-import { parseAndLocate } from './yaml-check.js';
+import { parseAndLocate, suggestSet } from './yaml-check.js';
 import { Secret } from '../custody/secret.js';
 import { DEFAULT_TRAFFIC_IDLE_BYTES } from '../scope/scope.js';
 
@@ -235,15 +235,29 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
     }
   }
 
+  // A bare word names a declared set and nothing else; environments are written as a list. A
+  // misspelt set name read as an environment name would match nothing and weaken the rule
+  // silently, so an unknown bare word is an error, never a guess.
+  const setNames = [...sets.keys()];
   const envSet = (v: OneOrMany<string> | undefined, field: string): EnvSet | undefined => {
     if (v === undefined) return undefined;
     if (typeof v === 'string') {
       const s = sets.get(v);
       if (s) return s;
-      // a single bare word that is not a set: treat it as one environment name
-      return { label: v, members: new Set([v.toLowerCase()]) };
+      const hint = suggestSet(v, setNames);
+      problem(
+        field,
+        `"${v}" is not a declared set${hint ? `; did you mean "${hint}"?` : ''} (sets: ${setNames.join(', ')}). ` +
+          `A single word here names a set (declare it under sets:); to match environments by name, list them: [${v}]`,
+      );
+      return { label: v, members: new Set() };
     }
     if (v.length === 0) problem(field, 'an empty list matches nothing');
+    v.forEach((x, i) => {
+      if (sets.has(x)) {
+        problem(`${field}[${i}]`, `"${x}" is a set's name, but a list holds environment names; write the set alone (${x}, not [${x}]) or list its members`);
+      }
+    });
     return { label: `[${v.join(', ')}]`, members: new Set(v.map((x) => x.toLowerCase())) };
   };
 

@@ -51,7 +51,7 @@ const CLASS_MEANINGS: Readonly<Record<string, string>> = {
 const action: Shape = { kind: 'string', enum: ACTIONS };
 const duration: Shape = { kind: 'string', pattern: /^\d+(s|m|h|d)$/, patternHint: 'a duration such as 30m, 24h or 7d' };
 /** A set reference (its name) or an inline list of environment names/ids. */
-const envSet: Shape = oneOrMany({ kind: 'string', pattern: /^[^\s]{1,128}$/, patternHint: 'a set name or an environment name' }, 'a set name or a list of environment names');
+const envSet: Shape = oneOrMany({ kind: 'string', pattern: /^[^\s]{1,128}$/, patternHint: 'a declared set name' }, 'a declared set name, or a list of environment names');
 
 export const SCOPE_SHAPE: Shape = {
   kind: 'object',

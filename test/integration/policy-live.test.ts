@@ -154,6 +154,19 @@ describe('scopegate explain', () => {
     const strict = await run(process.execPath, [CLI, 'explain', '--policy', file, '--request', fx('scratch-delete.json'), '--scope', fx('busy-staging-scope.json'), '--json']);
     expect(JSON.parse(strict.stdout)).toMatchObject({ decision: 'deny', rule: 'never-destroy-in-use', operations: [{ because: ['class destructive-irreversible', 'it is in use: traffic in staging'], scope: { traffic: { state: 'active' } } }] });
   });
+  it('a misspelt set name is refused, not read as an environment that lets the incident call through', async () => {
+    const typo = join(ROOT, 'test', 'fixtures', 'policies', 'set-name-typo.yaml');
+    const r = await run(process.execPath, [CLI, 'explain', '--policy', typo, '--request', fx('incident.json'), '--scope', fx('shared-volume-scope.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/set-name-typo.yaml:10:40: .*"protected-envs" is not a declared set; did you mean "protected-environments"\?/);
+    expect(r.stdout).not.toMatch(/allow/);
+    // the same policy with the set named right denies the incident call
+    const fixed = join(mkdtempSync(join(tmpdir(), 'sg-set-')), 'fixed.yaml');
+    writeFileSync(fixed, readFileSync(typo, 'utf8').replace('protected-envs', 'protected-environments'));
+    const ok = await run(process.execPath, [CLI, 'explain', '--policy', fixed, '--request', fx('incident.json'), '--scope', fx('shared-volume-scope.json'), '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ decision: 'deny', rule: 'never-destroy-protected' });
+  });
   it('bad input exits 2 naming the file', async () => {
     const r = await run(process.execPath, [CLI, 'explain', '--request', '/nonexistent.json']);
     expect(r.code).toBe(2);
