@@ -197,7 +197,7 @@ async function holdStage(
   rejudge: () => Promise<Decision>,
 ): Promise<Outcome> {
   const holds = deps.holds!;
-  const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (d.judged ?? []).map((j) => j.scope));
+  const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (d.judged ?? []).map((j) => j.scope), (d.judged ?? []).map((j) => ({ verdict: j.verdict, operationClass: j.operation.class })));
   const call = identify(decision);
   const fp = holds.fingerprint(call);
   const approved = await holds.consume(fp.call, decisionId);
@@ -205,7 +205,7 @@ async function holdStage(
 
   let hold: Hold;
   try {
-    hold = await holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+    ({ hold } = await holds.holdOrJoin(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! }));
   } catch (err) {
     // a hold nobody can find again must not exist: the call is refused, not forwarded, not lost silently
     const reason = `the hold could not be recorded (${errorMessage(err).slice(0, 160)}); nothing was forwarded`;
@@ -230,8 +230,16 @@ async function holdStage(
         return { decision: d, result: { status: answer(deps, adapter, res, decisionRefusal(again, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
       }
       const callNow = identify(again);
-      const used = holds.fingerprint(callNow).call === fp.call ? await holds.consume(fp.call, decisionId, hold.id) : null;
+      const unchanged = holds.fingerprint(callNow).call === fp.call;
+      const used = unchanged ? await holds.consume(fp.call, decisionId, hold.id) : null;
       if (used) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id, approval: { holdId: hold.id, by: used.decidedBy } });
+      const after = unchanged ? await holds.store.getHold(hold.id) : null;
+      if (after?.status === 'used') {
+        // an identical call that joined this hold used its one approval first: this one stays unsent
+        const why = `${hold.id}'s approval already let the identical call ${after.usedByDecision ?? ''} through once; this duplicate was not forwarded`;
+        const dup: Decision = { ...decision, kind: 'deny', stage: 'hold', rule: 'single-use', reason: why, holdId: hold.id };
+        return { decision: dup, result: { status: answer(deps, adapter, res, decisionRefusal(dup, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
+      }
       const fresh = await holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
       const d2: Decision = { ...again, kind: 'hold', stage: 'hold', holdId: fresh.id };
       return { decision: d2, result: { status: answer(deps, adapter, res, decisionRefusal(d2, decisionId, fresh, deps.holdHints)), bytesOut: 0 } };

@@ -223,14 +223,14 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
     let hold: Hold | undefined;
     if (decision.kind === 'hold' && deps.holds) {
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
-      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope));
+      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope), (decision.judged ?? []).map((j) => ({ verdict: j.verdict, operationClass: j.operation.class })));
       const fp = deps.holds.fingerprint(call);
       const approved = await deps.holds.consume(fp.call, decisionId);
       if (approved) {
         decision = { ...decision, kind: 'allow', stage: 'hold', approval: { holdId: approved.id, by: approved.decidedBy } };
       } else {
         try {
-          hold = await deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+          ({ hold } = await deps.holds.holdOrJoin(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! }));
           decision = { ...decision, stage: 'hold', holdId: hold.id };
         } catch (err) {
           // as over HTTP: a hold nobody can find again must not exist; the message is refused, not forwarded
