@@ -52,6 +52,8 @@ export interface ScopegateConfig {
   limits: ClientLimits;
   upstreamTimeoutMs: number;
   logger: Logger;
+  /** Pre-flight requests one caller may have in flight at once (default 4). */
+  preflightConcurrency?: number;
 }
 
 export interface Listening {
@@ -172,6 +174,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
     alert: alerter({ webhooks: config.webhooks, logger, pageUrl }),
     lookupTimeoutMs: config.lookupTimeoutMs,
     clientLimits: config.limits,
+    ...(config.preflightConcurrency ? { preflightConcurrency: config.preflightConcurrency } : {}),
   });
   const proxy = new ProxyServer({ gate, leafCache, upstream, logger, metrics, limits: config.limits });
   const reloader = config.policyPath ? watchPolicy(config.policyPath, config.providers, logger, (p) => (current = p)) : null;
