@@ -18,6 +18,7 @@ Verbs:
   holds          list | show ID | approve ID | deny ID: held calls, through the admin API
   demo           replay the PocketOS incident against a fake Railway and show what scopegate does
   token          create | list | revoke ID: placeholder tokens for agents (credential custody)
+  mcp            an MCP server on stdio: lets an agent check a call's live scope before it acts
 
 Quick start:
   npx scopegate demo                   see it stop the incident (fake Railway, ~5 seconds)
@@ -38,6 +39,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   holds: async () => (await import('./cli/holds.js')).runHolds,
   demo: async () => (await import('./cli/demo.js')).runDemo,
   token: async () => (await import('./cli/token.js')).runToken,
+  mcp: async () => (await import('./cli/mcp.js')).runMcp,
 };
 
 async function main(argv: string[]): Promise<number> {
