@@ -13,7 +13,7 @@ export interface AgentIdentity {
   token: string | null;
   /** SCOPEGATE_PROXY_AUTH: agent:secret, sent as Proxy-Authorization. */
   proxyAuth: string | null;
-  /** Per provider, the headers its own variables give (RAILWAY_API_TOKEN …), when SCOPEGATE_TOKEN is not set. */
+  /** Per provider, the headers its own variables give (the adapters' agentTokenEnv), when SCOPEGATE_TOKEN is not set. */
   providerHeaders: ReadonlyMap<string, Record<string, string>>;
 }
 
