@@ -166,6 +166,19 @@ describe('through the proxy, to scopegate.internal', () => {
   });
 });
 
+describe('scopegate.internal is no way out', () => {
+  it('a call addressed to it, even with a guarded Host or an absolute URL inside, is answered by scopegate and never forwarded', async () => {
+    const token = mint();
+    const r = await run('curl', ['-sS', '-x', proxyUrl, '--cacert', app.ca.certPath, '-o', '/dev/null', '-w', '%{http_code}', 'https://scopegate.internal/graphql/v2', '-H', `Host: ${GUARDED}`, '-H', 'content-type: application/json', '-H', `authorization: Bearer ${token}`, '--data-binary', JSON.stringify(SCRATCH)]);
+    expect(r.stdout).toBe('404');
+    const pathForm = await request(`${base}/graphql/v2`, { method: 'POST', headers: { host: GUARDED, 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(SCRATCH) });
+    expect(pathForm.statusCode).toBe(404);
+    await pathForm.body.dump();
+    expect(fake.received.length).toBe(0);
+    expect(allHolds().filter((h) => h.agent === 'ci-bot' && h.status === 'pending').length).toBe(0);
+  });
+});
+
 describe('POST /v1/scope', () => {
   it('the shared volume and the staging-only one, looked up live with the caller\'s credential', async () => {
     const token = mint();
