@@ -20,6 +20,8 @@ import { judge, type ScopeSource } from './judge.js';
 export interface DecideDeps {
   lookups: LiveLookups;
   lookupTimeoutMs: number;
+  /** How far back recent traffic looks (--traffic-window); 0 or absent: traffic is not looked up. */
+  trafficWindowMs?: number;
   policy: () => Policy;
 }
 
@@ -43,11 +45,12 @@ export async function decideCall(deps: DecideDeps, adapter: ProviderAdapter, cal
  * should not pay for a deadline) and cleared when judging ends, so a busy proxy does not keep a
  * timer per judged call alive for the whole lookup timeout.
  */
-export async function judgeLive(deps: Pick<DecideDeps, 'lookups' | 'lookupTimeoutMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
-  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | undefined;
+export async function judgeLive(deps: Pick<DecideDeps, 'lookups' | 'lookupTimeoutMs' | 'trafficWindowMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
+  let deadline: { signal: AbortSignal; expired: Promise<Scope>; at: number } | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const start = (): { signal: AbortSignal; expired: Promise<Scope> } => {
+  const start = (): { signal: AbortSignal; expired: Promise<Scope>; at: number } => {
     const ac = new AbortController();
+    const at = performance.now() + deps.lookupTimeoutMs;
     const expired = new Promise<Scope>((resolve) => {
       timer = setTimeout(() => {
         ac.abort();
@@ -55,12 +58,13 @@ export async function judgeLive(deps: Pick<DecideDeps, 'lookups' | 'lookupTimeou
       }, deps.lookupTimeoutMs);
       timer.unref();
     });
-    return { signal: ac.signal, expired };
+    return { signal: ac.signal, expired, at };
   };
   const scopeFor: ScopeSource = async (operation) => {
     deadline ??= start();
     try {
-      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
+      const req = { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal, deadlineAt: deadline.at, trafficWindowMs: deps.trafficWindowMs ?? 0 };
+      return await Promise.race([adapter.resolve(operation, req), deadline.expired]);
     } catch (err) {
       return unresolved(`live lookup failed: ${errorMessage(err)}`);
     }

@@ -21,7 +21,7 @@ import { CHECK_USAGE, type CheckInput } from './input.js';
  * nothing goes to the audit trail.
  */
 
-export type PreflightDeps = Pick<GateDeps, 'policy' | 'providers' | 'lookups' | 'lookupTimeoutMs' | 'placeholders' | 'inspections' | 'holds' | 'logger' | 'alert'>;
+export type PreflightDeps = Pick<GateDeps, 'policy' | 'providers' | 'lookups' | 'lookupTimeoutMs' | 'trafficWindowMs' | 'placeholders' | 'inspections' | 'holds' | 'logger' | 'alert'>;
 
 /** A live scope as an agent reads it: the one-line summary first, then the facts. */
 export interface ScopeView {
@@ -32,8 +32,10 @@ export interface ScopeView {
   project?: { id: string; name?: string };
   environments: string[];
   shared: boolean;
-  liveDeployments: { environment: string; count: number }[];
+  liveDeployments: { environment: string; count: number; replicas?: number }[];
   backups?: Scope['backups'];
+  /** Recent traffic per reached environment (requests, bytes) and its verdict under the policy: active, idle or unknown. */
+  traffic?: Scope['traffic'];
   facts?: Record<string, unknown>;
 }
 
@@ -76,8 +78,9 @@ export function scopeView(s: Scope): ScopeView {
     ...(s.project ? { project: s.project } : {}),
     environments: s.environments.map((e) => e.name),
     shared: s.shared,
-    liveDeployments: s.liveDeployments.map((d) => ({ environment: d.environment.name, count: d.count })),
+    liveDeployments: s.liveDeployments.map(({ environment, ...rest }) => ({ environment: environment.name, ...rest })),
     ...(s.backups ? { backups: s.backups } : {}),
+    ...(s.traffic ? { traffic: s.traffic } : {}),
     ...(s.facts ? { facts: s.facts } : {}),
   };
 }
@@ -111,7 +114,7 @@ export async function checkCall(deps: PreflightDeps, ctx: ConnectionContext, inp
   const policy = deps.policy();
 
   // custody: the caller is who its real call would be, by the same tokens
-  const custody = custodyOf(policy, adapter, deps.placeholders, sent, ctx.agent);
+  const custody = await custodyOf(policy, adapter, deps.placeholders, sent, ctx.agent);
   if (custody.kind === 'refuse') {
     if (custody.tokenHash) realToken(deps, decisionId, target, custody.reason, custody.tokenHash);
     return refused(ctx.agent, decisionId, custody.rule, custody.reason);

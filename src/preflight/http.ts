@@ -76,9 +76,9 @@ export function createOwnApi(deps: GateDeps, perCaller = DEFAULT_PREFLIGHT_CONCU
   }
 
   /** The caller of a request with no provider headers of its own: a placeholder in X-Scopegate-Token is its agent, as on a real call. */
-  function agentOf(ctx: ConnectionContext, token: string | undefined): { agent: string } | Answered {
+  async function agentOf(ctx: ConnectionContext, token: string | undefined): Promise<{ agent: string } | Answered> {
     if (!token || !deps.placeholders) return { agent: ctx.agent };
-    const v = deps.placeholders.verify(token, Date.now());
+    const v = await deps.placeholders.verify(token, Date.now());
     if (v === null) return { agent: ctx.agent };
     if (v.status !== 'live') return problem(403, `placeholder ${v.placeholder.id} is ${v.status}; ask for a new one (scopegate token create)`);
     if (ctx.agent !== 'anonymous' && ctx.agent !== v.placeholder.agent) return problem(407, `Proxy-Authorization names agent ${ctx.agent}, but the placeholder is agent ${v.placeholder.agent}'s`);
@@ -97,7 +97,7 @@ export function createOwnApi(deps: GateDeps, perCaller = DEFAULT_PREFLIGHT_CONCU
     if (path === '/' || path === '/v1' || path === '/v1/') return { status: 200, body: DIRECTORY };
 
     if (path.startsWith('/v1/holds/')) {
-      const who = agentOf(ctx, token);
+      const who = await agentOf(ctx, token);
       if ('status' in who) return who;
       const id = decodeURIComponent(path.slice('/v1/holds/'.length));
       const view = await holdStatus(deps, who.agent, id);

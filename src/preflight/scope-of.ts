@@ -31,7 +31,7 @@ export async function scopeOf(deps: PreflightDeps, ctx: ConnectionContext, input
   if (!target || !guarded.matcher.matches(target.host)) return { ok: false, status: 400, message: `"host" must be one of ${input.provider}'s guarded hosts (${guarded.hosts.join(', ')}); ${SCOPE_USAGE}` };
 
   const sent = withCallerToken(adapter, input.headers, token);
-  const custody = custodyOf(policy, adapter, deps.placeholders, sent, ctx.agent);
+  const custody = await custodyOf(policy, adapter, deps.placeholders, sent, ctx.agent);
   if (custody.kind === 'refuse') return { ok: false, status: 403, message: `scopegate would refuse calls made this way, so it looks nothing up for them: ${custody.reason}` };
   const { caller, headers } = asCaller({ ...ctx, target, provider: adapter.name }, custody, sent);
 

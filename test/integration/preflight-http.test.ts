@@ -50,7 +50,7 @@ afterEach(() => {
   fake.received.length = 0;
 });
 
-const mint = (environments: string[] = []): string => app.placeholders.mint({ agent: 'ci-bot', credential: 'railway-owner', adapter: railway, environments }).token;
+const mint = async (environments: string[] = []): Promise<string> => (await app.placeholders.mint({ agent: 'ci-bot', credential: 'railway-owner', adapter: railway, environments })).token;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const volumeDeletes = (): number => fake.received.filter((r) => r.executed && r.rootFields.includes('volumeDelete')).length;
 const allHolds = () => app.holds.store.listHolds(undefined, 1000);
@@ -82,8 +82,8 @@ type Op = { operation: string; decision: string; rule: string; scope: { status: 
 
 describe('POST /v1/check, path-form', () => {
   it('the incident call: deny with the live scope (production and staging share the volume, backups on it); nothing executes, no hold is made, nothing is audited, one log line', async () => {
-    const token = mint();
-    const holdsBefore = allHolds().length;
+    const token = await mint();
+    const holdsBefore = (await allHolds()).length;
     const r = await checkOf(INCIDENT, bearer(token));
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ decision: 'deny', rule: 'never-destroy-protected', agent: 'ci-bot' });
@@ -98,9 +98,9 @@ describe('POST /v1/check, path-form', () => {
     // the lookups reached the fake; the delete never did
     expect(fake.received.some((x) => x.rootFields.includes('volumeDelete'))).toBe(false);
     expect(fake.received.length).toBeGreaterThan(0);
-    expect(allHolds().length).toBe(holdsBefore);
-    app.holds.flushAudit();
-    expect(app.holds.store.queryAudit({ limit: 1000 }).filter((e) => e.decisionId === r.json['decisionId'])).toEqual([]);
+    expect((await allHolds()).length).toBe(holdsBefore);
+    await app.holds.flushAudit();
+    expect((await app.holds.store.queryAudit({ limit: 1000 })).filter((e) => e.decisionId === r.json['decisionId'])).toEqual([]);
     const line = running.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['decisionId'] === r.json['decisionId']);
     expect(line).toMatchObject({ msg: 'check', decision: 'deny', rule: 'never-destroy-protected', operation: 'volumeDelete', via: 'direct', status: 200 });
     // the placeholder went nowhere but to scopegate: not in the log
@@ -108,23 +108,23 @@ describe('POST /v1/check, path-form', () => {
   });
 
   it('the staging-only volume is held (irreversible), yet the check makes no hold; the body may be a string, as sent', async () => {
-    const holdsBefore = allHolds().length;
-    const r = await checkOf(JSON.stringify(SCRATCH), bearer(mint()));
+    const holdsBefore = (await allHolds()).length;
+    const r = await checkOf(JSON.stringify(SCRATCH), bearer(await mint()));
     expect(r.json).toMatchObject({ decision: 'hold', rule: 'irreversible-destruction' });
     expect((r.json['operations'] as Op[])[0]!.scope.environments).toEqual(['staging']);
-    expect(allHolds().length).toBe(holdsBefore);
+    expect((await allHolds()).length).toBe(holdsBefore);
     expect(volumeDeletes()).toBe(0);
   });
 
   it('curl, path-form, with the placeholder in X-Scopegate-Token instead of the call\'s headers', async () => {
-    const token = mint();
+    const token = await mint();
     const r = await run('curl', ['-sS', '-X', 'POST', `${base}/v1/check`, '-H', 'content-type: application/json', '-H', `X-Scopegate-Token: ${token}`, '--data-binary', JSON.stringify({ host: GUARDED, path: '/graphql/v2', body: INCIDENT })]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ decision: 'deny', agent: 'ci-bot' });
   });
 
   it('a whole URL in "host" is taken apart; reads need no lookup and are allowed', async () => {
-    const r = await check({ host: `https://${GUARDED}/graphql/v2`, headers: bearer(mint()), body: { query: '{ me { id } }' } });
+    const r = await check({ host: `https://${GUARDED}/graphql/v2`, headers: bearer(await mint()), body: { query: '{ me { id } }' } });
     expect(r.json).toMatchObject({ decision: 'allow', rule: 'reads' });
     expect((r.json['operations'] as Op[])[0]!.scope.status).toBe('not-needed');
   });
@@ -132,7 +132,7 @@ describe('POST /v1/check, path-form', () => {
 
 describe('through the proxy, to scopegate.internal', () => {
   it('undici ProxyAgent: absolute-form http://, CONNECT + cleartext http://, CONNECT + TLS https:// (the local CA) give the same answer', async () => {
-    const token = mint();
+    const token = await mint();
     const body = { host: GUARDED, path: '/graphql/v2', headers: bearer(token), body: INCIDENT };
     const absolute = new ProxyAgent({ uri: proxyUrl, proxyTunnel: false });
     let answers: Answer[];
@@ -153,7 +153,7 @@ describe('through the proxy, to scopegate.internal', () => {
   });
 
   it('curl -x: http and https (trusting the CA), and /v1/scope; egress rules do not apply to scopegate itself', async () => {
-    const token = mint();
+    const token = await mint();
     const scopeBody = JSON.stringify({ provider: 'railway', type: 'volume', id: POCKETOS.volume.pgdata });
     for (const url of ['http://scopegate.internal/v1/scope', 'https://scopegate.internal/v1/scope']) {
       const r = await run('curl', ['-sS', '-x', proxyUrl, '--cacert', app.ca.certPath, '-X', 'POST', url, '-H', 'content-type: application/json', '-H', `X-Scopegate-Token: ${token}`, '--data-binary', scopeBody]);
@@ -168,20 +168,20 @@ describe('through the proxy, to scopegate.internal', () => {
 
 describe('scopegate.internal is no way out', () => {
   it('a call addressed to it, even with a guarded Host or an absolute URL inside, is answered by scopegate and never forwarded', async () => {
-    const token = mint();
+    const token = await mint();
     const r = await run('curl', ['-sS', '-x', proxyUrl, '--cacert', app.ca.certPath, '-o', '/dev/null', '-w', '%{http_code}', 'https://scopegate.internal/graphql/v2', '-H', `Host: ${GUARDED}`, '-H', 'content-type: application/json', '-H', `authorization: Bearer ${token}`, '--data-binary', JSON.stringify(SCRATCH)]);
     expect(r.stdout).toBe('404');
     const pathForm = await request(`${base}/graphql/v2`, { method: 'POST', headers: { host: GUARDED, 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(SCRATCH) });
     expect(pathForm.statusCode).toBe(404);
     await pathForm.body.dump();
     expect(fake.received.length).toBe(0);
-    expect(allHolds().filter((h) => h.agent === 'ci-bot' && h.status === 'pending').length).toBe(0);
+    expect((await allHolds()).filter((h) => h.agent === 'ci-bot' && h.status === 'pending').length).toBe(0);
   });
 });
 
 describe('POST /v1/scope', () => {
   it('the shared volume and the staging-only one, looked up live with the caller\'s credential', async () => {
-    const token = mint();
+    const token = await mint();
     const shared = await post(`${base}/v1/scope`, { provider: 'railway', type: 'volume', id: POCKETOS.volume.pgdata, headers: bearer(token) });
     expect(shared.status).toBe(200);
     expect((shared.json['scope'] as Op['scope']).summary).toMatch(/vol-7f3a9d .*bound to environments (production, staging|staging, production)/);
@@ -196,7 +196,7 @@ describe('POST /v1/scope', () => {
 
 describe('identity: the caller is who its real calls would be', () => {
   it('a placeholder with a ceiling sees its own ceiling: the shared volume is denied by token-ceiling, the staging one left to the rules', async () => {
-    const token = mint(['staging']);
+    const token = await mint(['staging']);
     const shared = await checkOf(INCIDENT, bearer(token));
     expect(shared.json).toMatchObject({ decision: 'deny', rule: 'token-ceiling', agent: 'ci-bot' });
     expect((shared.json['operations'] as Op[])[0]).toMatchObject({ decision: 'deny', rule: 'token-ceiling' });
@@ -222,7 +222,7 @@ describe('identity: the caller is who its real calls would be', () => {
     expect(wrong.statusCode).toBe(407);
     await wrong.body.dump();
     // a placeholder is ci-bot's: checked as cleaner, it is refused as the real call would be
-    const clash = await post(`${base}/v1/check`, { host: GUARDED, path: '/graphql/v2', headers: bearer(mint()), body: INCIDENT }, { 'proxy-authorization': auth });
+    const clash = await post(`${base}/v1/check`, { host: GUARDED, path: '/graphql/v2', headers: bearer(await mint()), body: INCIDENT }, { 'proxy-authorization': auth });
     expect(clash.json).toMatchObject({ decision: 'deny', rule: 'identity' });
   });
 
@@ -300,7 +300,7 @@ describe('bounded', () => {
 
 describe('a check never consumes an approval', () => {
   it('held call, approved; the check says the approval covers it and leaves it unused; the retry goes through once; then hold status says used', async () => {
-    const token = mint();
+    const token = await mint();
     const first = await realCall(SCRATCH, bearer(token));
     expect(first.code).toBe('SCOPEGATE_HOLD_PENDING');
     // the agent's answer teaches the pre-flight check
@@ -308,13 +308,13 @@ describe('a check never consumes an approval', () => {
     const holdId = first.holdId!;
     const status = await request(`${base}/v1/holds/${holdId}`, { headers: { 'x-scopegate-token': token } });
     expect(((await status.body.json()) as { status: string }).status).toBe('pending');
-    app.holds.decide(holdId, true, 'test-person', null);
+    await app.holds.decide(holdId, true, 'test-person', null);
     for (let i = 0; i < 2; i++) {
       const c = await checkOf(SCRATCH, bearer(token));
       expect(c.json).toMatchObject({ decision: 'hold', approval: { holdId, approvedBy: 'test-person' } });
       expect(String(c.json['message'])).toMatch(/goes through once/);
     }
-    expect(app.holds.store.getHold(holdId)!.status).toBe('approved');
+    expect((await app.holds.store.getHold(holdId))!.status).toBe('approved');
     expect(volumeDeletes()).toBe(0);
     expect((await realCall(SCRATCH, bearer(token))).code).toBe('FORWARDED');
     expect(volumeDeletes()).toBe(1);
@@ -323,7 +323,7 @@ describe('a check never consumes an approval', () => {
   });
 
   it('a hold is only its own agent\'s to see: anonymous and another agent get 404, the same as no hold', async () => {
-    const token = mint();
+    const token = await mint();
     const held = await realCall(SCRATCH, bearer(token));
     const id = held.holdId!;
     const mine = await request(`${base}/v1/holds/${id}`, { headers: { 'x-scopegate-token': token } });
