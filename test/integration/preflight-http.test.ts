@@ -5,6 +5,7 @@ import type { Scopegate } from '../../src/app.js';
 import { parsePolicy } from '../../src/policy/policy.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { railway } from '../../src/providers/railway/index.js';
+import { identityFromEnv, PreflightClient } from '../../src/mcp/client.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { withShippedRules } from '../helpers/policies.js';
@@ -224,6 +225,21 @@ describe('identity: the caller is who its real calls would be', () => {
     // a placeholder is ci-bot's: checked as cleaner, it is refused as the real call would be
     const clash = await post(`${base}/v1/check`, { host: GUARDED, path: '/graphql/v2', headers: bearer(await mint()), body: INCIDENT }, { 'proxy-authorization': auth });
     expect(clash.json).toMatchObject({ decision: 'deny', rule: 'identity' });
+  });
+
+  it('scopegate mcp\'s client carries the identity its environment gives: SCOPEGATE_PROXY_AUTH as Proxy-Authorization, SCOPEGATE_TOKEN as X-Scopegate-Token', async () => {
+    const token = await mint(['staging']);
+    const asCleaner = new PreflightClient(base, identityFromEnv({ SCOPEGATE_PROXY_AUTH: `cleaner:${CLEANER_SECRET}` }, PROVIDERS.values()));
+    const asBot = new PreflightClient(base, identityFromEnv({ SCOPEGATE_TOKEN: token }, PROVIDERS.values()));
+    try {
+      const cleaner = await asCleaner.call('POST', '/v1/check', { host: GUARDED, path: '/graphql/v2', body: { query: '{ me { id } }' } });
+      expect(cleaner).toMatchObject({ ok: true, body: { agent: 'cleaner' } });
+      const bot = await asBot.call('POST', '/v1/check', { host: GUARDED, path: '/graphql/v2', body: INCIDENT });
+      expect(bot).toMatchObject({ ok: true, body: { agent: 'ci-bot', decision: 'deny', rule: 'token-ceiling' } });
+    } finally {
+      await asCleaner.close();
+      await asBot.close();
+    }
   });
 
   it('a real token in the check is what the real call would be: denied as real-credential, and the token is in no log line', async () => {

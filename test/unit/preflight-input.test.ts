@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCheck, parseScope } from '../../src/preflight/input.js';
 import { CallerLimiter } from '../../src/preflight/limiter.js';
+import { identityFromEnv } from '../../src/mcp/client.js';
+import { PROVIDERS } from '../../src/providers/registry.js';
 
 /** The pre-flight API's inputs, read strictly (issue 20): what is taken, and what each refusal says to send. */
 const check = (v: unknown) => parseCheck(Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)));
@@ -67,5 +69,14 @@ describe('CallerLimiter', () => {
     a2!();
     a3!();
     expect(l.size).toBe(1);
+  });
+});
+
+describe('identityFromEnv (scopegate mcp acts as the agent)', () => {
+  it('SCOPEGATE_TOKEN and SCOPEGATE_PROXY_AUTH as given; the provider\'s own variables by the adapter\'s data, the first set one winning', () => {
+    expect(identityFromEnv({ SCOPEGATE_TOKEN: ' t ', SCOPEGATE_PROXY_AUTH: 'a:b' }, PROVIDERS.values())).toEqual({ token: 't', proxyAuth: 'a:b', providerHeaders: new Map() });
+    expect(identityFromEnv({ RAILWAY_TOKEN: 'p' }, PROVIDERS.values()).providerHeaders.get('railway')).toEqual({ 'project-access-token': 'p' });
+    expect(identityFromEnv({ RAILWAY_TOKEN: 'p', RAILWAY_API_TOKEN: 'a' }, PROVIDERS.values()).providerHeaders.get('railway')).toEqual({ authorization: 'Bearer a' });
+    expect(identityFromEnv({ RAILWAY_API_TOKEN: '' }, PROVIDERS.values())).toEqual({ token: null, proxyAuth: null, providerHeaders: new Map() });
   });
 });
