@@ -15,7 +15,8 @@ import type { Hold } from '../holds/store-types.js';
 import type { Refusal } from '../providers/types.js';
 import { callIdentity } from './call-identity.js';
 import { decisionRefusal, type Decision } from './decision.js';
-import { forgetAfterWrite, judgeLive, reportRealToken, withinCeiling, type GateDeps } from './gate.js';
+import { forgetAfterWrite, reportRealToken, type GateDeps } from './gate.js';
+import { decideCall } from './decide.js';
 import { custodyOf, type Custody } from './custody.js';
 import { secretEgress } from './secret-egress.js';
 import { secretScanner } from '../custody/secret-scan.js';
@@ -218,8 +219,7 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
     const inspection = reading.readPayload(p['query'], (variables ?? undefined) as Record<string, unknown> | undefined);
     if (!inspection.ok) return unjudgeable(inspection.reason);
     const operations = inspection.operations;
-    let decision: Decision = await judgeLive(deps, deps.policy(), adapter, ctx, headers, operations);
-    if (custody.kind === 'swap') decision = withinCeiling(decision, custody.placeholderId, custody.ceiling);
+    let decision: Decision = await decideCall(deps, adapter, ctx, custody, headers, operations);
     let hold: Hold | undefined;
     if (decision.kind === 'hold' && deps.holds) {
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
