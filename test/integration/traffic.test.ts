@@ -245,10 +245,11 @@ describe('traffic lookups run beside the others, under the same deadline', () =>
 
 describe('the same words wherever a person or an agent reads the decision', () => {
   it('the agent’s message, the log line, the audit detail, the hold in the API and the webhook all say the traffic', async () => {
-    fake.world.traffic!.push({ serviceId: POCKETOS.svc.api, environmentId: POCKETOS.env.staging, agoSeconds: 0, requests: 0, rxBytes: 100, txBytes: 100 });
-    const a = await call(`mutation { volumeDelete(volumeId: "${POCKETOS.volume.scratch}") }`);
+    // a call no earlier test held (a retry of a pending call joins its hold, with the scope it was held with)
+    fake.world.traffic!.push({ serviceId: POCKETOS.svc.api, environmentId: POCKETOS.env.pr12, agoSeconds: 0, requests: 0, rxBytes: 100, txBytes: 100 });
+    const a = await call(`mutation { environmentDelete(id: "${POCKETOS.env.pr12}") }`);
     expect(a.holdId).toBeTruthy();
-    const words = 'traffic idle: staging served no HTTP requests in the last 15 min but moved 100 B in / 100 B out';
+    const words = 'traffic idle: pr-12 served no HTTP requests in the last 15 min but moved 100 B in / 100 B out';
     expect(a.message).toContain(words);
     expect(String(logLine(a.decisionId)['scope'])).toContain(words);
     const auth = { authorization: `Bearer ${sg.app.adminToken.token}` };
