@@ -61,7 +61,8 @@ export async function custodyOf(policy: Policy, adapter: ProviderAdapter, placeh
   if (!credential || credential.provider !== adapter.name) {
     return { kind: 'refuse', status: 403, rule: 'token-credential', reason: `placeholder ${p.id} is for credential ${p.credential}, which the policy no longer has for ${adapter.name}` };
   }
-  await placeholders.markUsed(p.id, now);
+  // when it was last used is for `token list`, not a check: not waited for, and its failure is no refusal
+  placeholders.markUsed(p.id, now).catch(() => undefined);
   const value = credential.bearer ? `Bearer ${credential.secret.reveal()}` : credential.secret.reveal();
   const drop = new Set<string>(adapter.strippedHeaders);
   for (const { header } of presented) drop.add(header);
