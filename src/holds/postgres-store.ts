@@ -8,7 +8,8 @@ import { newerSchemaMessage, newHoldId, newPlaceholderId, type AuditEvent, type 
  * conditional on the row's status, so two replicas racing get one winner) committed before the
  * method returns; decisions are announced with NOTIFY so a call waiting on another replica is
  * released at once. Every operation is bounded (OP_TIMEOUT_MS): a store that does not answer in
- * time is "down", and the caller refuses what needed it. A background ping notices recovery.
+ * time is "down": from then on operations are refused at once (so no call waits out the timeout
+ * twice) until a background ping finds the store answering again.
  */
 
 /** "Cannot be reached" includes a store that does not answer within this (interface.md, "Several replicas"). */
@@ -227,8 +228,11 @@ export class PostgresHoldStore implements HoldStore {
   }
 
   /** One statement through the pool, bounded in time; an outage marks the store down, any answer marks it up. */
-  private async q(text: string, values: unknown[] = []): Promise<Row[]> {
+  private async q(text: string, values: unknown[] = [], probe = false): Promise<Row[]> {
     if (this.closed) throw new StoreError('the store is closed');
+    // known down: refuse at once rather than make every call wait out the timeout again; the
+    // ping (a probe) is what finds it back, within PING_DOWN_MS
+    if (this.state.state === 'down' && !probe) throw new StoreError(`the store ${this.options.shown} cannot be reached (${this.state.reason ?? 'down'})`);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreError(`the store ${this.options.shown} did not answer within ${OP_TIMEOUT_MS / 1000} s`)), OP_TIMEOUT_MS + 250);
@@ -270,7 +274,7 @@ export class PostgresHoldStore implements HoldStore {
     clearTimeout(this.pinger);
     if (this.closed) return;
     this.pinger = setTimeout(() => {
-      this.q('SELECT 1').then(
+      this.q('SELECT 1', [], true).then(
         () => this.schedulePing(),
         () => this.schedulePing(),
       );

@@ -129,6 +129,31 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
     }
   });
 
+  it('holds verbs with --store act on the store itself: a call waiting on a replica is released by `holds approve --store`', async () => {
+    const { a, url, stop } = await replicas(['--hold-timeout', '20']);
+    try {
+      const waiting = call(a, SCRATCH_DELETE);
+      const id = await pendingHoldId(a);
+      const list = await run(process.execPath, [CLI, 'holds', 'list', '--status', 'pending', '--json', '--store', url], { timeoutMs: 15_000 });
+      outputs.push(() => list.stdout + list.stderr);
+      expect(list.code, list.stderr).toBe(0);
+      expect((JSON.parse(list.stdout) as { id: string }[]).map((h) => h.id)).toEqual([id]);
+      const approved = await run(process.execPath, [CLI, 'holds', 'approve', id!, '--reason', 'staging scratch', '--store', url], { timeoutMs: 15_000 });
+      outputs.push(() => approved.stdout + approved.stderr);
+      expect(approved.code, approved.stderr).toBe(0);
+      expect(await waiting).toEqual({ code: 'FORWARDED' });
+      expect(deletes()).toBe(1);
+      const again = await run(process.execPath, [CLI, 'holds', 'deny', id!, '--store', url], { timeoutMs: 15_000 });
+      outputs.push(() => again.stdout + again.stderr);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/already used/);
+      expect(await until(async () => (await trail(a, id!)).includes('forward'), 5000)).toBe(true);
+      expect((await admin(a, 'GET', `/api/audit?hold=${id}`)).json['events']).toEqual(expect.arrayContaining([expect.objectContaining({ event: 'approve', actor: 'cli', reason: 'staging scratch' })]));
+    } finally {
+      await stop();
+    }
+  });
+
   it('concurrent identical retries through both replicas after one approval: exactly one forward', async () => {
     const { a, b, stop } = await replicas(['--hold-timeout', '0']);
     try {
