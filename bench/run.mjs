@@ -880,7 +880,10 @@ ${tgt.join('\n')}
 "Ahead" compares medians of rounds of each scenario's throughput or latency: requests/s (a, b, c, g), MiB/s (f), first-request p50 (d, lower is better). Memory is judged by its own target (≤ 150 MiB for (g)); against mockttp and mitmproxy it is reported in the row after, not judged: mitmproxy's Python process is smaller than scopegate's, and smaller than the bare Node floor's too.
 `;
 
-writeFileSync(join(BENCH, 'RESULTS.md'), md);
+// the hold-store section is written by bench/store.mjs (it needs PostgreSQL): kept as it is
+const previous = existsSync(join(BENCH, 'RESULTS.md')) ? readFileSync(join(BENCH, 'RESULTS.md'), 'utf8') : '';
+const storeSection = /<!-- store-bench[\s\S]*?<!-- \/store-bench -->/.exec(previous)?.[0];
+writeFileSync(join(BENCH, 'RESULTS.md'), storeSection ? `${md.trimEnd()}\n\n${storeSection}\n` : md);
 process.stdout.write(md);
 removeWork();
 clearTimeout(watchdog);
