@@ -20,6 +20,9 @@ import type { ClientLimits } from './proxy/client-limits.js';
 import { ProxyServer } from './proxy/proxy-server.js';
 import { Upstream, type Route } from './proxy/upstream.js';
 import { LiveLookups } from './scope/live-lookups.js';
+
+/** --traffic-window's default: the contract's 15 minutes. */
+export const DEFAULT_TRAFFIC_WINDOW_MS = 15 * 60_000;
 import { ensureCa, keyFileIsPrivate, type CertificateAuthority } from './tls/ca.js';
 import { exposureOf } from './net/exposure.js';
 import { writeTrustBundle } from './tls/bundle.js';
@@ -47,6 +50,8 @@ export interface ScopegateConfig {
   answerStatus: AnswerStatusMode;
   maxBody: number;
   lookupTimeoutMs: number;
+  /** How far back recent traffic looks in the live scope (--traffic-window); 0 turns the lookups off. Default 15 min. */
+  trafficWindowMs?: number;
   lookupCacheMs: number;
   holdTimeoutMs: number;
   holdTtlMs: number;
@@ -181,6 +186,7 @@ export async function createScopegate(config: ScopegateConfig): Promise<Scopegat
     placeholders,
     alert: alerter({ webhooks: config.webhooks, logger, pageUrl }),
     lookupTimeoutMs: config.lookupTimeoutMs,
+    trafficWindowMs: config.trafficWindowMs ?? DEFAULT_TRAFFIC_WINDOW_MS,
     clientLimits: config.limits,
   });
   const proxy = new ProxyServer({ gate, leafCache, upstream, logger, metrics, limits: config.limits });

@@ -8,6 +8,7 @@ import { errorMessage, StoreError } from '../errors.js';
 import type { Metrics } from './metrics.js';
 import { holdsPage, loginPage } from './page.js';
 import { bearerFrom, tokenMatches } from './token.js';
+import { describeScope, type Scope } from '../scope/scope.js';
 
 export interface AdminServerOptions {
   token: string;
@@ -75,6 +76,7 @@ export function holdJson(h: Hold): Record<string, unknown> {
     operation: h.operation,
     target: h.target,
     scope: h.scope,
+    scopeText: describeScope(h.scope as unknown as Scope),
     rule: h.rule,
     reason: h.reason,
     path: h.path,

@@ -10,6 +10,7 @@ import { Holds } from '../holds/holds.js';
 import { openStore } from '../holds/open-store.js';
 import { parseStoreSpec } from '../holds/store-spec.js';
 import type { HoldStatus } from '../holds/store-types.js';
+import { describeScope, type Scope } from '../scope/scope.js';
 
 export const HOLDS_HELP = `Usage: scopegate holds list [--status STATUS] [--json]
        scopegate holds show ID [--json]
@@ -179,7 +180,7 @@ async function act(values: Parsed['values'], action: string, id: string | undefi
         `hold      ${h.id} (${h.status})`,
         `agent     ${h.agent} → ${h.host}`,
         `operation ${h.operation}${h.target ? ` on ${h.target.type} ${h.target.id}` : ''}`,
-        `scope     ${scopeText(h.scope)}`,
+        `scope     ${describeScope(h.scope as unknown as Scope)}`,
         `rule      ${h.rule}: ${h.reason}`,
         `held      ${h.createdAt}, expires ${h.expiresAt}`,
         ...(h.decidedBy ? [`decided   by ${h.decidedBy}${h.decisionReason ? `: ${h.decisionReason}` : ''}`] : []),

@@ -53,6 +53,8 @@ export interface GateDeps {
   alert?: (a: Alert) => void;
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
   lookupTimeoutMs: number;
+  /** How far back recent traffic looks (--traffic-window); 0: traffic is not looked up. */
+  trafficWindowMs?: number;
   clientLimits: ClientLimits;
 }
 
@@ -275,11 +277,12 @@ async function holdStage(
  * should not pay for a deadline) and cleared when judging ends, so a busy proxy does not keep a
  * timer per judged call alive for the whole lookup timeout.
  */
-export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
-  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | undefined;
+export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutMs' | 'trafficWindowMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
+  let deadline: { signal: AbortSignal; expired: Promise<Scope>; at: number } | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const start = (): { signal: AbortSignal; expired: Promise<Scope> } => {
+  const start = (): { signal: AbortSignal; expired: Promise<Scope>; at: number } => {
     const ac = new AbortController();
+    const at = performance.now() + deps.lookupTimeoutMs;
     const expired = new Promise<Scope>((resolve) => {
       timer = setTimeout(() => {
         ac.abort();
@@ -287,12 +290,13 @@ export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutM
       }, deps.lookupTimeoutMs);
       timer.unref();
     });
-    return { signal: ac.signal, expired };
+    return { signal: ac.signal, expired, at };
   };
   const scopeFor: ScopeSource = async (operation) => {
     deadline ??= start();
     try {
-      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
+      const req = { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal, deadlineAt: deadline.at, trafficWindowMs: deps.trafficWindowMs ?? 0 };
+      return await Promise.race([adapter.resolve(operation, req), deadline.expired]);
     } catch (err) {
       return unresolved(`live lookup failed: ${errorMessage(err)}`);
     }
