@@ -61,6 +61,7 @@ interface Answer {
   code: string;
   holdId?: string;
   reason?: string;
+  decisionId?: string;
 }
 
 async function call(p: ProxyProcess, query: string, headers: Record<string, string> = ACCOUNT): Promise<Answer> {
@@ -70,7 +71,12 @@ async function call(p: ProxyProcess, query: string, headers: Record<string, stri
     const body = (await res.body.json()) as { errors?: { message: string; extensions?: Record<string, unknown> }[] };
     const err = body.errors?.[0];
     const ext = err?.extensions ?? {};
-    return { code: String(ext['code'] ?? (err ? 'PROVIDER_ERROR' : 'FORWARDED')), ...(ext['holdId'] ? { holdId: String(ext['holdId']) } : {}), ...(ext['rule'] ? { reason: `${String(ext['rule'])}: ${err!.message}` } : err ? { reason: err.message } : {}) };
+    return {
+      code: String(ext['code'] ?? (err ? 'PROVIDER_ERROR' : 'FORWARDED')),
+      ...(ext['holdId'] ? { holdId: String(ext['holdId']) } : {}),
+      ...(ext['rule'] ? { reason: `${String(ext['rule'])}: ${err!.message}` } : err ? { reason: err.message } : {}),
+      ...(res.headers['x-scopegate-decision'] ? { decisionId: String(res.headers['x-scopegate-decision']) } : {}),
+    };
   } finally {
     await agent.close();
   }
@@ -118,7 +124,7 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
       expect(deletes()).toBe(0);
       const ok = await admin(b, 'POST', `/api/holds/${id}/approve`);
       expect(ok.status).toBe(200);
-      expect(await waiting).toEqual({ code: 'FORWARDED' });
+      expect(await waiting).toMatchObject({ code: 'FORWARDED' });
       expect(deletes()).toBe(1);
       expect((await admin(a, 'GET', `/api/holds/${id}`)).json).toMatchObject({ status: 'used' });
       // the forward is audited in a batch: wait for it, then every event of the hold is there once
@@ -141,7 +147,7 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
       const approved = await run(process.execPath, [CLI, 'holds', 'approve', id!, '--reason', 'staging scratch', '--store', url], { timeoutMs: 15_000 });
       outputs.push(() => approved.stdout + approved.stderr);
       expect(approved.code, approved.stderr).toBe(0);
-      expect(await waiting).toEqual({ code: 'FORWARDED' });
+      expect(await waiting).toMatchObject({ code: 'FORWARDED' });
       expect(deletes()).toBe(1);
       const again = await run(process.execPath, [CLI, 'holds', 'deny', id!, '--store', url], { timeoutMs: 15_000 });
       outputs.push(() => again.stdout + again.stderr);
@@ -184,7 +190,7 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
       expect((await admin(b, 'GET', `/api/holds/${id}`)).json).toMatchObject({ status: 'pending' });
       expect(deletes()).toBe(0);
       expect((await admin(b, 'POST', `/api/holds/${id}/approve`)).status).toBe(200);
-      expect(await call(b, SCRATCH_DELETE)).toEqual({ code: 'FORWARDED' });
+      expect(await call(b, SCRATCH_DELETE)).toMatchObject({ code: 'FORWARDED' });
       expect((await admin(b, 'GET', `/api/holds/${id}`)).json).toMatchObject({ status: 'used' });
       expect(deletes()).toBe(1);
     } finally {
@@ -194,6 +200,7 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
 
   it('PostgreSQL stopped under running replicas: holds fail closed, reads go on, /healthz stays 200 and says so; started again, it heals without a restart', async () => {
     const { a, b, stop } = await replicas(['--hold-timeout', '0']);
+    let deniedWhileDown: string | undefined;
     try {
       expect((await call(a, SCRATCH_DELETE)).code).toBe('SCOPEGATE_HOLD_PENDING');
       await server!.stop();
@@ -209,8 +216,11 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
         expect(health.json).toMatchObject({ status: 'ok', store: { kind: 'postgres', state: 'down' } });
         const change = await call(b, `mutation { variableUpsert(input: { projectId: "${POCKETOS.projectId}", environmentId: "${POCKETOS.env.staging}", serviceId: "${POCKETOS.svc.api}", name: "LOG_LEVEL", value: "debug" }) }`);
         expect(change.code).toBe('SCOPEGATE_UNJUDGEABLE');
-        // a read needs no store
+        // a read needs no store; a policy deny still denies (its audit entry waits for the store)
         expect((await call(b, '{ me { id } }')).code).toBe('FORWARDED');
+        const denied = await call(a, `mutation { volumeDelete(volumeId: "${POCKETOS.volume.pgdata}") }`);
+        expect(denied.code).toBe('SCOPEGATE_DENIED');
+        deniedWhileDown = denied.decisionId;
         expect((await admin(b, 'GET', '/metrics')).json['text']).toMatch(/^scopegate_store_up 0$/m);
         // the admin API says the store is down, and changes nothing
         expect((await admin(b, 'GET', '/api/holds')).status).toBe(503);
@@ -224,6 +234,11 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
       expect((await call(a, SCRATCH_DELETE)).code).toBe('SCOPEGATE_HOLD_PENDING');
       expect((await admin(a, 'GET', '/metrics')).json['text']).toMatch(/^scopegate_store_up 1$/m);
       expect(deletes()).toBe(0);
+      // the deny decided while the store was down is in the audit trail now, once
+      expect(deniedWhileDown).toBeDefined();
+      const denyEvents = async () => ((await admin(b, 'GET', '/api/audit?limit=1000')).json['events'] as { decisionId: string; event: string }[]).filter((e) => e.decisionId === deniedWhileDown);
+      expect(await until(async () => (await denyEvents()).length > 0, 10_000)).toBe(true);
+      expect((await denyEvents()).map((e) => e.event)).toEqual(['deny']);
     } finally {
       await stop();
     }
