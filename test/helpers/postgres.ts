@@ -52,6 +52,29 @@ export interface PostgresServer {
   start: () => Promise<void>;
   /** Stop it and remove its files. */
   destroy: () => Promise<void>;
+  /**
+   * SIGSTOP the server and every backend it forked (by pid, from /proc): connections stay open
+   * and nothing answers, as with a hung or partitioned database. thaw() SIGCONTs the same pids.
+   */
+  freeze: () => void;
+  thaw: () => void;
+}
+
+/** The pids whose parent is `ppid` (Linux /proc). */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // the command name is in parentheses and may hold spaces; the fields after it are fixed
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppidField = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppidField === ppid) out.push(Number(d));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
 }
 
 async function freePort(): Promise<number> {
@@ -144,6 +167,18 @@ export async function startPostgres(opts: { fsync?: boolean } = {}): Promise<Pos
     }
   };
 
+  let frozen: number[] = [];
+  const thaw = (): void => {
+    for (const pid of frozen) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        /* already gone */
+      }
+    }
+    frozen = [];
+  };
+
   await start();
   let n = 0;
   return {
@@ -161,8 +196,16 @@ export async function startPostgres(opts: { fsync?: boolean } = {}): Promise<Pos
     stop,
     start,
     destroy: async () => {
+      if (frozen.length > 0) thaw();
       await stop();
       rmSync(work, { recursive: true, force: true });
     },
+    freeze: () => {
+      const main = child?.pid;
+      if (!main) throw new Error('postgres is not running');
+      frozen = [main, ...childrenOf(main)];
+      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    },
+    thaw,
   };
 }

@@ -244,6 +244,31 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
     }
   });
 
+  it('PostgreSQL hung (every server process stopped, connections open): a call that needs the store is answered, refused, not left waiting; thawed, it heals', async () => {
+    const { a, b, stop } = await replicas(['--hold-timeout', '0']);
+    try {
+      expect((await call(a, SCRATCH_DELETE)).code).toBe('SCOPEGATE_HOLD_PENDING');
+      server!.freeze();
+      try {
+        // answered (the test's own timeout would catch a hang): the store's 2 s bound, then refused
+        const refused = await call(a, SCRATCH_DELETE);
+        expect(refused.code).toBe('SCOPEGATE_UNJUDGEABLE');
+        expect(refused.reason).toMatch(/store/);
+        expect(((await admin(a, 'GET', '/healthz')).json['store'] as { state: string }).state).toBe('down');
+        // known down: the next one is refused at once rather than after another timeout
+        expect((await call(a, SCRATCH_DELETE)).code).toBe('SCOPEGATE_UNJUDGEABLE');
+        expect((await call(b, '{ me { id } }')).code).toBe('FORWARDED');
+      } finally {
+        server!.thaw();
+      }
+      for (const p of [a, b]) expect(await until(async () => ((await admin(p, 'GET', '/healthz')).json['store'] as { state: string }).state === 'up', 20_000)).toBe(true);
+      expect((await call(a, SCRATCH_DELETE)).code).toBe('SCOPEGATE_HOLD_PENDING');
+      expect(deletes()).toBe(0);
+    } finally {
+      await stop();
+    }
+  });
+
   it('a placeholder minted against the store works on both replicas; revoked through the CLI, both refuse it at once', async () => {
     const policy = join(work, 'custody.yaml');
     writeFileSync(policy, custodyPolicyYaml('SG_REPLICA_REAL_TOKEN'));
