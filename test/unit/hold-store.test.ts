@@ -327,6 +327,15 @@ describe.each(backends)('HoldStore on $name', (b) => {
     expect((await c.getHold(x.id))?.status).toBe('expired');
   });
 
+  it.skipIf(b.skip)('replicas starting together on a fresh store: every one opens (the migration runs once, under a lock) and they share one key', async () => {
+    const where = await b.fresh();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openStore(where)));
+    const keys = await Promise.all(stores.map((s) => s.fingerprintKey()));
+    for (const k of keys) expect(k.equals(keys[0]!)).toBe(true);
+    const h = await stores[0]!.createHold(newHold(), T0);
+    for (const s of stores) expect((await s.getHold(h.id))?.id).toBe(h.id);
+  });
+
   it.skipIf(b.skip)('migrations: a fresh store is at this code\'s version; a store from a newer scopegate is refused with the reason', async () => {
     const where = await b.fresh();
     const s = await b.open(where);
