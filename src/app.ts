@@ -156,6 +156,10 @@ export async function createScopegate(config: ScopegateConfig): Promise<Scopegat
     throw err instanceof StoreError ? new RuntimeError(err.message) : err;
   }
 
+  if (storeSpec.kind === 'postgres' && (adminToken.source === 'file' || adminToken.source === 'created')) {
+    // each replica would sign people in with its own token: the page of one refuses the other's
+    logger.warn({ store: storeSpec.shown, adminTokenFile: adminToken.path }, 'the admin token is this replica\'s own (from its data dir); replicas on one store should share one: set SCOPEGATE_ADMIN_TOKEN (or --admin-token) to the same value on every replica');
+  }
   const placeholders = new Placeholders(store, key);
   // the page URL is known once the admin listener is up; notifications and answers read it then
   let pageUrl = `http://${config.admin.host}:${config.admin.port}/`;
