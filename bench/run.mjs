@@ -27,6 +27,7 @@ import {
   API_HOST, BENCH, BIG_BYTES, BIG_HOST, GUARDED_SUFFIX, RAILWAY_HOST, ROOT, TUNNEL_SNI,
   binNodeFlags, cpuSeconds, ipcClient, makePki, median, memory, pct, sleep,
 } from './lib.mjs';
+import { END as PREFLIGHT_END, START as PREFLIGHT_START, placeSection } from './preflight.mjs';
 
 const ROUNDS = Math.max(1, Math.min(20, Number(process.env.BENCH_ROUNDS ?? 3) || 3));
 const PROFILE = process.env.BENCH_PROFILE === '1' || process.argv.includes('--profile');
@@ -880,10 +881,13 @@ ${tgt.join('\n')}
 "Ahead" compares medians of rounds of each scenario's throughput or latency: requests/s (a, b, c, g), MiB/s (f), first-request p50 (d, lower is better). Memory is judged by its own target (≤ 150 MiB for (g)); against mockttp and mitmproxy it is reported in the row after, not judged: mitmproxy's Python process is smaller than scopegate's, and smaller than the bare Node floor's too.
 `;
 
-// the hold-store section is written by bench/store.mjs (it needs PostgreSQL): kept as it is
+// bench/preflight.mjs writes its own section (h); a full run keeps it as it was
 const previous = existsSync(join(BENCH, 'RESULTS.md')) ? readFileSync(join(BENCH, 'RESULTS.md'), 'utf8') : '';
+const kept = previous.indexOf(PREFLIGHT_START) >= 0 && previous.indexOf(PREFLIGHT_END) > previous.indexOf(PREFLIGHT_START) ? previous.slice(previous.indexOf(PREFLIGHT_START), previous.indexOf(PREFLIGHT_END) + PREFLIGHT_END.length) : null;
+writeFileSync(join(BENCH, 'RESULTS.md'), kept ? placeSection(md, kept) : md);
+// bench/store.mjs writes the hold-store section (it needs PostgreSQL); a full run keeps it too
 const storeSection = /<!-- store-bench[\s\S]*?<!-- \/store-bench -->/.exec(previous)?.[0];
-writeFileSync(join(BENCH, 'RESULTS.md'), storeSection ? `${md.trimEnd()}\n\n${storeSection}\n` : md);
+if (storeSection) writeFileSync(join(BENCH, 'RESULTS.md'), `${readFileSync(join(BENCH, 'RESULTS.md'), 'utf8').trimEnd()}\n\n${storeSection}\n`);
 process.stdout.write(md);
 removeWork();
 clearTimeout(watchdog);

@@ -349,6 +349,11 @@ export class PostgresHoldStore implements HoldStore {
     return rows[0] ? rowToHold(rows[0]) : null;
   }
 
+  async findPendingHold(fingerprint: string, now: number): Promise<Hold | null> {
+    const rows = await this.q(`SELECT * FROM scopegate_holds WHERE fingerprint = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at, id LIMIT 1`, [fingerprint, now]);
+    return rows[0] ? rowToHold(rows[0]) : null;
+  }
+
   async listHolds(status: HoldStatus | undefined, limit: number): Promise<Hold[]> {
     const rows = status
       ? await this.q('SELECT * FROM scopegate_holds WHERE status = $1 ORDER BY created_at DESC, id DESC LIMIT $2', [status, limit])

@@ -127,6 +127,19 @@ describe.each(backends)('HoldStore on $name', (b) => {
     expect(await a.listHolds(undefined, 100)).toHaveLength(40);
   });
 
+  it.skipIf(b.skip)('findPendingHold: the earliest pending, unexpired hold of a fingerprint, as any process sees it', async () => {
+    const [s, other] = await pair();
+    expect(await other.findPendingHold('fp-a', T0)).toBeNull();
+    const first = await s.createHold(newHold({ ttlMs: 1000 }), T0);
+    const second = await s.createHold(newHold(), T0 + 1);
+    await s.createHold(newHold({ fingerprint: 'fp-z' }), T0);
+    expect((await other.findPendingHold('fp-a', T0 + 2))?.id).toBe(first.id);
+    expect((await other.findPendingHold('fp-a', T0 + 1000))?.id).toBe(second.id); // the first lapsed
+    await s.decide(second.id, true, 'p', null, HOUR, T0 + 3);
+    expect(await other.findPendingHold('fp-a', T0 + 1000)).toBeNull();
+    expect(await other.findPendingHold('fp-none', T0)).toBeNull();
+  });
+
   it.skipIf(b.skip)('listHolds: newest first, by status when given, at most limit', async () => {
     const [s] = await pair();
     const h1 = await s.createHold(newHold(), T0);
