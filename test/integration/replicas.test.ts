@@ -144,7 +144,13 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
       outputs.push(() => list.stdout + list.stderr);
       expect(list.code, list.stderr).toBe(0);
       expect((JSON.parse(list.stdout) as { id: string }[]).map((h) => h.id)).toEqual([id]);
-      const approved = await run(process.execPath, [CLI, 'holds', 'approve', id!, '--reason', 'staging scratch', '--store', url], { timeoutMs: 15_000 });
+      // irreversible: the approval must name its target, here as on the admin API
+      const wrong = await run(process.execPath, [CLI, 'holds', 'approve', id!, '--confirm', 'pgdata', '--store', url], { timeoutMs: 15_000 });
+      outputs.push(() => wrong.stdout + wrong.stderr);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/not the name of volume scratch/);
+      expect((await admin(a, 'GET', `/api/holds/${id}`)).json).toMatchObject({ status: 'pending' });
+      const approved = await run(process.execPath, [CLI, 'holds', 'approve', id!, '--confirm', 'scratch', '--reason', 'staging scratch', '--store', url], { timeoutMs: 15_000 });
       outputs.push(() => approved.stdout + approved.stderr);
       expect(approved.code, approved.stderr).toBe(0);
       expect(await waiting).toMatchObject({ code: 'FORWARDED' });
