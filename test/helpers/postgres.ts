@@ -33,6 +33,7 @@ export function findPostgres(): { bin: PostgresBinaries } | { missing: string } 
 
 export const POSTGRES = findPostgres();
 export const SKIP_POSTGRES = 'missing' in POSTGRES ? POSTGRES.missing : false;
+if (SKIP_POSTGRES) console.warn(`skipping the PostgreSQL cases: ${SKIP_POSTGRES}`);
 
 export interface PostgresServer {
   port: number;
