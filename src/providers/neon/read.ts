@@ -26,6 +26,7 @@ const METHOD_OVERRIDE_PARAMS = new Set(['_method', 'x-http-method-override', '_h
  */
 export function pathSegments(path: string, fixedWords: ReadonlySet<string>): string[] | Problem {
   if (!path.startsWith('/')) return { problem: 'the request path does not start with "/"' };
+  if (path === '/') return { problem: `not under Neon's API base ${NEON_API_BASE}` };
   const raw = path.split('/').slice(1);
   const out: string[] = [];
   for (const piece of raw) {
