@@ -54,7 +54,8 @@ const s = (v: unknown): string | undefined => (typeof v === 'string' && v !== ''
 
 /** Neon's semantics, as a pure function of the operation and the project. */
 export function reachInProject(op: Operation, p: NeonProject): Reach {
-  const t = op.target!;
+  if (!op.target) return { unresolved: `${op.name} names no resource scopegate can look up` };
+  const t = op.target;
   const notes: string[] = [];
   const branch = (id: string | undefined): NeonProject['branches'][number] | undefined => (id ? p.branches.find((b) => b.id === id) : undefined);
   const childrenOf = (id: string): string[] => p.branches.filter((b) => b.parentId === id).map((b) => b.name);
