@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { startFakeRailway, POCKETOS, type FakeRailway } from '../demo/fake-railway/index.js';
 import { makeUpstreamCertificate } from '../demo/upstream-cert.js';
 import { agentEnvironment } from './env.js';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
+import { runNeonScenario } from '../demo/neon-scenario.js';
 import { parse } from './args.js';
 import { DEFAULT_POLICY, PACKAGE_ROOT } from './paths.js';
 
-export const DEMO_HELP = `Usage: scopegate demo [--no-color]
+export const DEMO_HELP = `Usage: scopegate demo [--provider railway|neon] [--no-color]
 
 Replay the PocketOS incident on this machine, in a few seconds, with nothing left running: a fake
 Railway (the incident's world: a volume shared by production and staging, with its backups on it),
@@ -20,7 +21,13 @@ by Railway when the agent goes direct, the incident call refused by the placehol
 any rule (and by the rules without one), a staging-only deletion held, approved and retried once,
 and a real token pasted by mistake refused and reported; then whether the volume survived.
 
+With --provider neon: an agent told to clean up old preview branches, against a fake Neon (a default
+branch main that production's compute serves, a protected staging, idle preview branches), holding
+a placeholder shaped like a Neon API key: restoring main to yesterday and deleting main are denied
+with the live scope; deleting an idle preview branch is held by the default table.
+
 Options:
+  --provider   railway (default) or neon
   --no-color   plain text (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help   this text`;
 
@@ -82,7 +89,7 @@ async function mintPlaceholder(args: string[], env: NodeJS.ProcessEnv): Promise<
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' } });
+  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' }, provider: { type: 'string' } });
   if (values['help']) {
     process.stdout.write(`${DEMO_HELP}\n`);
     return 0;
@@ -90,7 +97,16 @@ export async function runDemo(argv: string[]): Promise<number> {
   const color = palette(!values['no-color'] && !process.env['NO_COLOR'] && process.stdout.isTTY === true);
   const { bold, dim, red, green, yellow, cyan } = color;
   const out = (s = ''): boolean => process.stdout.write(`${s}\n`);
+  const provider = values['provider'] ?? 'railway';
+  if (provider !== 'railway' && provider !== 'neon') throw new UsageError(`--provider ${String(provider)}: the demo has scenarios for railway and neon`);
   const work = mkdtempSync(join(tmpdir(), 'scopegate-demo-'));
+  if (provider === 'neon') {
+    try {
+      return await runNeonScenario({ work, out: (s = '') => void out(s), color, packageRoot: PACKAGE_ROOT, defaultPolicy: DEFAULT_POLICY, agentEnvironment });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
   let fake: FakeRailway | undefined;
   let proxy: ChildProcess | undefined;
   try {

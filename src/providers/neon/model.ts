@@ -115,7 +115,6 @@ export function reachInProject(op: Operation, p: NeonProject): Reach {
         const at = s(argAt(op.args, 'body.source_timestamp')) ?? s(argAt(op.args, 'body.source_lsn'));
         notes.push(`overwrites ${b.name} with ${from}${at ? ` at ${at}` : ' at its head'}${preserve ? `; the old state is kept as ${preserve}` : '; the old state is not kept'}`);
         if (!preserve && (children.length > 0 || src === b.id)) notes.push('Neon itself refuses this restore without preserve_under_name (the branch has children or restores from its own history)');
-        if (src === b.id && at && p.project.historyRetentionSeconds !== null) notes.push(`restore window ${Math.round(p.project.historyRetentionSeconds / 3600)} h`);
       }
       return { branchIds: [b.id], resource: { type: 'branch', id: b.id, name: b.name }, notes };
     }
