@@ -67,6 +67,13 @@ describe('Neon keys in custody', () => {
     expect(r.body).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'real-credential' });
     expect(fake.received.length).toBe(before);
   });
+  it("a console session cookie (Neon's CookieAuth) is a real credential too: refused, never forwarded", async () => {
+    const before = fake.received.length;
+    const res = await request(`https://${HOST}${P}/branches`, { dispatcher: running.agent, headers: { cookie: 'theme=dark; Zenith=eyJsession.cookie.value' } });
+    expect(res.statusCode).toBe(403);
+    expect(await res.body.json()).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'real-credential' });
+    expect(fake.received.length).toBe(before);
+  });
   it('a ceiling of preview branches holds before any rule', async () => {
     fake.world = acmeWorld();
     const token = mint(['preview/*']);

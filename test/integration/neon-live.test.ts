@@ -140,3 +140,28 @@ describe('absolute-form https:// to a guarded host (no CONNECT)', () => {
     expect(JSON.parse(a.body)).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'never-destroy-protected' });
   });
 });
+
+describe('absolute-form https:// is forwarded over verified TLS only', () => {
+  it('an upstream whose certificate scopegate does not trust gets nothing: 502, and the fake sees no request', async () => {
+    const untrusting = await startProxy({ args: ['--route', `${HOST}=127.0.0.1:${fake.port}`, '--lookup-timeout', '2', '--hold-timeout', '0'] });
+    try {
+      const before = fake.received.length;
+      const a = await new Promise<{ status: number }>((resolve, reject) => {
+        const s = connect(untrusting.proxyPort, '127.0.0.1');
+        let data = '';
+        s.setTimeout(10_000, () => {
+          s.destroy();
+          reject(new Error('no answer'));
+        });
+        s.on('data', (c) => (data += c.toString('latin1')));
+        s.on('error', reject);
+        s.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(data)?.[1] ?? 0) }));
+        s.write(`GET https://${HOST}${P}/branches HTTP/1.1\r\nHost: ${HOST}\r\nAuthorization: Bearer ${ACME.key}\r\nConnection: close\r\n\r\n`);
+      });
+      expect(a.status).toBe(502);
+      expect(fake.received.length).toBe(before);
+    } finally {
+      await untrusting.stop();
+    }
+  });
+});

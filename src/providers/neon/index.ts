@@ -35,6 +35,22 @@ export function mintNeonKey(): string {
 
 export const router = new NeonRouter(neonCatalogue);
 
+/** Neon's API accepts its console's session cookies as credentials (OpenAPI: CookieAuth `zenith`, TokenCookieAuth `keycloak_token`). */
+const SESSION_COOKIES = new Set(['zenith', 'keycloak_token']);
+
+/** The values of Neon's session cookies in a Cookie header (Node joins repeated Cookie headers with "; "). */
+export function sessionCookies(cookie: string | undefined): string[] {
+  if (!cookie) return [];
+  const out: string[] = [];
+  for (const pair of cookie.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) continue;
+    // servers differ on case and spaces around names: match loosely, so no spelling slips past custody
+    if (SESSION_COOKIES.has(pair.slice(0, eq).trim().toLowerCase())) out.push(pair.slice(eq + 1).trim());
+  }
+  return out;
+}
+
 export function createNeonAdapter(): ProviderAdapter {
   return {
     name: 'neon',
@@ -53,11 +69,16 @@ export function createNeonAdapter(): ProviderAdapter {
     answer: neonAnswer,
     mintPlaceholder: mintNeonKey,
     presentedTokens: (headers) => {
+      const out: { header: string; token: string }[] = [];
       const v = headers['authorization'];
-      if (typeof v !== 'string' || v === '') return [];
-      // any scheme counts: a key sent as "Basic …" or bare must not slip past custody
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(v);
-      return [{ header: 'authorization', token: m ? m[1]! : v.trim() }];
+      if (typeof v === 'string' && v !== '') {
+        // any scheme counts: a key sent as "Basic …" or bare must not slip past custody
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(v);
+        out.push({ header: 'authorization', token: m ? m[1]! : v.trim() });
+      }
+      // the console's session cookies authorize the API too (OpenAPI CookieAuth, TokenCookieAuth)
+      for (const token of sessionCookies(headers['cookie'])) out.push({ header: 'cookie', token });
+      return out;
     },
     help: 'SCOPEGATE_NEON_RESOLVER_TOKEN, when set, is the Neon API key used for lookups (one that sees the projects agents act on)',
   };
