@@ -8,6 +8,7 @@ import { errorMessage } from '../errors.js';
 import type { Metrics } from './metrics.js';
 import { holdsPage, loginPage } from './page.js';
 import { bearerFrom, tokenMatches } from './token.js';
+import { describeScope, type Scope } from '../scope/scope.js';
 
 export interface AdminServerOptions {
   token: string;
@@ -70,6 +71,7 @@ export function holdJson(h: Hold): Record<string, unknown> {
     operation: h.operation,
     target: h.target,
     scope: h.scope,
+    scopeText: describeScope(h.scope as unknown as Scope),
     rule: h.rule,
     reason: h.reason,
     path: h.path,
@@ -120,15 +122,15 @@ export class AdminServer {
       options.ready() ? sendJson(res, 200, { status: 'ok', ...(options.exposure ? { exposure: options.exposure() } : {}) }) : sendJson(res, 503, { status: 'starting' }),
     );
     this.route(/^\/metrics$/, ['GET'], 'bearer', async (_q, res) => send(res, 200, options.metrics.registry.contentType, await options.metrics.registry.metrics()));
-    this.route(/^\/api\/holds$/, ['GET'], 'bearer', (req, res) => {
+    this.route(/^\/api\/holds$/, ['GET'], 'bearer', async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const status = url.searchParams.get('status') ?? undefined;
       if (status !== undefined && !STATUSES.includes(status as HoldStatus)) return sendJson(res, 400, { error: 'bad_request', message: `status must be one of ${STATUSES.join(', ')}` });
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
-      sendJson(res, 200, this.needHolds().store.listHolds(status as HoldStatus | undefined, limit).map(holdJson));
+      sendJson(res, 200, (await this.needHolds().store.listHolds(status as HoldStatus | undefined, limit)).map(holdJson));
     });
-    this.route(/^\/api\/holds\/([A-Za-z0-9_-]{1,80})$/, ['GET'], 'bearer', (_q, res, [id]) => {
-      const h = this.needHolds().store.getHold(id!);
+    this.route(/^\/api\/holds\/([A-Za-z0-9_-]{1,80})$/, ['GET'], 'bearer', async (_q, res, [id]) => {
+      const h = await this.needHolds().store.getHold(id!);
       if (!h) return sendJson(res, 404, { error: 'not_found', message: `no hold ${id}` });
       sendJson(res, 200, holdJson(h));
     });
@@ -147,14 +149,14 @@ export class AdminServer {
         if (r !== undefined && typeof r !== 'string') return sendJson(res, 400, { error: 'bad_request', message: 'reason must be a string' });
         reason = r ?? null;
       }
-      this.decide(res, id!, verb === 'approve', 'admin-api', reason, (h) => sendJson(res, 200, holdJson(h)));
+      await this.decide(res, id!, verb === 'approve', 'admin-api', reason, (h) => sendJson(res, 200, holdJson(h)));
     });
-    this.route(/^\/api\/audit$/, ['GET'], 'bearer', (req, res) => {
+    this.route(/^\/api\/audit$/, ['GET'], 'bearer', async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const cursor = url.searchParams.get('cursor');
       if (cursor !== null && !/^\d+$/.test(cursor)) return sendJson(res, 400, { error: 'bad_request', message: 'cursor must be the nextCursor of a previous page' });
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
-      const events = this.needHolds().store.queryAudit({
+      const events = await this.needHolds().store.queryAudit({
         ...(url.searchParams.get('hold') ? { hold: url.searchParams.get('hold')! } : {}),
         ...(url.searchParams.get('agent') ? { agent: url.searchParams.get('agent')! } : {}),
         ...(url.searchParams.get('host') ? { host: url.searchParams.get('host')! } : {}),
@@ -165,12 +167,12 @@ export class AdminServer {
       sendJson(res, 200, { events: events.map((e) => ({ ...e, at: iso(e.at) })), nextCursor: events.length === limit && last?.seq !== undefined ? String(last.seq) : null });
     });
     // the page: the same token, through a login form and a session cookie
-    this.route(/^\/$/, ['GET'], 'none', (req, res) => {
+    this.route(/^\/$/, ['GET'], 'none', async (req, res) => {
       const s = this.session(req);
       if (!s) return send(res, 200, 'text/html; charset=utf-8', loginPage());
       const store = this.needHolds().store;
-      const recent = store.listHolds(undefined, 30).filter((h) => h.status !== 'pending');
-      send(res, 200, 'text/html; charset=utf-8', holdsPage(store.listHolds('pending', 200), recent, s.csrf, options.protectedNames?.() ?? new Set()));
+      const recent = (await store.listHolds(undefined, 30)).filter((h) => h.status !== 'pending');
+      send(res, 200, 'text/html; charset=utf-8', holdsPage(await store.listHolds('pending', 200), recent, s.csrf, options.protectedNames?.() ?? new Set()));
     });
     this.route(/^\/login$/, ['POST'], 'none', async (req, res) => {
       if (!this.sameOrigin(req)) return send(res, 403, 'text/plain; charset=utf-8', 'cross-site form posts are refused\n');
@@ -187,10 +189,10 @@ export class AdminServer {
       this.sessions.delete(cookie(req, 'sg_session') ?? '');
       send(res, 303, 'text/plain; charset=utf-8', 'signed out\n', { location: '/', 'set-cookie': 'sg_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0' });
     });
-    this.route(/^\/holds\/([A-Za-z0-9_-]{1,80})\/(approve|deny)$/, ['POST'], 'session', (req, res, [id, verb]) => {
+    this.route(/^\/holds\/([A-Za-z0-9_-]{1,80})\/(approve|deny)$/, ['POST'], 'session', async (req, res, [id, verb]) => {
       const form = (req as IncomingMessage & { form?: URLSearchParams }).form!;
       const reason = form.get('reason') || null;
-      this.decide(res, id!, verb === 'approve', 'page', reason, () => send(res, 303, 'text/plain; charset=utf-8', 'decided\n', { location: `/#${id}` }));
+      await this.decide(res, id!, verb === 'approve', 'page', reason, () => send(res, 303, 'text/plain; charset=utf-8', 'decided\n', { location: `/#${id}` }));
     });
     this.server = createServer((req, res) => void this.dispatch(req, res));
     this.server.keepAliveTimeout = 5_000;
@@ -201,13 +203,13 @@ export class AdminServer {
     return this.options.holds;
   }
 
-  private decide(res: ServerResponse, id: string, approve: boolean, actor: string, reason: string | null, ok: (h: Hold) => void): void {
+  private async decide(res: ServerResponse, id: string, approve: boolean, actor: string, reason: string | null, ok: (h: Hold) => void): Promise<void> {
     const holds = this.needHolds();
-    const existing = holds.store.getHold(id);
+    const existing = await holds.store.getHold(id);
     if (!existing) return sendJson(res, 404, { error: 'not_found', message: `no hold ${id}` });
-    const h = holds.decide(id, approve, actor, reason);
+    const h = await holds.decide(id, approve, actor, reason);
     if (!h) {
-      const now = holds.store.getHold(id)!;
+      const now = (await holds.store.getHold(id))!;
       const why = now.status === 'pending' ? 'it expired' : `it is already ${now.status}`;
       return sendJson(res, 409, { error: 'conflict', message: `hold ${id} cannot be ${approve ? 'approved' : 'denied'}: ${why}`, hold: holdJson(now) });
     }

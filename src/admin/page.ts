@@ -1,4 +1,5 @@
 import type { Hold } from '../holds/store-types.js';
+import { describeExecution, describeTraffic, type Scope, type Traffic } from '../scope/scope.js';
 
 /** Server-rendered approval page: no script, no external asset, every value escaped. */
 const esc = (s: unknown): string =>
@@ -40,14 +41,14 @@ ${error ? `<p class="error">${esc(error)}</p>` : ''}
 
 function scopeBlock(scope: Record<string, unknown>, protectedNames: ReadonlySet<string>): string {
   const envs = (scope['environments'] as { id: string; name: string }[] | undefined) ?? [];
-  const live = ((scope['liveDeployments'] as { environment: { name: string }; count: number }[] | undefined) ?? []).filter((d) => d.count > 0);
   const backups = scope['backups'] as { count: number; newestAt?: string; onTarget: boolean } | undefined;
   const project = scope['project'] as { id: string; name?: string } | undefined;
   const resource = scope['resource'] as { type: string; id: string; name?: string } | undefined;
   if (scope['status'] !== 'resolved') return `<dd class="error">unresolved — ${esc(scope['reason'] ?? 'no lookup')}</dd>`;
   return `<dd>${resource ? `${esc(resource.type)} <code>${esc(resource.id)}</code>${resource.name ? ` (${esc(resource.name)})` : ''} in ` : ''}project ${esc(project?.name ?? project?.id ?? '?')}<br>
 environments: ${envs.map((e) => `<span class="env${protectedNames.has(e.name.toLowerCase()) ? ' protected' : ''}">${esc(e.name)}</span>`).join('') || 'none'}${scope['shared'] ? ' <strong>(shared)</strong>' : ''}<br>
-live deployments: ${live.length ? live.map((d) => `${esc(d.environment.name)} (${d.count})`).join(', ') : 'none'}<br>
+${esc(describeExecution(scope as unknown as Scope) || 'no live deployments')}<br>
+${scope['traffic'] ? `${esc(describeTraffic(scope['traffic'] as Traffic))}<br>` : ''}
 backups: ${backups ? `${backups.count}${backups.newestAt ? `, newest ${esc(backups.newestAt)}` : ''}${backups.onTarget && backups.count > 0 ? ' — <strong>stored on the target itself</strong>' : ''}` : 'not applicable'}
 ${scope['facts'] ? `<br>facts: <code>${esc(JSON.stringify(scope['facts']))}</code>` : ''}</dd>`;
 }

@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { ADMIN_TOKEN_FILE } from '../admin/token.js';
 import { errorCode, errorMessage, RuntimeError, UsageError } from '../errors.js';
 import { parse, parseHostPort } from './args.js';
+import { describeScope, type Scope } from '../scope/scope.js';
 
 export const HOLDS_HELP = `Usage: scopegate holds list [--status STATUS] [--json]
        scopegate holds show ID [--json]
@@ -119,7 +120,7 @@ export async function runHolds(argv: string[]): Promise<number> {
         `hold      ${h.id} (${h.status})`,
         `agent     ${h.agent} → ${h.host}`,
         `operation ${h.operation}${h.target ? ` on ${h.target.type} ${h.target.id}` : ''}`,
-        `scope     ${scopeText(h.scope)}`,
+        `scope     ${describeScope(h.scope as unknown as Scope)}`,
         `rule      ${h.rule}: ${h.reason}`,
         `held      ${h.createdAt}, expires ${h.expiresAt}`,
         ...(h.decidedBy ? [`decided   by ${h.decidedBy}${h.decisionReason ? `: ${h.decisionReason}` : ''}`] : []),

@@ -42,6 +42,9 @@ Options:
                            (default 5242880, also the limit after decompression)
   --lookup-timeout SECONDS  a live scope lookup (retries included) not done by then leaves the
                            scope unresolved (default 5)
+  --traffic-window DURATION  how far back "recent traffic" (requests served, network bytes) looks
+                           in the live scope; 0 turns the traffic lookups off, leaving traffic
+                           unknown (default 15m)
   --lookup-cache SECONDS   reuse a lookup's answer this long for creating, modifying and deploying
                            calls of the same credential; destructive calls always ask live (default 5)
   --hold-timeout SECONDS   how long a held call waits for a person before the agent gets a
@@ -82,6 +85,7 @@ const OPTIONS: Options = {
   'answer-status': { type: 'string' },
   'max-body': { type: 'string' },
   'lookup-timeout': { type: 'string' },
+  'traffic-window': { type: 'string' },
   'hold-timeout': { type: 'string' },
   'hold-ttl': { type: 'string' },
   'approval-ttl': { type: 'string' },
@@ -98,6 +102,13 @@ export type StartConfig = Omit<ScopegateConfig, 'policy' | 'policyPath' | 'provi
   drainMs: number;
   logLevel: LevelWithSilent;
 };
+
+/** --traffic-window: 0 (off), or a window from 1 minute (the metrics' own granularity) to 7 days. */
+function trafficWindow(value: string): number {
+  const ms = parseDuration('--traffic-window', value);
+  if (ms !== 0 && (ms < 60_000 || ms > 7 * 86_400_000)) throw new UsageError(`--traffic-window "${value}" must be 0 (off) or from 1m to 7d`);
+  return ms;
+}
 
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
   const { values: v } = parse('start', argv, OPTIONS);
@@ -124,6 +135,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     answerStatus: parseAnswerStatus((v['answer-status'] as string | undefined) ?? 'graphql'),
     maxBody: parseBytes('--max-body', (v['max-body'] as string | undefined) ?? '5242880'),
     lookupTimeoutMs: parseSeconds('--lookup-timeout', (v['lookup-timeout'] as string | undefined) ?? '5', 0.1, 60) * 1000,
+    trafficWindowMs: trafficWindow((v['traffic-window'] as string | undefined) ?? '15m'),
     lookupCacheMs: parseSeconds('--lookup-cache', (v['lookup-cache'] as string | undefined) ?? '5', 0, 300) * 1000,
     holdTimeoutMs: parseSeconds('--hold-timeout', (v['hold-timeout'] as string | undefined) ?? '25', 0, 3600) * 1000,
     holdTtlMs: parseDuration('--hold-ttl', (v['hold-ttl'] as string | undefined) ?? '24h'),
@@ -221,7 +233,7 @@ export async function runStart(argv: string[]): Promise<number> {
   });
 
   const { upstreamCaPath: _ca, ...rest } = config;
-  const app = createScopegate({ ...rest, policy, providers: PROVIDERS, logger, ...(upstreamCa ? { upstreamCa } : {}) });
+  const app = await createScopegate({ ...rest, policy, providers: PROVIDERS, logger, ...(upstreamCa ? { upstreamCa } : {}) });
   const at = await app.listen();
   const { ca, bundlePath, adminToken: token } = app;
   logger.info(

@@ -3,7 +3,7 @@ import type { Verdict } from '../policy/evaluate.js';
 import type { Action } from '../policy/policy.js';
 import type { Hold } from '../holds/store-types.js';
 import type { AnswerCode, Refusal } from '../providers/types.js';
-import { describeScope, type Scope } from '../scope/scope.js';
+import { describeScope, type Scope, type Traffic } from '../scope/scope.js';
 
 export type DecisionKind = 'allow' | 'deny' | 'hold' | 'pass' | 'error';
 
@@ -67,6 +67,16 @@ export function scopeSummary(s: Scope): Record<string, unknown> {
     environments: s.environments.map((e) => e.name),
     ...(s.shared ? { shared: true } : {}),
     ...(s.backups ? { backups: s.backups } : {}),
+    ...(s.traffic ? { traffic: trafficSummary(s.traffic) } : {}),
+  };
+}
+
+/** The traffic as an agent's tool reads it: the verdict, and each environment's figures (absent: unknown). */
+function trafficSummary(t: Traffic): Record<string, unknown> {
+  return {
+    state: t.state ?? 'unknown',
+    windowSeconds: t.windowSeconds,
+    environments: t.environments.map((e) => ({ environment: e.environment.name, requests: e.requests, lastRequestAt: e.lastRequestAt, bytesIn: e.bytesIn, bytesOut: e.bytesOut, ...(e.unknown ? { unknown: e.unknown } : {}) })),
   };
 }
 

@@ -53,6 +53,8 @@ export interface GateDeps {
   alert?: (a: Alert) => void;
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
   lookupTimeoutMs: number;
+  /** How far back recent traffic looks (--traffic-window); 0: traffic is not looked up. */
+  trafficWindowMs?: number;
   clientLimits: ClientLimits;
 }
 
@@ -126,7 +128,7 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   }
 
   // custody: a placeholder is the caller and is swapped for the real token; a real token is refused
-  const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  const custody = await custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
   if (custody.kind === 'refuse' || custody.kind === 'report') {
     if (custody.tokenHash) reportRealToken(deps, decisionId, ctx, custody.reason, custody.tokenHash);
     if (custody.kind === 'report') {
@@ -198,12 +200,12 @@ async function holdStage(
   const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (d.judged ?? []).map((j) => j.scope));
   const call = identify(decision);
   const fp = holds.fingerprint(call);
-  const approved = holds.consume(fp.call, decisionId);
+  const approved = await holds.consume(fp.call, decisionId);
   if (approved) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `${approved.id} approved by ${approved.decidedBy ?? 'a person'}`, approval: { holdId: approved.id, by: approved.decidedBy } });
 
   let hold: Hold;
   try {
-    hold = holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+    hold = await holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
   } catch (err) {
     // a hold nobody can find again must not exist: the call is refused, not forwarded, not lost silently
     const reason = `the hold could not be recorded (${errorMessage(err).slice(0, 160)}); nothing was forwarded`;
@@ -228,15 +230,15 @@ async function holdStage(
         return { decision: d, result: { status: answer(deps, adapter, res, decisionRefusal(again, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
       }
       const callNow = identify(again);
-      const used = holds.fingerprint(callNow).call === fp.call ? holds.consume(fp.call, decisionId, hold.id) : null;
+      const used = holds.fingerprint(callNow).call === fp.call ? await holds.consume(fp.call, decisionId, hold.id) : null;
       if (used) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id, approval: { holdId: hold.id, by: used.decidedBy } });
-      const fresh = holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
+      const fresh = await holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
       const d2: Decision = { ...again, kind: 'hold', stage: 'hold', holdId: fresh.id };
       return { decision: d2, result: { status: answer(deps, adapter, res, decisionRefusal(d2, decisionId, fresh, deps.holdHints)), bytesOut: 0 } };
     }
     case 'denied':
     case 'expired': {
-      const h = holds.store.getHold(hold.id);
+      const h = await holds.store.getHold(hold.id);
       const why = outcome === 'denied' ? `${hold.id} was denied by ${h?.decidedBy ?? 'a person'}${h?.decisionReason ? `: ${h.decisionReason}` : ''}` : `${hold.id} expired before anyone decided`;
       const denied: Decision = { ...held, kind: 'deny', holdOutcome: outcome, reason: why };
       return { decision: denied, result: { status: answer(deps, adapter, res, decisionRefusal(denied, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
@@ -254,11 +256,12 @@ async function holdStage(
  * should not pay for a deadline) and cleared when judging ends, so a busy proxy does not keep a
  * timer per judged call alive for the whole lookup timeout.
  */
-export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
-  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | undefined;
+export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutMs' | 'trafficWindowMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
+  let deadline: { signal: AbortSignal; expired: Promise<Scope>; at: number } | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const start = (): { signal: AbortSignal; expired: Promise<Scope> } => {
+  const start = (): { signal: AbortSignal; expired: Promise<Scope>; at: number } => {
     const ac = new AbortController();
+    const at = performance.now() + deps.lookupTimeoutMs;
     const expired = new Promise<Scope>((resolve) => {
       timer = setTimeout(() => {
         ac.abort();
@@ -266,12 +269,13 @@ export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutM
       }, deps.lookupTimeoutMs);
       timer.unref();
     });
-    return { signal: ac.signal, expired };
+    return { signal: ac.signal, expired, at };
   };
   const scopeFor: ScopeSource = async (operation) => {
     deadline ??= start();
     try {
-      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
+      const req = { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal, deadlineAt: deadline.at, trafficWindowMs: deps.trafficWindowMs ?? 0 };
+      return await Promise.race([adapter.resolve(operation, req), deadline.expired]);
     } catch (err) {
       return unresolved(`live lookup failed: ${errorMessage(err)}`);
     }

@@ -53,6 +53,14 @@ function refuse(socket: Duplex, status: number, reason: string, decisionId: stri
 export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const decisionId = newDecisionId();
   socket.on('error', () => socket.destroy());
+  upgrade(deps, ctx, req, socket, head, decisionId).catch((err: unknown) => {
+    // a step that needs the store (a placeholder check) failed: refused, never relayed unjudged
+    deps.logger.error({ decisionId, err: { message: errorMessage(err) } }, 'websocket upgrade failed');
+    if (!socket.destroyed) refuse(socket, 503, `scopegate could not judge this upgrade (${errorMessage(err).slice(0, 160)}); nothing was forwarded`, decisionId, deps, ctx, req);
+  });
+}
+
+async function upgrade(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer, decisionId: string): Promise<void> {
   const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
   if (upgrade !== 'websocket') {
     refuse(socket, 400, `upgrade to "${upgrade.slice(0, 40)}" is refused on guarded host ${ctx.target.host}: scopegate judges HTTP/1.1 and GraphQL over WebSocket only`, decisionId, deps, ctx, req);
@@ -74,7 +82,7 @@ export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: Incom
   }
 
   // custody, as over HTTP: the handshake's placeholder is the caller and is swapped for the real token
-  const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  const custody = await custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
   if (custody.kind === 'refuse' || custody.kind === 'report') {
     if (custody.tokenHash) reportRealToken(deps, decisionId, ctx, custody.reason, custody.tokenHash);
     if (custody.kind === 'refuse') {
@@ -217,12 +225,12 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
       const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope));
       const fp = deps.holds.fingerprint(call);
-      const approved = deps.holds.consume(fp.call, decisionId);
+      const approved = await deps.holds.consume(fp.call, decisionId);
       if (approved) {
         decision = { ...decision, kind: 'allow', stage: 'hold', approval: { holdId: approved.id, by: approved.decidedBy } };
       } else {
         try {
-          hold = deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+          hold = await deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
           decision = { ...decision, stage: 'hold', holdId: hold.id };
         } catch (err) {
           // as over HTTP: a hold nobody can find again must not exist; the message is refused, not forwarded

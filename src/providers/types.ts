@@ -11,6 +11,10 @@ export interface ResolveRequest {
   headers: IncomingHttpHeaders;
   lookups: LiveLookups;
   signal: AbortSignal;
+  /** How far back recent traffic (the third signal) looks; 0 or absent: not looked up. */
+  trafficWindowMs?: number;
+  /** performance.now() when `signal` aborts: a provider may stop optional lookups a little earlier. */
+  deadlineAt?: number;
 }
 
 /** The codes of scopegate's own answers to an agent, the same for every provider. */

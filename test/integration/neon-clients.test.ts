@@ -62,7 +62,8 @@ async function apiClient(...args: string[]): Promise<Outcome> {
 const neonctl = (...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   run(process.execPath, [NEONCTL, ...args, '--output', 'json', '--no-analytics', '--no-color', '--config-dir', join(work, 'neonctl')], { inheritEnv: false, env: { ...base, ...agentEnv, NEON_API_KEY: placeholder, CI: 'true' }, timeoutMs: 30_000 });
 
-describe("Neon's TypeScript client (@neondatabase/api-client)", () => {
+// each call spawns a real client process: on a loaded 2-core machine one takes seconds
+describe("Neon's TypeScript client (@neondatabase/api-client)", { timeout: 90_000 }, () => {
   it('lists branches through scopegate; the fake saw the real key', async () => {
     fake.world = acmeWorld();
     const out = await apiClient('list-branches', ACME.project);
@@ -85,7 +86,7 @@ describe("Neon's TypeScript client (@neondatabase/api-client)", () => {
   });
 });
 
-describe('neonctl', () => {
+describe('neonctl', { timeout: 90_000 }, () => {
   it('lists branches through scopegate', async () => {
     fake.world = acmeWorld();
     const r = await neonctl('branches', 'list', '--project-id', ACME.project);
@@ -141,5 +142,5 @@ describe("Neon's MCP server (@neondatabase/mcp-server-neon) driven by an MCP cli
     } finally {
       await client.close();
     }
-  }, 60_000);
+  }, 90_000);
 });

@@ -42,17 +42,17 @@ async function call(token: string, method: string, path: string): Promise<{ stat
   const res = await request(`https://${HOST}${path}`, { dispatcher: running.agent, method: method as 'GET', headers: { authorization: `Bearer ${token}` } });
   return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
 }
-const mint = (environments: string[] = []): string => app.placeholders.mint({ agent: 'cleanup-bot', credential: 'neon-owner', adapter: neon, environments }).token;
+const mint = async (environments: string[] = []): Promise<string> => (await app.placeholders.mint({ agent: 'cleanup-bot', credential: 'neon-owner', adapter: neon, environments })).token;
 
 describe('Neon keys in custody', () => {
-  it('placeholders are shaped like Neon API keys, and unlike each other', () => {
+  it('placeholders are shaped like Neon API keys, and unlike each other', async () => {
     const a = mintNeonKey();
     expect(a).toMatch(/^napi_[a-z0-9]{60}$/);
     expect(new Set(Array.from({ length: 50 }, mintNeonKey)).size).toBe(50);
-    expect(mint()).toMatch(/^napi_[a-z0-9]{60}$/);
+    expect(await mint()).toMatch(/^napi_[a-z0-9]{60}$/);
   });
   it('a read with the placeholder reaches Neon with the real key; the placeholder sent straight to Neon is refused there', async () => {
-    const token = mint();
+    const token = await mint();
     const r = await call(token, 'GET', `${P}/branches`);
     expect(r.status).toBe(200);
     expect(fake.received.at(-1)).toMatchObject({ operation: 'listProjectBranches', executed: true, auth: 'bearer:1' });
@@ -76,7 +76,7 @@ describe('Neon keys in custody', () => {
   });
   it('a ceiling of preview branches holds before any rule', async () => {
     fake.world = acmeWorld();
-    const token = mint(['preview/*']);
+    const token = await mint(['preview/*']);
     const main = await call(token, 'POST', `${P}/endpoints/${ACME.endpoint.main}/suspend`);
     expect(main.status).toBe(403);
     expect(main.body).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-ceiling' });
@@ -85,7 +85,7 @@ describe('Neon keys in custody', () => {
     expect(fake.executed('suspendProjectEndpoint')).toBe(1);
   });
   it('a ceiling may name @protected', async () => {
-    const token = mint(['@protected']);
+    const token = await mint(['@protected']);
     expect((await call(token, 'POST', `${P}/endpoints/${ACME.endpoint.pr41}/suspend`)).body).toMatchObject({ rule: 'token-ceiling' });
   });
   it('the real key is written nowhere (files, log lines)', () => {

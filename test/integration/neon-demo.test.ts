@@ -5,7 +5,7 @@ import { ACME } from '../fixtures/fake-neon/index.js';
 
 describe('scopegate demo --provider neon', () => {
   it('an agent cleaning up preview branches: restoring and deleting main denied with the live scope, an idle preview branch held, main untouched', async () => {
-    const r = await run(process.execPath, [CLI, 'demo', '--provider', 'neon'], { env: { NO_COLOR: '1' }, timeoutMs: 60_000 });
+    const r = await run(process.execPath, [CLI, 'demo', '--provider', 'neon'], { env: { NO_COLOR: '1' }, timeoutMs: 85_000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/placeholder shaped like one \(napi_[a-z0-9]{7}…\)/);
@@ -15,7 +15,7 @@ describe('scopegate demo --provider neon', () => {
     expect(r.stdout).toMatch(/4\. It deletes an idle preview branch[\s\S]*?is idle, last active 9 days ago[\s\S]*?decision HOLD by rule irreversible-destruction {2}\(HTTP 409\)/);
     expect(r.stdout).toMatch(/main is untouched; preview\/pr-41 waits for a person; Neon executed 0 changes/);
     expect(r.stdout).not.toContain(ACME.key);
-  });
+  }, 90_000);
   it('refuses a provider it has no scenario for', async () => {
     const r = await run(process.execPath, [CLI, 'demo', '--provider', 'heroku'], { timeoutMs: 15_000 });
     expect(r.code).toBe(2);

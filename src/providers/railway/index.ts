@@ -52,6 +52,8 @@ export function createRailwayAdapter(persisted = new PersistedQueries()): Provid
         signal: req.signal,
         agentCredential: railwayCredential(req.headers),
         resolverCredential: resolverCredential(),
+        ...(req.trafficWindowMs !== undefined ? { trafficWindowMs: req.trafficWindowMs } : {}),
+        ...(req.deadlineAt !== undefined ? { deadlineAt: req.deadlineAt } : {}),
       }),
     callEssence: (op) => ({ name: op.name, type: op.type, args: op.args }),
     // the staged patch a commit applies and the backups a restore drops are what a person approved
