@@ -5,9 +5,9 @@ import { PROVIDERS } from '../../src/providers/registry.js';
 import { parsePolicy } from '../../src/policy/policy.js';
 import { evaluate } from '../../src/policy/evaluate.js';
 import { neon } from '../../src/providers/neon/index.js';
-import { parseProject, reachInProject, toScope, type NeonProject } from '../../src/providers/neon/model.js';
+import { computeTraffic, parseProject, reachInProject, toScope, type NeonProject } from '../../src/providers/neon/model.js';
 import type { Operation } from '../../src/inspect/operation.js';
-import { describeScope, type Scope } from '../../src/scope/scope.js';
+import { DEFAULT_TRAFFIC_IDLE_BYTES, describeScope, trafficState, type Scope } from '../../src/scope/scope.js';
 import { ACME, acmeWorld, type NeonWorld } from '../fixtures/fake-neon/index.js';
 import { ROOT } from '../helpers/proxy-process.js';
 
@@ -100,6 +100,23 @@ describe("Neon's live scope (pure semantics)", () => {
     expect(shorter.payloadClass?.class).toBe('destructive-irreversible');
     const longer = (await scopeOf('PATCH', P, { project: { history_retention_seconds: 7 * 86400 } })).scope as Scope;
     expect(longer.payloadClass?.class).toBe('modify');
+  });
+  it("request flows from computes: a branch suspended through the window is idle; a compute active in it makes the traffic unknown (Neon counts no requests)", () => {
+    const p = projectOf(acmeWorld(NOW));
+    const window = 15 * 60_000;
+    const idle = computeTraffic(p, [B.pr41], window, NOW);
+    expect(idle.environments).toEqual([{ environment: { id: B.pr41, name: 'preview/pr-41' }, requests: 0, bytesIn: 0, bytesOut: 0 }]);
+    expect(trafficState(idle, DEFAULT_TRAFFIC_IDLE_BYTES)).toBe('idle');
+    // a branch without computes serves nothing either
+    expect(trafficState(computeTraffic(p, [B.pr57fix], window, NOW), DEFAULT_TRAFFIC_IDLE_BYTES)).toBe('idle');
+    const busy = computeTraffic(p, [B.main], window, NOW);
+    expect(busy.environments[0]!.unknown).toMatch(/compute ep-main-rw-11aa22 is active/);
+    expect(trafficState(busy, DEFAULT_TRAFFIC_IDLE_BYTES)).toBe('unknown');
+    // staging's compute is suspended but was active 2 h ago: idle over 15 min, not over 3 h
+    expect(trafficState(computeTraffic(p, [B.staging], window, NOW), DEFAULT_TRAFFIC_IDLE_BYTES)).toBe('idle');
+    expect(trafficState(computeTraffic(p, [B.staging], 3 * 3_600_000, NOW), DEFAULT_TRAFFIC_IDLE_BYTES)).toBe('unknown');
+    // one busy branch among idle ones: never idle
+    expect(trafficState(computeTraffic(p, [B.pr41, B.main], window, NOW), DEFAULT_TRAFFIC_IDLE_BYTES)).toBe('unknown');
   });
   it('a partial branch list is no answer', () => {
     const many = { branches: Array.from({ length: 10000 }, (_, i) => ({ id: `br-${i}`, name: `b${i}` })), pagination: { next: 'c2' } };

@@ -61,7 +61,7 @@ export function createNeonAdapter(): ProviderAdapter {
     read: async (view) => readNeon(neonCatalogue, router, view),
     knownOperations: () => Object.entries(neonCatalogue.operations).filter(([, e]) => e.class !== 'read').map(([id]) => id),
     credential: (headers) => neonCredential(headers),
-    resolve: (op, req) => resolveNeon(op, { host: req.host, port: req.port, lookups: req.lookups, signal: req.signal, agentCredential: neonCredential(req.headers), resolverCredential: resolverCredential() }),
+    resolve: (op, req) => resolveNeon(op, { host: req.host, port: req.port, lookups: req.lookups, signal: req.signal, agentCredential: neonCredential(req.headers), resolverCredential: resolverCredential(), ...(req.trafficWindowMs !== undefined ? { trafficWindowMs: req.trafficWindowMs } : {}) }),
     // the path, the effect-changing query and the body: what Neon runs, and all an approval is bound to
     callEssence: (op) => ({ name: op.name, args: op.args }),
     scopeEssence: (scope) => ({ ...genericScopeEssence(scope), protectedIds: scope.environments.filter((e) => e.protected).map((e) => e.id).sort(), children: scope.facts?.['children'] ?? null }),

@@ -1,5 +1,5 @@
 import type { Operation, OperationClass } from '../../inspect/operation.js';
-import type { EnvironmentRef, Scope } from '../../scope/scope.js';
+import type { EnvironmentRef, EnvironmentTraffic, Scope, Traffic } from '../../scope/scope.js';
 import { argAt } from './classify.js';
 
 /**
@@ -165,4 +165,29 @@ function agoText(ms: number): string {
 
 function formatSeconds(s: number): string {
   return s % 86400 === 0 && s > 0 ? `${s / 86400} day${s === 86400 ? '' : 's'}` : s % 3600 === 0 && s > 0 ? `${s / 3600} h` : `${s} s`;
+}
+
+/**
+ * Request flows, as far as Neon says them: its computes' state and last activity, not requests or
+ * bytes. A branch whose computes were all suspended through the whole window (or that has none)
+ * served nothing in it: zero requests, zero bytes, which is true, not assumed. A compute active or
+ * active within the window served something Neon does not count: that branch's figures are
+ * unknown (so no traffic condition matches it), with the compute named in the reason.
+ */
+export function computeTraffic(p: NeonProject, branchIds: readonly string[], windowMs: number, now: number): Traffic {
+  const since = now - windowMs;
+  const environments: EnvironmentTraffic[] = [];
+  for (const id of branchIds) {
+    const environment = envRef(p, id);
+    if (!environment) continue;
+    const computes = p.computes.filter((c) => c.branchId === id);
+    const busy = computes.filter((c) => c.state !== 'idle' || c.lastActive === null || !(Date.parse(c.lastActive) < since));
+    if (busy.length === 0) {
+      environments.push({ environment, requests: 0, bytesIn: 0, bytesOut: 0 });
+    } else {
+      const c = busy[0]!;
+      environments.push({ environment, unknown: `compute ${c.id} is ${c.state}${c.lastActive ? `, last active ${c.lastActive}` : ''}; Neon reports compute activity, not requests or bytes` });
+    }
+  }
+  return { windowSeconds: Math.round(windowMs / 1000), measuredAt: new Date(now).toISOString(), environments };
 }

@@ -4,7 +4,7 @@ import { LookupError, errorMessage } from '../../errors.js';
 import { credentialId, type Credential, type LiveLookups, type LookupRecord } from '../../scope/live-lookups.js';
 import { unresolved, type Scope } from '../../scope/scope.js';
 import { NEON_API_BASE } from './catalogue.js';
-import { BRANCH_PAGE, parseProject, reachInProject, toScope } from './model.js';
+import { BRANCH_PAGE, computeTraffic, parseProject, reachInProject, toScope } from './model.js';
 
 /** Neon's API key travels as `Authorization: Bearer <key>`. */
 export function neonCredential(headers: IncomingHttpHeaders): Credential | null {
@@ -20,6 +20,8 @@ export interface NeonResolveContext {
   signal: AbortSignal;
   agentCredential: Credential | null;
   resolverCredential: Credential | null;
+  /** How far back request flows look (--traffic-window); absent or 0: not reported. */
+  trafficWindowMs?: number;
   now?: number;
 }
 
@@ -63,6 +65,7 @@ export async function resolveNeon(op: Operation, ctx: NeonResolveContext): Promi
     const reach = reachInProject(op, p);
     if ('unresolved' in reach) return done(unresolved(reach.unresolved));
     const scope = toScope(p, reach, ctx.now);
+    if (ctx.trafficWindowMs && ctx.trafficWindowMs > 0 && reach.branchIds.length > 0) scope.traffic = computeTraffic(p, reach.branchIds, ctx.trafficWindowMs, ctx.now ?? Date.now());
     // databases and roles of a branch about to be destroyed, reset or re-keyed: what a person weighs
     if (reach.resource.type === 'branch' && (op.class === 'destructive-irreversible' || op.class === 'destructive-recoverable' || op.class === 'credential')) {
       const b = reach.resource.id;
