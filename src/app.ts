@@ -57,6 +57,8 @@ export interface ScopegateConfig {
   limits: ClientLimits;
   upstreamTimeoutMs: number;
   logger: Logger;
+  /** Pre-flight requests one caller may have in flight at once (default 4). */
+  preflightConcurrency?: number;
 }
 
 export interface Listening {
@@ -178,6 +180,7 @@ export async function createScopegate(config: ScopegateConfig): Promise<Scopegat
     lookupTimeoutMs: config.lookupTimeoutMs,
     trafficWindowMs: config.trafficWindowMs ?? DEFAULT_TRAFFIC_WINDOW_MS,
     clientLimits: config.limits,
+    ...(config.preflightConcurrency ? { preflightConcurrency: config.preflightConcurrency } : {}),
   });
   const proxy = new ProxyServer({ gate, leafCache, upstream, logger, metrics, limits: config.limits });
   const reloader = config.policyPath ? watchPolicy(config.policyPath, config.providers, logger, (p) => (current = p)) : null;

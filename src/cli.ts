@@ -33,6 +33,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   holds: async () => (await import('./cli/holds.js')).runHolds,
   demo: async () => (await import('./cli/demo.js')).runDemo,
   token: async () => (await import('./cli/token.js')).runToken,
+  mcp: async () => (await import('./cli/mcp.js')).runMcp,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -29,6 +29,7 @@ export const COMMANDS: readonly CommandLine[] = [
   { verb: 'token', usage: 'scopegate token create --agent NAME --credential NAME [--environments LIST] [--ttl DURATION]', summary: 'mint a placeholder token for an agent (printed once)' },
   { verb: 'token', usage: 'scopegate token list [--json]', summary: 'placeholders, with agent, credential, ceiling and last use' },
   { verb: 'token', usage: 'scopegate token revoke ID', summary: 'refuse a placeholder from now on' },
+  { verb: 'mcp', usage: 'scopegate mcp [--proxy URL]', summary: "an MCP server on stdio for the agent: check a call's live scope and scopegate's verdict before acting (check_call, scope_of, hold_status)" },
 ];
 
 /** The README's command table, as the README must have it. */

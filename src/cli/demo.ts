@@ -117,6 +117,17 @@ export async function runDemo(argv: string[]): Promise<number> {
   }
   let fake: FakeRailway | undefined;
   let proxy: ChildProcess | undefined;
+  // Ctrl-C (or a SIGTERM) in the middle of the replay must not leave scopegate running behind us
+  // nor the work folder on disk: stop the child, remove the folder, and exit as interrupted
+  let playground = false;
+  const interrupted = (signal: NodeJS.Signals): void => {
+    if (playground) return;
+    proxy?.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     const upstreamTls = makeUpstreamCertificate(join(work, 'railway-ca'), ['backboard.railway.com']);
     fake = await startFakeRailway({ cert: upstreamTls.cert, key: upstreamTls.key });
@@ -242,8 +253,9 @@ export async function runDemo(argv: string[]): Promise<number> {
     const holdId = stagingOnly.body?.errors?.[0]?.extensions?.['holdId'];
     if (typeof holdId === 'string') {
       out(bold('5. A person approves the staging-only deletion'));
-      const res = await admin(`/api/holds/${holdId}/approve`, { method: 'POST', body: JSON.stringify({ reason: 'scratch space, staging only: ok to delete' }) });
-      out(`   person   ${cyan(`scopegate holds approve ${holdId} --reason "scratch space, staging only: ok to delete"`)}  ${dim(`(admin API: HTTP ${res.status})`)}`);
+      // a deletion cannot be undone: the person names the volume to approve it, as on the page
+      const res = await admin(`/api/holds/${holdId}/approve`, { method: 'POST', body: JSON.stringify({ reason: 'scratch space, staging only: ok to delete', confirm: 'scratch' }) });
+      out(`   person   ${cyan(`scopegate holds approve ${holdId} --confirm scratch --reason "scratch space, staging only: ok to delete"`)}  ${dim(`(admin API: HTTP ${res.status})`)}`);
       const [retry] = await runAgent(staging.token, ['retry']);
       const line = await logFor(retry?.decisionId);
       const gone = !fake.world.volumes.some((v) => v.id === POCKETOS.volume.scratch);
@@ -276,6 +288,7 @@ export async function runDemo(argv: string[]): Promise<number> {
 
     // the playground: a fresh world (the replay deleted the scratch volume) and a scopegate whose
     // holds wait, so that a person can try calls, holds and the page by hand
+    playground = true;
     const replayProxy = proxy;
     const stopped = new Promise((r) => replayProxy.once('exit', r));
     replayProxy.kill('SIGTERM');
@@ -303,7 +316,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     out(`     ${dim('# a staging-only volume: held; it waits 25 s for a person — approve it from another terminal or the page')}`);
     out(`     ${gql(`mutation { volumeDelete(volumeId: "${POCKETOS.volume.scratch}") }`)}`);
     out(`     ${cli} holds list --admin ${adminAddr} --data-dir ${dataDir}`);
-    out(`     ${cli} holds approve ID --admin ${adminAddr} --data-dir ${dataDir} --confirm ${POCKETOS.volume.scratch}`);
+    out(`     ${cli} holds approve ID --admin ${adminAddr} --data-dir ${dataDir} --confirm scratch`);
     out(`   ${dim(`work folder ${work} (removed when you stop)`)}`);
     out(`playground ready`);
     await new Promise<void>((resolveStop) => {
@@ -319,6 +332,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     out('stopping the playground');
     return ok ? 0 : 1;
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     if (proxy && proxy.exitCode === null) {
       const exited = new Promise((r) => proxy!.once('exit', r));
       proxy.kill('SIGTERM');

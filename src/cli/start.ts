@@ -57,6 +57,9 @@ Options:
   --request-timeout SECONDS  … and its whole request, body included, within this (default 120)
   --idle-timeout SECONDS   an idle keep-alive connection is closed after this (default 30)
   --drain-timeout SECONDS  on SIGTERM/SIGINT, how long requests in flight may finish (default 10)
+  --check-concurrency N    pre-flight checks (POST /v1/check, /v1/scope on the --listen address
+                           or http://scopegate.internal through the proxy) one caller may have in
+                           flight at once; more get 429 (default 4)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               this text
 
@@ -93,6 +96,7 @@ const OPTIONS: Options = {
   'notify-slack': { type: 'string', multiple: true },
   'lookup-cache': { type: 'string' },
   'log-level': { type: 'string' },
+  'check-concurrency': { type: 'string' },
 };
 
 /** What `start`'s arguments parse into: the app's config, with files named by path and the run's own settings. */
@@ -159,6 +163,11 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
   }
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
   if (v['transparent']) config.transparent = parseHostPort('--transparent', v['transparent'] as string);
+  if (v['check-concurrency'] !== undefined) {
+    const n = v['check-concurrency'] as string;
+    if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > 1000) throw new UsageError(`--check-concurrency "${n}" must be a whole number from 1 to 1000`);
+    config.preflightConcurrency = Number(n);
+  }
   return config;
 }
 

@@ -15,7 +15,8 @@ import type { Hold } from '../holds/store-types.js';
 import type { Refusal } from '../providers/types.js';
 import { callIdentity } from './call-identity.js';
 import { decisionRefusal, type Decision } from './decision.js';
-import { forgetAfterWrite, judgeLive, reportRealToken, withinCeiling, type GateDeps } from './gate.js';
+import { forgetAfterWrite, reportRealToken, type GateDeps } from './gate.js';
+import { decideCall } from './decide.js';
 import { custodyOf, type Custody } from './custody.js';
 import { secretEgress } from './secret-egress.js';
 import { secretScanner } from '../custody/secret-scan.js';
@@ -218,19 +219,18 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
     const inspection = reading.readPayload(p['query'], (variables ?? undefined) as Record<string, unknown> | undefined);
     if (!inspection.ok) return unjudgeable(inspection.reason);
     const operations = inspection.operations;
-    let decision: Decision = await judgeLive(deps, deps.policy(), adapter, ctx, headers, operations);
-    if (custody.kind === 'swap') decision = withinCeiling(decision, custody.placeholderId, custody.ceiling);
+    let decision: Decision = await decideCall(deps, adapter, ctx, custody, headers, operations);
     let hold: Hold | undefined;
     if (decision.kind === 'hold' && deps.holds) {
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
-      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope));
+      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope), (decision.judged ?? []).map((j) => ({ verdict: j.verdict, operationClass: j.operation.class })));
       const fp = deps.holds.fingerprint(call);
       const approved = await deps.holds.consume(fp.call, decisionId);
       if (approved) {
         decision = { ...decision, kind: 'allow', stage: 'hold', approval: { holdId: approved.id, by: approved.decidedBy } };
       } else {
         try {
-          hold = await deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+          ({ hold } = await deps.holds.holdOrJoin(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! }));
           decision = { ...decision, stage: 'hold', holdId: hold.id };
         } catch (err) {
           // as over HTTP: a hold nobody can find again must not exist; the message is refused, not forwarded

@@ -61,6 +61,10 @@ export class Holds {
   private readonly auditQueue: AuditEvent[] = [];
   private auditTimer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Calls waiting on each hold in this process, and since when: what "the agent is waiting" means. */
+  private readonly waiters = new Map<string, { since: number; calls: number }>();
+  /** Holds being made right now, by fingerprint: an identical call arriving meanwhile joins it. */
+  private readonly making = new Map<string, Promise<Hold>>();
 
   constructor(
     readonly store: HoldStore,
@@ -82,6 +86,34 @@ export class Holds {
       scope,
     });
     return { call: createHmac('sha256', this.key).update(body).digest('hex'), scope };
+  }
+
+  /**
+   * Hold the call, or join the hold already pending for the identical call: a client that retries
+   * a call waiting for a person must not leave a second hold pending after the first went
+   * through. The join is audited (event hold, reason "joined …") and the call waits on that hold.
+   */
+  async holdOrJoin(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Promise<{ hold: Hold; joined: boolean }> {
+    const fp = this.fingerprint(call).call;
+    const inFlight = this.making.get(fp);
+    let joined: Hold | null = inFlight ? await inFlight : await this.store.findPendingHold(fp, Date.now());
+    if (joined && joined.status !== 'pending') joined = null;
+    if (joined) {
+      await this.auditNow({ at: Date.now(), event: 'hold', decisionId, holdId: joined.id, agent: call.agent, host: call.host, operation: joined.operation, actor: call.agent, reason: `joined ${joined.id}: the identical call is already waiting for a person` });
+      return { hold: joined, joined: true };
+    }
+    const making = this.create(call, decisionId, rule, reason, decisive);
+    this.making.set(fp, making);
+    try {
+      return { hold: await making, joined: false };
+    } finally {
+      if (this.making.get(fp) === making) this.making.delete(fp);
+    }
+  }
+
+  /** Whether a call in this process is waiting on hold `id`, since when and how many: null when none is. */
+  waiting(id: string): { since: number; calls: number } | null {
+    return this.waiters.get(id) ?? null;
   }
 
   async create(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Promise<Hold> {
@@ -134,11 +166,16 @@ export class Holds {
 
   /** Wait for a person's decision on `id`, up to `ms`; a client that leaves ends the wait, not the hold. */
   waitForDecision(id: string, ms: number, gone: AbortSignal): Promise<WaitOutcome> {
+    const w = this.waiters.get(id) ?? { since: Date.now(), calls: 0 };
+    w.calls += 1;
+    this.waiters.set(id, w);
     return new Promise((resolve) => {
       let settled = false;
       const finish = (o: WaitOutcome): void => {
         if (settled) return;
         settled = true;
+        w.calls -= 1;
+        if (w.calls === 0 && this.waiters.get(id) === w) this.waiters.delete(id);
         clearTimeout(timer);
         clearInterval(poll);
         this.events.off(id, onEvent);

@@ -135,6 +135,7 @@ export class SqliteHoldStore implements HoldStore {
       listBy: db.prepare('SELECT * FROM holds WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?'),
       decide: db.prepare(`UPDATE holds SET status = @status, decided_at = @now, decided_by = @actor, decision_reason = @reason, approval_expires_at = @approvalExpiresAt
         WHERE id = @id AND status = 'pending' AND expires_at > @now`),
+      findPending: db.prepare(`SELECT * FROM holds WHERE fingerprint = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at, id LIMIT 1`),
       findApproved: db.prepare(`SELECT * FROM holds WHERE fingerprint = ? AND status = 'approved' AND approval_expires_at > ? ORDER BY decided_at LIMIT 1`),
       use: db.prepare(`UPDATE holds SET status = 'used', used_at = @now, used_by_decision = @decisionId WHERE id = @id AND status = 'approved' AND approval_expires_at > @now`),
       lapsedPending: db.prepare(`SELECT * FROM holds WHERE status = 'pending' AND expires_at <= ?`),
@@ -176,6 +177,11 @@ export class SqliteHoldStore implements HoldStore {
 
   async getHold(id: string): Promise<Hold | null> {
     return this.holdById(id);
+  }
+
+  async findPendingHold(fingerprint: string, now: number): Promise<Hold | null> {
+    const r = this.stmts.findPending.get(fingerprint, now) as Row | undefined;
+    return r ? rowToHold(r) : null;
   }
 
   private holdById(id: string): Hold | null {

@@ -15,6 +15,10 @@ export interface HoldOperation {
   class: string;
   target: { type: string; id: string | null } | null;
   args: Record<string, unknown>;
+  /** This operation's own live scope (plain data), when it needed one. */
+  scope?: Record<string, unknown>;
+  /** What the policy says of this operation alone: a batch is held or denied by its strictest one. */
+  decision?: { action: string; rule: string; reason: string };
 }
 
 /** A held call as a person sees it and as an approval binds it. Plain data; times are ms since epoch. */
@@ -132,6 +136,12 @@ export interface HoldStore {
   createHold(h: NewHold, now: number): Promise<Hold>;
   /** The hold as last committed, or null when there is no hold with this id. */
   getHold(id: string): Promise<Hold | null>;
+  /**
+   * The earliest-created hold with this fingerprint that is still pending and whose expiresAt is
+   * after `now`, or null: a retry of a call that is already waiting for a person joins that hold
+   * instead of making a second one.
+   */
+  findPendingHold(fingerprint: string, now: number): Promise<Hold | null>;
   /**
    * Holds, newest first (createdAt descending, then id descending), at most `limit`; only those
    * with `status` when it is given, every status when it is undefined.

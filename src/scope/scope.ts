@@ -38,6 +38,12 @@ export interface Scope {
   liveDeployments: { environment: EnvironmentRef; count: number; replicas?: number }[];
   /** Backups inside the blast radius. */
   backups?: { count: number; newestAt?: string; onTarget: boolean };
+  /**
+   * What the call destroys along with its target, for a target that holds other resources (an
+   * environment's services and volumes, a project's environments): the person deciding sees what
+   * goes, not only the container's name.
+   */
+  contents?: { type: string; id: string; name?: string; environment?: string }[];
   /** Extra facts a person should see (staged patch id, what a patch deletes, newer backups dropped…). */
   facts?: Record<string, unknown>;
   /**
@@ -139,11 +145,19 @@ export function describeScope(scope: Scope): string {
   const live = describeExecution(scope);
   if (live) parts.push(live);
   if (scope.traffic) parts.push(describeTraffic(scope.traffic));
+  if (scope.contents && scope.contents.length > 0) parts.push(describeContents(scope.contents));
   if (scope.backups) parts.push(scope.backups.count === 0 ? 'no backups' : `${scope.backups.count} backup${scope.backups.count === 1 ? '' : 's'}${scope.backups.onTarget ? ' stored on the target itself' : ''}`);
   // provider-specific facts a person must read (children of a branch, compute activity, what the provider itself refuses)
   const notes = scope.facts?.['notes'];
   if (Array.isArray(notes)) for (const n of notes.slice(0, 12)) if (typeof n === 'string') parts.push(n);
   return parts.join('; ');
+}
+
+/** "destroys with it 2 services (api, postgres), 1 volume (pgdata)": what a container's deletion takes along. */
+export function describeContents(contents: NonNullable<Scope['contents']>): string {
+  const byType = new Map<string, string[]>();
+  for (const c of contents) byType.set(c.type, [...(byType.get(c.type) ?? []), c.name || c.id]);
+  return `destroys with it ${[...byType].map(([type, names]) => `${names.length} ${type}${names.length === 1 ? '' : 's'} (${names.join(', ')})`).join(', ')}`;
 }
 
 /** "live deployments in production (2 replicas), staging", or '' when nothing runs there. */

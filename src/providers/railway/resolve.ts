@@ -86,9 +86,15 @@ export async function resolveRailway(op: Operation, ctx: ResolveContext): Promis
     // traffic is asked for now, side by side with the backups and the staged patch below
     if (ctx.trafficWindowMs && ctx.trafficWindowMs > 0) traffic = lookUpTraffic(ctx, cred, fresh, log, snap, reach, scope.environments);
 
+    // deleting a container (an environment, a project) destroys what it holds: name it, and count
+    // the backups kept on its volumes, which go with them
+    const container = (scope.resource?.type === 'environment' || scope.resource?.type === 'project') && op.class.startsWith('destructive');
+    if (container) scope.contents = containedIn(snap, reach.envIds, scope.resource!.type === 'project');
+
     // backups inside the blast radius: Railway keeps them on the volume instance itself
-    const instances =
-      scope.resource?.type === 'volume'
+    const instances = container
+      ? snap.volumeInstances.filter((v) => reach.envIds.includes(v.environmentId))
+      : scope.resource?.type === 'volume'
         ? snap.volumeInstances.filter((v) => v.volumeId === scope.resource!.id && reach.envIds.includes(v.environmentId))
         : scope.resource?.type === 'volumeInstance' || scope.resource?.type === 'volumeBackup'
           ? snap.volumeInstances.filter((v) => v.id === (str(op.target!.with['volumeInstanceId']) ?? located.volumeInstanceId ?? op.target!.id))
@@ -154,6 +160,24 @@ function lookUpTraffic(ctx: ResolveContext, cred: Credential, fresh: boolean, lo
       ctx.signal.removeEventListener('abort', onAbort);
     },
   };
+}
+
+/** The services and volumes in these environments (and the environments themselves, for a project), by name. */
+function containedIn(snap: Snapshot, envIds: readonly string[], withEnvironments: boolean): NonNullable<Scope['contents']> {
+  const envName = (id: string): string => snap.environments.find((e) => e.id === id)?.name ?? id;
+  const out: NonNullable<Scope['contents']> = [];
+  if (withEnvironments) for (const id of envIds) out.push({ type: 'environment', id, name: envName(id) });
+  for (const i of snap.serviceInstances.filter((x) => envIds.includes(x.environmentId))) {
+    out.push({ type: 'service', id: i.serviceId, name: `${snap.services.get(i.serviceId) ?? i.serviceId}${withEnvironments ? ` in ${envName(i.environmentId)}` : ''}`, environment: envName(i.environmentId) });
+  }
+  for (const v of snap.volumeInstances.filter((x) => envIds.includes(x.environmentId))) {
+    // an environment's deletion takes its instance of a volume (and the backups on it); a volume
+    // shared with another environment keeps its other instances
+    out.push(withEnvironments
+      ? { type: 'volume', id: v.volumeId, name: `${snap.volumes.get(v.volumeId) ?? v.volumeId} in ${envName(v.environmentId)}`, environment: envName(v.environmentId) }
+      : { type: 'volume instance', id: v.id, name: snap.volumes.get(v.volumeId) ?? v.volumeId, environment: envName(v.environmentId) });
+  }
+  return out;
 }
 
 function safeJson(s: string): unknown {
