@@ -887,6 +887,9 @@ ${tgt.join('\n')}
 const previous = existsSync(join(BENCH, 'RESULTS.md')) ? readFileSync(join(BENCH, 'RESULTS.md'), 'utf8') : '';
 const kept = previous.indexOf(PREFLIGHT_START) >= 0 && previous.indexOf(PREFLIGHT_END) > previous.indexOf(PREFLIGHT_START) ? previous.slice(previous.indexOf(PREFLIGHT_START), previous.indexOf(PREFLIGHT_END) + PREFLIGHT_END.length) : null;
 writeFileSync(join(BENCH, 'RESULTS.md'), kept ? placeSection(md, kept) : md);
+// bench/store.mjs writes the hold-store section (it needs PostgreSQL); a full run keeps it too
+const storeSection = /<!-- store-bench[\s\S]*?<!-- \/store-bench -->/.exec(previous)?.[0];
+if (storeSection) writeFileSync(join(BENCH, 'RESULTS.md'), `${readFileSync(join(BENCH, 'RESULTS.md'), 'utf8').trimEnd()}\n\n${storeSection}\n`);
 process.stdout.write(md);
 removeWork();
 clearTimeout(watchdog);

@@ -1,5 +1,4 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { loadFingerprintKey } from '../holds/holds.js';
 import type { HoldStore, PlaceholderRecord } from '../holds/store-types.js';
 import type { ProviderAdapter } from '../providers/types.js';
 
@@ -81,9 +80,9 @@ export class Placeholders {
     private readonly key: Buffer,
   ) {}
 
-  /** Over a store in `dataDir`, with that directory's key (fingerprint.key, made when missing). */
-  static forDataDir(store: HoldStore, dataDir: string): Placeholders {
-    return new Placeholders(store, loadFingerprintKey(dataDir));
+  /** Over a store, with the store's own key (made at its first use, shared by every process on it). */
+  static async forStore(store: HoldStore): Promise<Placeholders> {
+    return new Placeholders(store, await store.fingerprintKey());
   }
 
   /** The keyed hash of a presented token, with this store's key. */

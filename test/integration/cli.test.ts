@@ -20,7 +20,7 @@ describe('scopegate --help and usage errors', () => {
   it('--help lists every verb, and every verb has its own --help', async () => {
     const r = await sg(['--help']);
     expect(r.code).toBe(0);
-    for (const verb of ['start', 'ca', 'env', 'policy check']) expect(r.stdout).toContain(`  ${verb}`);
+    for (const verb of ['start', 'ca', 'env', 'policy check']) expect(r.stdout).toContain(`  scopegate ${verb} `);
     for (const verb of ['start', 'ca', 'env', 'policy']) {
       const h = await sg([verb, '--help']);
       expect(h.code, verb).toBe(0);
