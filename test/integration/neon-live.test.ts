@@ -165,3 +165,18 @@ describe('absolute-form https:// is forwarded over verified TLS only', () => {
     }
   });
 });
+
+describe('pre-flight (/v1/check) for a Neon call', () => {
+  it('says what the call would touch and what would happen, without executing it', async () => {
+    fake.world = acmeWorld();
+    const res = await request(`${proxy.proxyUrl}/v1/check`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ host: HOST, path: `${P}/branches/${ACME.branch.main}`, method: 'DELETE', headers: { authorization: `Bearer ${ACME.key}` } }),
+    });
+    const body = (await res.body.json()) as { operations?: { operation: string; class: string; decision: string; rule: string }[] };
+    expect(res.statusCode, JSON.stringify(body)).toBe(200);
+    expect(body.operations?.[0]).toMatchObject({ operation: 'deleteProjectBranch', class: 'destructive-irreversible', decision: 'deny', rule: 'never-destroy-protected' });
+    expect(fake.executed('deleteProjectBranch')).toBe(0);
+  });
+});
