@@ -92,10 +92,22 @@ describe('Neon through scopegate (live scope, default policy)', () => {
     expect(a.status).toBe(409);
     expect(a.body).toMatchObject({ code: 'SCOPEGATE_HOLD_PENDING', class: 'unknown', rule: 'unknown-operations' });
   });
+  it('branches on later pages count: with pages of 2, deleting main is still denied by its default mark', async () => {
+    fake.world = acmeWorld();
+    fake.world.branchPageCap = 2;
+    // main first in the list would be on page 1 either way: put it last
+    fake.world.branches.push(fake.world.branches.shift()!);
+    const a = await neonCall('DELETE', `${P}/branches/${ACME.branch.main}`);
+    expect(a.status).toBe(403);
+    expect(a.body).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'never-destroy-protected' });
+    expect(fake.received.filter((r) => r.operation === 'listProjectBranches').length).toBeGreaterThanOrEqual(3);
+    fake.world = acmeWorld();
+  });
   it('a lookup failure leaves the scope unresolved: held, not guessed', async () => {
     fake.setMode('fail');
     try {
-      const a = await neonCall('POST', `${P}/endpoints/${ACME.endpoint.pr57}/start`);
+      // a destructive call always asks live (a start could be judged on a lookup cached a moment ago)
+      const a = await neonCall('POST', `${P}/endpoints/${ACME.endpoint.pr57}/suspend`);
       expect(a.status).toBe(409);
       expect(a.body['scope']).toMatchObject({ status: 'unresolved' });
     } finally {

@@ -97,8 +97,11 @@ const ROUTES: [string, string, string, Handler][] = [
     return ok({ project: before });
   }],
   ['GET', '/projects/{project_id}/branches', 'listProjectBranches', (w, _p, q) => {
-    const limit = Number(q.get('limit') ?? 10000);
-    return ok({ branches: w.branches.slice(0, limit).map((b) => branchJson(w, b)), annotations: {}, pagination: w.branches.length > limit ? { next: 'cursor-2' } : {} });
+    // pages of at most `pageCap` (Neon caps them below the limit asked for); the cursor is an offset
+    const limit = Math.min(Number(q.get('limit') ?? 10000), w.branchPageCap ?? 10000);
+    const from = Number(q.get('cursor') ?? 0) || 0;
+    const page = w.branches.slice(from, from + limit);
+    return ok({ branches: page.map((b) => branchJson(w, b)), annotations: {}, pagination: from + limit < w.branches.length ? { next: String(from + limit) } : {} });
   }],
   ['POST', '/projects/{project_id}/branches', 'createProjectBranch', (w, _p, _q, body) => {
     const spec = field(body, 'branch');

@@ -30,6 +30,8 @@ export interface NeonWorld {
   snapshots: SnapshotRec[];
   apiKeys: ApiKeyRec[];
   nextId: number;
+  /** Largest page of branches the fake returns, whatever limit is asked for (Neon caps pages). */
+  branchPageCap?: number;
 }
 
 const DAY = 86_400_000;

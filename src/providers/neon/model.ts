@@ -24,13 +24,16 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? 
 const list = (v: unknown): Json[] => (Array.isArray(v) ? v.map(obj) : []);
 
 export const BRANCH_PAGE = 10000;
+/** Pages of branches followed before the view counts as partial (Neon may cap a page below `limit`). */
+export const MAX_BRANCH_PAGES = 20;
 
 export function parseProject(project: Json, branches: Json, endpoints: Json, snapshots: Json | { problem: string }): NeonProject | null {
   const p = obj(project['project']);
   const id = str(p['id']);
   if (!id) return null;
   const b = list(branches['branches']);
-  const partial = b.length >= BRANCH_PAGE && str(obj(branches['pagination'])['next']) ? `more than ${BRANCH_PAGE} branches` : null;
+  // the resolver follows the cursor; a cursor still left on the last page it read means branches unseen
+  const partial = b.length > 0 && str(obj(branches['pagination'])['next']) ? `more branches than ${MAX_BRANCH_PAGES} pages` : null;
   return {
     project: { id, name: str(p['name']) ?? id, orgId: str(p['org_id']), historyRetentionSeconds: typeof p['history_retention_seconds'] === 'number' ? (p['history_retention_seconds'] as number) : null },
     branches: b.filter((x) => str(x['id'])).map((x) => ({ id: str(x['id'])!, name: str(x['name']) ?? str(x['id'])!, parentId: str(x['parent_id']), isDefault: x['default'] === true || x['primary'] === true, isProtected: x['protected'] === true })),

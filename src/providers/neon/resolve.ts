@@ -4,7 +4,7 @@ import { LookupError, errorMessage } from '../../errors.js';
 import { credentialId, type Credential, type LiveLookups, type LookupRecord } from '../../scope/live-lookups.js';
 import { unresolved, type Scope } from '../../scope/scope.js';
 import { NEON_API_BASE } from './catalogue.js';
-import { BRANCH_PAGE, computeTraffic, parseProject, reachInProject, toScope } from './model.js';
+import { BRANCH_PAGE, MAX_BRANCH_PAGES, computeTraffic, parseProject, reachInProject, toScope } from './model.js';
 
 /** Neon's API key travels as `Authorization: Bearer <key>`. */
 export function neonCredential(headers: IncomingHttpHeaders): Credential | null {
@@ -54,7 +54,7 @@ export async function resolveNeon(op: Operation, ctx: NeonResolveContext): Promi
     const base = `/projects/${encodeURIComponent(projectId)}`;
     const [project, branches, endpoints, snapshots] = await Promise.all([
       get('neon.project', base),
-      get('neon.branches', `${base}/branches?limit=${BRANCH_PAGE}`),
+      allBranches(get, base),
       get('neon.endpoints', `${base}/endpoints`),
       // snapshots are a beta feature: without them the backups are unknown, not the whole scope
       get('neon.snapshots', `${base}/snapshots`).catch((e: unknown) => ({ problem: e instanceof LookupError ? e.message : errorMessage(e) })),
@@ -79,4 +79,23 @@ export async function resolveNeon(op: Operation, ctx: NeonResolveContext): Promi
   } catch (err) {
     return done(unresolved(`lookup failed: ${err instanceof LookupError ? err.message : errorMessage(err)}`));
   }
+}
+
+/**
+ * Every branch of the project, following Neon's cursor: a page may hold fewer than `limit` (Neon
+ * caps pages), and a last page may still carry a cursor (an empty page ends the walk, as neonctl's
+ * does). Past MAX_BRANCH_PAGES the answer keeps its cursor, and the view counts as partial.
+ */
+async function allBranches(get: (name: string, path: string) => Promise<Record<string, unknown>>, base: string): Promise<Record<string, unknown>> {
+  const branches: unknown[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_BRANCH_PAGES; page++) {
+    const d = await get('neon.branches', `${base}/branches?limit=${BRANCH_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const list = Array.isArray(d['branches']) ? (d['branches'] as unknown[]) : [];
+    branches.push(...list);
+    const next = (d['pagination'] as Record<string, unknown> | undefined)?.['next'];
+    if (typeof next !== 'string' || next === '' || list.length === 0 || next === cursor) return { branches, pagination: {} };
+    cursor = next;
+  }
+  return { branches, pagination: { next: cursor } };
 }
