@@ -679,10 +679,12 @@ if (PARTIAL) {
 // in-process supplements, measured after every benchmark process has stopped
 let inProcMint = null;
 let inProcDecision = null;
+let inProcNeon = null;
 try {
   inProcMint = await mintInProcess(work);
-  const { decisionBench } = await import('./decision.mjs');
+  const { decisionBench, neonDecisionBench } = await import('./decision.mjs');
   inProcDecision = await decisionBench(10000);
+  inProcNeon = await neonDecisionBench(10000);
 } catch (err) {
   log(`in-process measurements failed: ${err.message}`);
 }
@@ -854,7 +856,7 @@ Ratio of first-request p50: ${['floor', 'mockttp', 'mitmproxy'].filter((o) => ha
 | proxy CPU for the round's ${P.e.n} mutations, seconds | ${fmt(E('cpu'))} |
 | proxy RSS after the round, MiB | ${fmt(E('rssPeak'), 0)} |
 
-Denied as expected: ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.denied)))} of ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.n)))} per round.${inProcDecision ? ` In process, without a lookup (bench/decision.mjs: decode + extract + parse + classify + policy, ${inProcDecision.bytes}-byte mutation): median ${fmt(inProcDecision.plain.median * 1000, 1)} µs, p99 ${fmt(inProcDecision.plain.p99 * 1000, 1)} µs; gzip median ${fmt(inProcDecision.gzip.median * 1000, 1)} µs.` : ''}
+Denied as expected: ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.denied)))} of ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.n)))} per round.${inProcDecision ? ` In process, without a lookup (bench/decision.mjs: decode + extract + parse + classify + policy, ${inProcDecision.bytes}-byte mutation): median ${fmt(inProcDecision.plain.median * 1000, 1)} µs, p99 ${fmt(inProcDecision.plain.p99 * 1000, 1)} µs; gzip median ${fmt(inProcDecision.gzip.median * 1000, 1)} µs.` : ''}${inProcNeon ? ` A Neon REST call (bench/decision.mjs neonDecisionBench: path matched against the 163-operation catalogue, query and ${inProcNeon.bytes}-byte JSON body read as Neon's server reads them, payload classed, policy): median ${fmt(inProcNeon.median * 1000, 1)} µs, p99 ${fmt(inProcNeon.p99 * 1000, 1)} µs.` : ''}
 
 ${has('e', 'scopegate-no-traffic') ? `### (e) before and after the traffic lookups (issue 19)
 

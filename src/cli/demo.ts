@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { startFakeRailway, POCKETOS, type FakeRailway } from '../demo/fake-railway/index.js';
 import { makeUpstreamCertificate } from '../demo/upstream-cert.js';
 import { agentEnvironment } from './env.js';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
+import { runNeonScenario } from '../demo/neon-scenario.js';
 import { parse } from './args.js';
 import { DEFAULT_POLICY, PACKAGE_ROOT } from './paths.js';
 import { DEMO_DURATION } from './commands.js';
@@ -28,7 +29,13 @@ With --keep, a playground stays up afterwards until Ctrl-C: a fresh fake Railway
 file to source, the approval page's address and token, and sample calls to try by hand; edit the
 printed policy file and scopegate reloads it.
 
+With --provider neon: an agent told to clean up old preview branches, against a fake Neon (a default
+branch main that production's compute serves, a protected staging, idle preview branches), holding
+a placeholder shaped like a Neon API key: restoring main to yesterday and deleting main are denied
+with the live scope; deleting an idle preview branch is held by the default table.
+
 Options:
+  --provider   railway (default) or neon (--keep is for railway)
   --keep       leave the fake Railway and scopegate running as a playground (Ctrl-C stops both)
   --no-color   plain text (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help   this text`;
@@ -91,7 +98,7 @@ async function mintPlaceholder(args: string[], env: NodeJS.ProcessEnv): Promise<
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' }, keep: { type: 'boolean' } });
+  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' }, keep: { type: 'boolean' }, provider: { type: 'string' } });
   if (values['help']) {
     process.stdout.write(`${DEMO_HELP}\n`);
     return 0;
@@ -99,7 +106,17 @@ export async function runDemo(argv: string[]): Promise<number> {
   const color = palette(!values['no-color'] && !process.env['NO_COLOR'] && process.stdout.isTTY === true);
   const { bold, dim, red, green, yellow, cyan } = color;
   const out = (s = ''): boolean => process.stdout.write(`${s}\n`);
+  const provider = values['provider'] ?? 'railway';
+  if (provider !== 'railway' && provider !== 'neon') throw new UsageError(`--provider ${String(provider)}: the demo has scenarios for railway and neon`);
+  if (provider === 'neon' && values['keep']) throw new UsageError('--keep leaves the Railway playground running; it does not combine with --provider neon');
   const work = mkdtempSync(join(tmpdir(), 'scopegate-demo-'));
+  if (provider === 'neon') {
+    try {
+      return await runNeonScenario({ work, out: (s = '') => void out(s), color, packageRoot: PACKAGE_ROOT, defaultPolicy: DEFAULT_POLICY, agentEnvironment });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
   let fake: FakeRailway | undefined;
   let proxy: ChildProcess | undefined;
   // Ctrl-C (or a SIGTERM) in the middle of the replay must not leave scopegate running behind us

@@ -64,11 +64,11 @@ export function placeholderStatus(p: PlaceholderRecord, now: number): Placeholde
  * glob with `*` (pr-*). Stored as given; only the syntax is checked here.
  */
 export function ceilingEntryProblem(entry: string): string | null {
-  if (entry === '@primary') return null;
+  if (entry === '@primary' || entry === '@protected') return null;
   if (entry.length === 0) return 'an empty entry (two commas in a row?)';
   if (entry.length > 128) return `"${entry.slice(0, 20)}…" is longer than 128 characters`;
   if (/[\s,]/.test(entry)) return `"${entry}" has a space or comma in it`;
-  if (entry.startsWith('@')) return `"${entry}": the only @ entry is @primary`;
+  if (entry.startsWith('@')) return `"${entry}": the only @ entries are @primary and @protected`;
   if (/[?[\]{}]/.test(entry)) return `"${entry}": only * is a wildcard (as in pr-*)`;
   if (/^\*+$/.test(entry)) return `"${entry}" would allow every environment; leave --environments out for no ceiling`;
   return null;

@@ -85,6 +85,7 @@ export function outsideCeiling(ceiling: readonly string[], envs: readonly Enviro
     (e) =>
       !patterns.some((p) => {
         if (p === '@primary') return e.primary === true;
+        if (p === '@protected') return e.protected === true;
         if (typeof p === 'string') return e.name.toLowerCase() === p || e.id.toLowerCase() === p;
         return p.test(e.name.toLowerCase()) || p.test(e.id.toLowerCase());
       }),
