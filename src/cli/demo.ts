@@ -11,7 +11,7 @@ import { parse } from './args.js';
 import { DEFAULT_POLICY, PACKAGE_ROOT } from './paths.js';
 import { DEMO_DURATION } from './commands.js';
 
-export const DEMO_HELP = `Usage: scopegate demo [--keep] [--no-color]
+export const DEMO_HELP = `Usage: scopegate demo [--provider railway|neon] [--keep] [--no-color]
 
 Replay the PocketOS incident on this machine, in ${DEMO_DURATION}, with nothing left running: a fake
 Railway (the incident's world: a volume shared by production and staging, with its backups on it),
