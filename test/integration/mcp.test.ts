@@ -81,7 +81,7 @@ describe('scopegate mcp, with the SDK\'s client over stdio', () => {
     const byName = new Map(tools.map((t) => [t.name, t]));
     expect([...byName.keys()].sort()).toEqual(['check_call', 'hold_status', 'scope_of']);
     const check = byName.get('check_call')!;
-    expect(check.description).toMatch(/Before any destructive or irreversible call on railway \(backboard\.railway\.com, backboard\.railway\.app\)/);
+    expect(check.description).toMatch(/Before any destructive or irreversible call on railway, neon \(backboard\.railway\.com, backboard\.railway\.app, console\.neon\.tech\)/);
     expect(check.description).toMatch(/\/graphql\/v2/);
     expect(check.inputSchema.required).toEqual(expect.arrayContaining(['host', 'path']));
     expect(Object.keys(check.inputSchema.properties ?? {})).toEqual(expect.arrayContaining(['host', 'path', 'method', 'headers', 'body']));
