@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { runNeonScenario } from '../demo/neon-scenario.js';
 import { parse } from './args.js';
 import { DEFAULT_POLICY, PACKAGE_ROOT } from './paths.js';
 import { DEMO_DURATION } from './commands.js';
+import { startScopegateChild, type LogLine, type ScopegateChild } from '../demo/scopegate-child.js';
 
 export const DEMO_HELP = `Usage: scopegate demo [--provider railway|neon] [--keep] [--no-color]
 
@@ -45,11 +46,6 @@ const SECRET_ENV = 'RAILWAY_OWNER_TOKEN';
 const CREDENTIAL = 'railway-owner';
 const AGENT = 'cleanup-bot';
 
-interface LogLine {
-  msg: string;
-  decisionId?: string;
-  [k: string]: unknown;
-}
 
 interface AgentLine {
   step: string;
@@ -65,25 +61,6 @@ function palette(on: boolean) {
   return { bold: c('1'), dim: c('2'), red: c('31'), green: c('32'), yellow: c('33'), cyan: c('36') };
 }
 
-function waitForLine(child: ChildProcess, pred: (l: LogLine) => boolean, lines: LogLine[], ms: number): Promise<LogLine> {
-  return new Promise((resolve, reject) => {
-    const found = lines.find(pred);
-    if (found) return resolve(found);
-    const t = setTimeout(() => reject(new RuntimeError('scopegate did not start in time')), ms);
-    const onLine = (l: LogLine): void => {
-      if (pred(l)) {
-        clearTimeout(t);
-        child.off('log', onLine);
-        resolve(l);
-      }
-    };
-    child.on('log', onLine);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new RuntimeError(`scopegate exited with ${code} during the demo`));
-    });
-  });
-}
 
 /** Runs `scopegate token create` as a person would: the placeholder (stdout) and its id (from stderr). */
 async function mintPlaceholder(args: string[], env: NodeJS.ProcessEnv): Promise<{ token: string; id: string }> {
@@ -118,13 +95,13 @@ export async function runDemo(argv: string[]): Promise<number> {
     }
   }
   let fake: FakeRailway | undefined;
-  let proxy: ChildProcess | undefined;
+  let sg: ScopegateChild | undefined;
   // Ctrl-C (or a SIGTERM) in the middle of the replay must not leave scopegate running behind us
   // nor the work folder on disk: stop the child, remove the folder, and exit as interrupted
   let playground = false;
   const interrupted = (signal: NodeJS.Signals): void => {
     if (playground) return;
-    proxy?.kill('SIGKILL');
+    sg?.child.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
@@ -147,36 +124,16 @@ export async function runDemo(argv: string[]): Promise<number> {
     const staging = await mintPlaceholder([...common, '--environments', 'staging'], scopegateEnv);
     const unbounded = await mintPlaceholder(common, scopegateEnv);
     /** scopegate start on loopback in front of the fake, its JSON log lines collected as they come. */
-    const launch = async (fakePort: number, holdTimeout: string): Promise<{ child: ChildProcess; lines: LogLine[]; listening: LogLine }> => {
-      const child = spawn(
-        process.execPath,
-        [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, '--policy', policyPath,
+    const launch = (fakePort: number, holdTimeout: string): Promise<ScopegateChild> =>
+      startScopegateChild(
+        join(PACKAGE_ROOT, 'dist', 'cli.js'),
+        ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, '--policy', policyPath,
           '--upstream-ca', upstreamTls.caPath, '--route', `backboard.railway.com=127.0.0.1:${fakePort}`, '--drain-timeout', '1', '--hold-timeout', holdTimeout],
-        { env: scopegateEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+        scopegateEnv,
       );
-      const collected: LogLine[] = [];
-      let pending = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        pending += c.toString();
-        let nl;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const raw = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          try {
-            const l = JSON.parse(raw) as LogLine;
-            collected.push(l);
-            child.emit('log', l);
-          } catch {
-            /* not JSON */
-          }
-        }
-      });
-      child.stderr!.resume();
-      return { child, lines: collected, listening: await waitForLine(child, (l) => l.msg === 'listening', collected, 10_000) };
-    };
-    const first = await launch(fake.port, '0');
-    proxy = first.child;
-    const { lines, listening } = first;
+    sg = await launch(fake.port, '0');
+    const { listening } = sg;
+    const replay = sg;
     const [host, port] = String(listening['listen']).split(':');
 
     out(bold('scopegate demo: the PocketOS incident, replayed against a fake Railway'));
@@ -203,7 +160,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       if (agentCode !== 0) throw new RuntimeError(`the demo agent exited with ${agentCode}`);
       return agentOut.trim().split('\n').map((l) => JSON.parse(l) as AgentLine);
     };
-    const logFor = async (id: string | null | undefined): Promise<LogLine | undefined> => (id ? waitForLine(proxy!, (l) => l.decisionId === id && (l.msg === 'request'), lines, 3000).catch(() => undefined) : undefined);
+    const logFor = async (id: string | null | undefined): Promise<LogLine | undefined> => (id ? replay.waitFor((l) => l.decisionId === id && l.msg === 'request', 3000).catch(() => undefined) : undefined);
     /** What scopegate looked up, decided and told the agent about one call. */
     const narrate = async (s: AgentLine, note = ''): Promise<LogLine | undefined> => {
       const line = await logFor(s.decisionId);
@@ -292,14 +249,11 @@ export async function runDemo(argv: string[]): Promise<number> {
     // the playground: a fresh world (the replay deleted the scratch volume) and a scopegate whose
     // holds wait, so that a person can try calls, holds and the page by hand
     playground = true;
-    const replayProxy = proxy;
-    const stopped = new Promise((r) => replayProxy.once('exit', r));
-    replayProxy.kill('SIGTERM');
-    await stopped;
+    await replay.stop();
     await fake.stop();
     fake = await startFakeRailway({ cert: upstreamTls.cert, key: upstreamTls.key });
     const play = await launch(fake.port, '25');
-    proxy = play.child;
+    sg = play;
     const [pHost, pPort] = String(play.listening['listen']).split(':');
     const adminAddr = String(play.listening['admin']);
     const envFile = join(work, 'agent.sh');
@@ -330,20 +284,14 @@ export async function runDemo(argv: string[]): Promise<number> {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
-      proxy!.once('exit', stop);
+      play.child.once('exit', stop);
     });
     out('stopping the playground');
     return ok ? 0 : 1;
   } finally {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
-    if (proxy && proxy.exitCode === null) {
-      const exited = new Promise((r) => proxy!.once('exit', r));
-      proxy.kill('SIGTERM');
-      const t = setTimeout(() => proxy!.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    }
+    await sg?.stop();
     await fake?.stop();
     rmSync(work, { recursive: true, force: true });
   }

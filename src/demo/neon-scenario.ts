@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFakeNeon, ACME, type FakeNeon } from './fake-neon/index.js';
 import { makeUpstreamCertificate } from './upstream-cert.js';
 import { RuntimeError } from '../errors.js';
+import { startScopegateChild, type ScopegateChild } from './scopegate-child.js';
 
 /** What the demo command hands a scenario: where to work, how to print, how to run scopegate. */
 export interface ScenarioKit {
@@ -15,11 +16,6 @@ export interface ScenarioKit {
   agentEnvironment: (listen: { host: string; port: number }, caDir: string) => [string, string][];
 }
 
-interface LogLine {
-  msg: string;
-  decisionId?: string;
-  [k: string]: unknown;
-}
 interface AgentLine {
   step: string;
   says: string;
@@ -39,7 +35,7 @@ export async function runNeonScenario(kit: ScenarioKit): Promise<number> {
   const { work, out } = kit;
   const { bold, dim, red, green, yellow, cyan } = kit.color;
   let fake: FakeNeon | undefined;
-  let proxy: ChildProcess | undefined;
+  let sg: ScopegateChild | undefined;
   try {
     const upstreamTls = makeUpstreamCertificate(join(work, 'neon-ca'), ['console.neon.tech']);
     fake = await startFakeNeon({ cert: upstreamTls.cert, key: upstreamTls.key });
@@ -55,38 +51,13 @@ export async function runNeonScenario(kit: ScenarioKit): Promise<number> {
     minted.stderr!.resume();
     if ((await new Promise<number | null>((r) => minted.once('exit', r))) !== 0) throw new RuntimeError('scopegate token create failed');
     token = token.trim();
-    proxy = spawn(
-      process.execPath,
-      [cli, 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, '--policy', policyPath, '--upstream-ca', upstreamTls.caPath, '--route', `console.neon.tech=127.0.0.1:${fake.port}`, '--drain-timeout', '1', '--hold-timeout', '0'],
-      { env: scopegateEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+    sg = await startScopegateChild(
+      cli,
+      ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, '--policy', policyPath, '--upstream-ca', upstreamTls.caPath, '--route', `console.neon.tech=127.0.0.1:${fake.port}`, '--drain-timeout', '1', '--hold-timeout', '0'],
+      scopegateEnv,
     );
-    const lines: LogLine[] = [];
-    let pending = '';
-    proxy.stdout!.on('data', (c: Buffer) => {
-      pending += c.toString();
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const raw = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          lines.push(JSON.parse(raw) as LogLine);
-        } catch {
-          /* not JSON */
-        }
-      }
-    });
-    proxy.stderr!.resume();
-    const waitFor = async (pred: (l: LogLine) => boolean, ms: number): Promise<LogLine | undefined> => {
-      for (let waited = 0; waited < ms; waited += 50) {
-        const l = lines.find(pred);
-        if (l) return l;
-        if (proxy!.exitCode !== null) throw new RuntimeError(`scopegate exited with ${proxy!.exitCode} during the demo`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return undefined;
-    };
-    const listening = await waitFor((l) => l.msg === 'listening', 10_000);
-    if (!listening) throw new RuntimeError('scopegate did not start in time');
+    const { listening } = sg;
+    const judged = sg;
     const [host, port] = String(listening['listen']).split(':');
     const env = Object.fromEntries(kit.agentEnvironment({ host: host!, port: Number(port) }, caDir));
 
@@ -108,7 +79,7 @@ export async function runNeonScenario(kit: ScenarioKit): Promise<number> {
     for (const s of steps) {
       out(bold(titles[s.step] ?? s.step));
       out(`   agent    ${cyan(s.says)}`);
-      const line = s.decisionId ? await waitFor((l) => l.decisionId === s.decisionId && l.msg === 'request', 3000) : undefined;
+      const line = s.decisionId ? await judged.waitFor((l) => l.decisionId === s.decisionId && l.msg === 'request', 3000).catch(() => undefined) : undefined;
       if (line?.['scope']) out(`   lookup   ${String(line['scope'])}`);
       const decision = String(line?.['decision'] ?? (s.error ? 'error' : 'allow'));
       const paint = decision === 'deny' ? red : decision === 'hold' ? yellow : green;
@@ -124,13 +95,7 @@ export async function runNeonScenario(kit: ScenarioKit): Promise<number> {
     out(dim('   approve the held deletion with `scopegate holds approve ID`; every decision is in the log and audit trail with its id'));
     return untouched ? 0 : 1;
   } finally {
-    if (proxy && proxy.exitCode === null) {
-      const exited = new Promise((r) => proxy!.once('exit', r));
-      proxy.kill('SIGTERM');
-      const t = setTimeout(() => proxy!.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    }
+    await sg?.stop();
     await fake?.stop();
   }
 }
