@@ -39,6 +39,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   caDir?: string;
   dataDir?: string;
+  /** the scopegate executable to run (default: this checkout's dist/cli.js, run by this node) */
+  bin?: string;
 }
 
 /** Start the real `scopegate start` process on ephemeral loopback ports and wait until it listens. */
@@ -46,9 +48,12 @@ export async function startProxy(opts: StartOptions = {}): Promise<ProxyProcess>
   const work = mkdtempSync(join(tmpdir(), 'sg-proxy-'));
   const caDir = opts.caDir ?? join(work, 'ca');
   const dataDir = opts.dataDir ?? join(work, 'data');
+  // a bin is run as a user runs it: executed directly, through its shebang line
+  const cmd = opts.bin ?? process.execPath;
+  const first: string[] = opts.bin ? [] : [CLI];
   const child = spawn(
-    process.execPath,
-    [CLI, 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, ...(opts.args ?? [])],
+    cmd,
+    [...first, 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, ...(opts.args ?? [])],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
