@@ -27,6 +27,7 @@ import {
   API_HOST, BENCH, BIG_BYTES, BIG_HOST, GUARDED_SUFFIX, RAILWAY_HOST, ROOT, TUNNEL_SNI,
   binNodeFlags, cpuSeconds, ipcClient, makePki, median, memory, pct, sleep,
 } from './lib.mjs';
+import { END as PREFLIGHT_END, START as PREFLIGHT_START, placeSection } from './preflight.mjs';
 
 const ROUNDS = Math.max(1, Math.min(20, Number(process.env.BENCH_ROUNDS ?? 3) || 3));
 const PROFILE = process.env.BENCH_PROFILE === '1' || process.argv.includes('--profile');
@@ -880,7 +881,10 @@ ${tgt.join('\n')}
 "Ahead" compares medians of rounds of each scenario's throughput or latency: requests/s (a, b, c, g), MiB/s (f), first-request p50 (d, lower is better). Memory is judged by its own target (≤ 150 MiB for (g)); against mockttp and mitmproxy it is reported in the row after, not judged: mitmproxy's Python process is smaller than scopegate's, and smaller than the bare Node floor's too.
 `;
 
-writeFileSync(join(BENCH, 'RESULTS.md'), md);
+// bench/preflight.mjs writes its own section (h); a full run keeps it as it was
+const previous = existsSync(join(BENCH, 'RESULTS.md')) ? readFileSync(join(BENCH, 'RESULTS.md'), 'utf8') : '';
+const kept = previous.indexOf(PREFLIGHT_START) >= 0 && previous.indexOf(PREFLIGHT_END) > previous.indexOf(PREFLIGHT_START) ? previous.slice(previous.indexOf(PREFLIGHT_START), previous.indexOf(PREFLIGHT_END) + PREFLIGHT_END.length) : null;
+writeFileSync(join(BENCH, 'RESULTS.md'), kept ? placeSection(md, kept) : md);
 process.stdout.write(md);
 removeWork();
 clearTimeout(watchdog);

@@ -19,6 +19,9 @@ import type { ClientLimits } from './proxy/client-limits.js';
 import { ProxyServer } from './proxy/proxy-server.js';
 import { Upstream, type Route } from './proxy/upstream.js';
 import { LiveLookups } from './scope/live-lookups.js';
+
+/** --traffic-window's default: the contract's 15 minutes. */
+export const DEFAULT_TRAFFIC_WINDOW_MS = 15 * 60_000;
 import { ensureCa, keyFileIsPrivate, type CertificateAuthority } from './tls/ca.js';
 import { exposureOf } from './net/exposure.js';
 import { writeTrustBundle } from './tls/bundle.js';
@@ -44,6 +47,8 @@ export interface ScopegateConfig {
   answerStatus: AnswerStatusMode;
   maxBody: number;
   lookupTimeoutMs: number;
+  /** How far back recent traffic looks in the live scope (--traffic-window); 0 turns the lookups off. Default 15 min. */
+  trafficWindowMs?: number;
   lookupCacheMs: number;
   holdTimeoutMs: number;
   holdTtlMs: number;
@@ -52,6 +57,8 @@ export interface ScopegateConfig {
   limits: ClientLimits;
   upstreamTimeoutMs: number;
   logger: Logger;
+  /** Pre-flight requests one caller may have in flight at once (default 4). */
+  preflightConcurrency?: number;
 }
 
 export interface Listening {
@@ -118,7 +125,7 @@ function formatDuration(ms: number): string {
  * in front of it, composed once here. `scopegate start` is this plus argument parsing, a banner
  * and signals; tests that need no separate process build it directly.
  */
-export function createScopegate(config: ScopegateConfig): Scopegate {
+export async function createScopegate(config: ScopegateConfig): Promise<Scopegate> {
   const { logger } = config;
   let ca;
   let caCreated;
@@ -171,7 +178,9 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
     placeholders,
     alert: alerter({ webhooks: config.webhooks, logger, pageUrl }),
     lookupTimeoutMs: config.lookupTimeoutMs,
+    trafficWindowMs: config.trafficWindowMs ?? DEFAULT_TRAFFIC_WINDOW_MS,
     clientLimits: config.limits,
+    ...(config.preflightConcurrency ? { preflightConcurrency: config.preflightConcurrency } : {}),
   });
   const proxy = new ProxyServer({ gate, leafCache, upstream, logger, metrics, limits: config.limits });
   const reloader = config.policyPath ? watchPolicy(config.policyPath, config.providers, logger, (p) => (current = p)) : null;
@@ -183,7 +192,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
   };
   const admin = new AdminServer({ token: adminToken.token, metrics, logger, ready: () => ready, holds, protectedNames: () => current.sets.get('protected-environments')?.members ?? new Set(), exposure: () => exposure });
 
-  return {
+  const app: Scopegate = {
     ca,
     caCreated,
     bundlePath,
@@ -202,7 +211,7 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
       } catch (err) {
         // close what was opened (listeners, the sweeper, the store, the policy watcher), so the
         // process ends with the error instead of staying up on its timers and handles
-        await this.shutdown(0).catch(() => undefined);
+        await app.shutdown(0).catch(() => undefined);
         const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
         throw new RuntimeError(`cannot listen: ${e.code === 'EADDRINUSE' ? `address ${e.address}:${e.port} is already in use; stop what holds it or choose another with --listen / --admin / --transparent` : e.message}`);
       }
@@ -218,8 +227,9 @@ export function createScopegate(config: ScopegateConfig): Scopegate {
       const result = await proxy.shutdown(drainMs);
       await admin.close();
       await upstream.destroy();
-      holds.close();
+      await holds.close();
       return result;
     },
   };
+  return app;
 }

@@ -4,23 +4,18 @@
 // It can only be set when Node starts, hence the bin line; the container image sets the same in
 // NODE_OPTIONS. `node dist/cli.js` without it still works, with the larger young generation.
 import { VERSION } from './cli/paths.js';
+import { commandHelp, DEMO_DURATION } from './cli/commands.js';
 
 const HELP = `scopegate ${VERSION}: an HTTPS egress proxy that judges AI agents' cloud API calls
 
 Usage: scopegate <verb> [options]      (scopegate <verb> --help for each verb)
 
-Verbs:
-  start          run the proxy in the foreground (CONNECT and plain-HTTP proxy, admin API)
-  ca             init | show | path: the local interception CA
-  env            print the environment an agent needs to use scopegate (proxy, CA trust)
-  policy check   validate a policy file; errors name file:line:column and the field
-  explain        decide offline what a policy does with a recorded request, and why
-  holds          list | show ID | approve ID | deny ID: held calls, through the admin API
-  demo           replay the PocketOS incident against a fake Railway and show what scopegate does
-  token          create | list | revoke ID: placeholder tokens for agents (credential custody)
+Commands:
+${commandHelp()}
 
 Quick start:
-  npx scopegate demo                   see it stop the incident (fake Railway, ~5 seconds)
+  npx scopegate demo                   see it stop the incident (fake Railway, ${DEMO_DURATION})
+  npx scopegate demo --keep            the same, then leave it running as a playground to try by hand
   npx scopegate start                  proxy on 127.0.0.1:8080 with the shipped default policy
   eval "$(npx scopegate env)"          in the agent's shell: proxy and CA variables
 
@@ -38,6 +33,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   holds: async () => (await import('./cli/holds.js')).runHolds,
   demo: async () => (await import('./cli/demo.js')).runDemo,
   token: async () => (await import('./cli/token.js')).runToken,
+  mcp: async () => (await import('./cli/mcp.js')).runMcp,
 };
 
 async function main(argv: string[]): Promise<number> {

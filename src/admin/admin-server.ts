@@ -4,10 +4,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger.js';
 import type { Holds } from '../holds/holds.js';
 import type { Hold, HoldStatus } from '../holds/store-types.js';
+import { confirmationFor, confirms } from '../holds/confirm.js';
 import { errorMessage } from '../errors.js';
 import type { Metrics } from './metrics.js';
-import { holdsPage, loginPage } from './page.js';
+import { holdsPage, loginPage, PAGE_SCRIPT_HASH } from './page.js';
 import { bearerFrom, tokenMatches } from './token.js';
+import { describeScope, type Scope } from '../scope/scope.js';
 
 export interface AdminServerOptions {
   token: string;
@@ -43,7 +45,8 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    // the page's one script (its reload) by hash; no other script can run
+    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; script-src ${PAGE_SCRIPT_HASH}; form-action 'self'; frame-ancestors 'none'`,
     // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on the page's own form posts
     'referrer-policy': 'same-origin',
     ...extra,
@@ -58,7 +61,8 @@ function sendJson(res: ServerResponse, status: number, value: unknown, extra: Re
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** A hold as the admin API shows it (interface.md), with the extra fields after the documented ones. */
-export function holdJson(h: Hold): Record<string, unknown> {
+export function holdJson(h: Hold, waiting: { since: number; calls: number } | null = null, now = Date.now()): Record<string, unknown> {
+  const confirm = h.status === 'pending' ? confirmationFor(h) : null;
   return {
     id: h.id,
     decisionId: h.decisionId,
@@ -72,13 +76,20 @@ export function holdJson(h: Hold): Record<string, unknown> {
     scope: h.scope,
     rule: h.rule,
     reason: h.reason,
+    scopeText: describeScope(h.scope as unknown as Scope),
     path: h.path,
-    operations: h.operations,
+    // each operation's scope in the same words as the hold's
+    operations: h.operations.map((o) => (o.scope ? { ...o, scopeText: describeScope(o.scope as unknown as Scope) } : o)),
     decidedAt: iso(h.decidedAt),
     decidedBy: h.decidedBy,
     decisionReason: h.decisionReason,
     approvalExpiresAt: iso(h.approvalExpiresAt),
     usedAt: iso(h.usedAt),
+    usedByDecision: h.usedByDecision,
+    // calls waiting on it in this process: a pending hold nobody waits on is approved for a retry
+    waiting: waiting && h.status === 'pending' ? { since: iso(waiting.since), seconds: Math.max(0, Math.round((now - waiting.since) / 1000)), calls: waiting.calls } : null,
+    // an irreversible call's approval must name its target ({"confirm": NAME}; the page asks for it)
+    confirm: confirm ? { expected: confirm.expected, what: confirm.what, operation: confirm.operation } : null,
   };
 }
 
@@ -120,22 +131,23 @@ export class AdminServer {
       options.ready() ? sendJson(res, 200, { status: 'ok', ...(options.exposure ? { exposure: options.exposure() } : {}) }) : sendJson(res, 503, { status: 'starting' }),
     );
     this.route(/^\/metrics$/, ['GET'], 'bearer', async (_q, res) => send(res, 200, options.metrics.registry.contentType, await options.metrics.registry.metrics()));
-    this.route(/^\/api\/holds$/, ['GET'], 'bearer', (req, res) => {
+    this.route(/^\/api\/holds$/, ['GET'], 'bearer', async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const status = url.searchParams.get('status') ?? undefined;
       if (status !== undefined && !STATUSES.includes(status as HoldStatus)) return sendJson(res, 400, { error: 'bad_request', message: `status must be one of ${STATUSES.join(', ')}` });
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
-      sendJson(res, 200, this.needHolds().store.listHolds(status as HoldStatus | undefined, limit).map(holdJson));
+      sendJson(res, 200, (await this.needHolds().store.listHolds(status as HoldStatus | undefined, limit)).map((h) => this.view(h)));
     });
-    this.route(/^\/api\/holds\/([A-Za-z0-9_-]{1,80})$/, ['GET'], 'bearer', (_q, res, [id]) => {
-      const h = this.needHolds().store.getHold(id!);
+    this.route(/^\/api\/holds\/([A-Za-z0-9_-]{1,80})$/, ['GET'], 'bearer', async (_q, res, [id]) => {
+      const h = await this.needHolds().store.getHold(id!);
       if (!h) return sendJson(res, 404, { error: 'not_found', message: `no hold ${id}` });
-      sendJson(res, 200, holdJson(h));
+      sendJson(res, 200, this.view(h));
     });
     this.route(/^\/api\/holds\/([A-Za-z0-9_-]{1,80})\/(approve|deny)$/, ['POST'], 'bearer', async (req, res, [id, verb]) => {
       const text = await readBody(req);
       if (text === null) return sendJson(res, 413, { error: 'too_large', message: `the body is over ${MAX_BODY} bytes` });
       let reason: string | null = null;
+      let typed: string | undefined;
       if (text.trim() !== '') {
         let body: unknown;
         try {
@@ -146,15 +158,20 @@ export class AdminServer {
         const r = (body as { reason?: unknown } | null)?.reason;
         if (r !== undefined && typeof r !== 'string') return sendJson(res, 400, { error: 'bad_request', message: 'reason must be a string' });
         reason = r ?? null;
+        const c = (body as { confirm?: unknown } | null)?.confirm;
+        if (c !== undefined && typeof c !== 'string') return sendJson(res, 400, { error: 'bad_request', message: "confirm must be a string: the target's name" });
+        typed = c;
       }
-      this.decide(res, id!, verb === 'approve', 'admin-api', reason, (h) => sendJson(res, 200, holdJson(h)));
+      await this.decide(res, id!, verb === 'approve', 'admin-api', reason, { typed, required: false }, (h) => sendJson(res, 200, this.view(h)), (message, h) =>
+        sendJson(res, 422, { error: 'confirm_mismatch', message, hold: this.view(h) }),
+      );
     });
-    this.route(/^\/api\/audit$/, ['GET'], 'bearer', (req, res) => {
+    this.route(/^\/api\/audit$/, ['GET'], 'bearer', async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const cursor = url.searchParams.get('cursor');
       if (cursor !== null && !/^\d+$/.test(cursor)) return sendJson(res, 400, { error: 'bad_request', message: 'cursor must be the nextCursor of a previous page' });
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
-      const events = this.needHolds().store.queryAudit({
+      const events = await this.needHolds().store.queryAudit({
         ...(url.searchParams.get('hold') ? { hold: url.searchParams.get('hold')! } : {}),
         ...(url.searchParams.get('agent') ? { agent: url.searchParams.get('agent')! } : {}),
         ...(url.searchParams.get('host') ? { host: url.searchParams.get('host')! } : {}),
@@ -165,12 +182,10 @@ export class AdminServer {
       sendJson(res, 200, { events: events.map((e) => ({ ...e, at: iso(e.at) })), nextCursor: events.length === limit && last?.seq !== undefined ? String(last.seq) : null });
     });
     // the page: the same token, through a login form and a session cookie
-    this.route(/^\/$/, ['GET'], 'none', (req, res) => {
+    this.route(/^\/$/, ['GET'], 'none', async (req, res) => {
       const s = this.session(req);
       if (!s) return send(res, 200, 'text/html; charset=utf-8', loginPage());
-      const store = this.needHolds().store;
-      const recent = store.listHolds(undefined, 30).filter((h) => h.status !== 'pending');
-      send(res, 200, 'text/html; charset=utf-8', holdsPage(store.listHolds('pending', 200), recent, s.csrf, options.protectedNames?.() ?? new Set()));
+      send(res, 200, 'text/html; charset=utf-8', await this.page(s.csrf));
     });
     this.route(/^\/login$/, ['POST'], 'none', async (req, res) => {
       if (!this.sameOrigin(req)) return send(res, 403, 'text/plain; charset=utf-8', 'cross-site form posts are refused\n');
@@ -187,10 +202,13 @@ export class AdminServer {
       this.sessions.delete(cookie(req, 'sg_session') ?? '');
       send(res, 303, 'text/plain; charset=utf-8', 'signed out\n', { location: '/', 'set-cookie': 'sg_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0' });
     });
-    this.route(/^\/holds\/([A-Za-z0-9_-]{1,80})\/(approve|deny)$/, ['POST'], 'session', (req, res, [id, verb]) => {
+    this.route(/^\/holds\/([A-Za-z0-9_-]{1,80})\/(approve|deny)$/, ['POST'], 'session', async (req, res, [id, verb]) => {
       const form = (req as IncomingMessage & { form?: URLSearchParams }).form!;
       const reason = form.get('reason') || null;
-      this.decide(res, id!, verb === 'approve', 'page', reason, () => send(res, 303, 'text/plain; charset=utf-8', 'decided\n', { location: `/#${id}` }));
+      const csrf = this.session(req)?.csrf ?? '';
+      await this.decide(res, id!, verb === 'approve', 'page', reason, { typed: form.get('confirm') ?? undefined, required: true }, () => send(res, 303, 'text/plain; charset=utf-8', 'decided\n', { location: `/#${id}` }), async (message) =>
+        send(res, 422, 'text/html; charset=utf-8', await this.page(csrf, { text: `Not approved: ${message}`, error: true })),
+      );
     });
     this.server = createServer((req, res) => void this.dispatch(req, res));
     this.server.keepAliveTimeout = 5_000;
@@ -201,15 +219,42 @@ export class AdminServer {
     return this.options.holds;
   }
 
-  private decide(res: ServerResponse, id: string, approve: boolean, actor: string, reason: string | null, ok: (h: Hold) => void): void {
+  /** A hold as the API shows it, with whether a call in this process is waiting on it. */
+  private view(h: Hold): Record<string, unknown> {
+    return holdJson(h, this.options.holds?.waiting(h.id) ?? null);
+  }
+
+  private async page(csrf: string, flash?: { text: string; error?: boolean }): Promise<string> {
+    const store = this.needHolds().store;
     const holds = this.needHolds();
-    const existing = holds.store.getHold(id);
+    const recent = (await store.listHolds(undefined, 30)).filter((h) => h.status !== 'pending');
+    return holdsPage(await store.listHolds('pending', 200), recent, csrf, this.options.protectedNames?.() ?? new Set(), flash, (id) => holds.waiting(id));
+  }
+
+  private async decide(
+    res: ServerResponse,
+    id: string,
+    approve: boolean,
+    actor: string,
+    reason: string | null,
+    /** What the person typed to confirm an irreversible approval; required on the page, checked when given on the API. */
+    confirm: { typed: string | undefined; required: boolean },
+    ok: (h: Hold) => void,
+    mismatch: (message: string, h: Hold) => void | Promise<void>,
+  ): Promise<void> {
+    const holds = this.needHolds();
+    const existing = await holds.store.getHold(id);
     if (!existing) return sendJson(res, 404, { error: 'not_found', message: `no hold ${id}` });
-    const h = holds.decide(id, approve, actor, reason);
+    const needed = approve && existing.status === 'pending' ? confirmationFor(existing) : null;
+    if (needed && (confirm.required || confirm.typed !== undefined) && !confirms(needed, confirm.typed)) {
+      const got = confirm.typed?.trim() ? `"${confirm.typed.trim().slice(0, 80)}" is not its name` : 'nothing was typed';
+      return mismatch(`${needed.operation} cannot be undone: to approve ${id}, type the name of ${needed.what}: ${needed.expected} (${got})`, existing);
+    }
+    const h = await holds.decide(id, approve, actor, reason);
     if (!h) {
-      const now = holds.store.getHold(id)!;
+      const now = (await holds.store.getHold(id))!;
       const why = now.status === 'pending' ? 'it expired' : `it is already ${now.status}`;
-      return sendJson(res, 409, { error: 'conflict', message: `hold ${id} cannot be ${approve ? 'approved' : 'denied'}: ${why}`, hold: holdJson(now) });
+      return sendJson(res, 409, { error: 'conflict', message: `hold ${id} cannot be ${approve ? 'approved' : 'denied'}: ${why}`, hold: this.view(now) });
     }
     this.options.logger.info({ holdId: id, decisionId: h.decisionId, status: h.status, actor, ...(reason ? { reason } : {}) }, approve ? 'hold approved' : 'hold denied');
     ok(h);

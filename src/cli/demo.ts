@@ -8,10 +8,11 @@ import { agentEnvironment } from './env.js';
 import { RuntimeError } from '../errors.js';
 import { parse } from './args.js';
 import { DEFAULT_POLICY, PACKAGE_ROOT } from './paths.js';
+import { DEMO_DURATION } from './commands.js';
 
-export const DEMO_HELP = `Usage: scopegate demo [--no-color]
+export const DEMO_HELP = `Usage: scopegate demo [--keep] [--no-color]
 
-Replay the PocketOS incident on this machine, in a few seconds, with nothing left running: a fake
+Replay the PocketOS incident on this machine, in ${DEMO_DURATION}, with nothing left running: a fake
 Railway (the incident's world: a volume shared by production and staging, with its backups on it),
 scopegate in front of it with the shipped default policy and the account token in its custody, and
 a scripted agent that holds only a placeholder minted for staging (scopegate token create
@@ -20,7 +21,13 @@ by Railway when the agent goes direct, the incident call refused by the placehol
 any rule (and by the rules without one), a staging-only deletion held, approved and retried once,
 and a real token pasted by mistake refused and reported; then whether the volume survived.
 
+With --keep, a playground stays up afterwards until Ctrl-C: a fresh fake Railway and scopegate
+(holds wait the default 25 s, so the page shows the agent waiting), the agent's environment in a
+file to source, the approval page's address and token, and sample calls to try by hand; edit the
+printed policy file and scopegate reloads it.
+
 Options:
+  --keep       leave the fake Railway and scopegate running as a playground (Ctrl-C stops both)
   --no-color   plain text (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help   this text`;
 
@@ -82,7 +89,7 @@ async function mintPlaceholder(args: string[], env: NodeJS.ProcessEnv): Promise<
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' } });
+  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' }, keep: { type: 'boolean' } });
   if (values['help']) {
     process.stdout.write(`${DEMO_HELP}\n`);
     return 0;
@@ -93,6 +100,17 @@ export async function runDemo(argv: string[]): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'scopegate-demo-'));
   let fake: FakeRailway | undefined;
   let proxy: ChildProcess | undefined;
+  // Ctrl-C (or a SIGTERM) in the middle of the replay must not leave scopegate running behind us
+  // nor the work folder on disk: stop the child, remove the folder, and exit as interrupted
+  let playground = false;
+  const interrupted = (signal: NodeJS.Signals): void => {
+    if (playground) return;
+    proxy?.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     const upstreamTls = makeUpstreamCertificate(join(work, 'railway-ca'), ['backboard.railway.com']);
     fake = await startFakeRailway({ cert: upstreamTls.cert, key: upstreamTls.key });
@@ -109,31 +127,37 @@ export async function runDemo(argv: string[]): Promise<number> {
     const common = ['--agent', AGENT, '--credential', CREDENTIAL, '--policy', policyPath, '--data-dir', dataDir];
     const staging = await mintPlaceholder([...common, '--environments', 'staging'], scopegateEnv);
     const unbounded = await mintPlaceholder(common, scopegateEnv);
-    proxy = spawn(
-      process.execPath,
-      [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, '--policy', policyPath,
-        '--upstream-ca', upstreamTls.caPath, '--route', `backboard.railway.com=127.0.0.1:${fake.port}`, '--drain-timeout', '1', '--hold-timeout', '0'],
-      { env: scopegateEnv, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const lines: LogLine[] = [];
-    let pending = '';
-    proxy.stdout!.on('data', (c: Buffer) => {
-      pending += c.toString();
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const raw = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          const l = JSON.parse(raw) as LogLine;
-          lines.push(l);
-          proxy!.emit('log', l);
-        } catch {
-          /* not JSON */
+    /** scopegate start on loopback in front of the fake, its JSON log lines collected as they come. */
+    const launch = async (fakePort: number, holdTimeout: string): Promise<{ child: ChildProcess; lines: LogLine[]; listening: LogLine }> => {
+      const child = spawn(
+        process.execPath,
+        [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ca-dir', caDir, '--data-dir', dataDir, '--policy', policyPath,
+          '--upstream-ca', upstreamTls.caPath, '--route', `backboard.railway.com=127.0.0.1:${fakePort}`, '--drain-timeout', '1', '--hold-timeout', holdTimeout],
+        { env: scopegateEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const collected: LogLine[] = [];
+      let pending = '';
+      child.stdout!.on('data', (c: Buffer) => {
+        pending += c.toString();
+        let nl;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const raw = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          try {
+            const l = JSON.parse(raw) as LogLine;
+            collected.push(l);
+            child.emit('log', l);
+          } catch {
+            /* not JSON */
+          }
         }
-      }
-    });
-    proxy.stderr!.resume();
-    const listening = await waitForLine(proxy, (l) => l.msg === 'listening', lines, 10_000);
+      });
+      child.stderr!.resume();
+      return { child, lines: collected, listening: await waitForLine(child, (l) => l.msg === 'listening', collected, 10_000) };
+    };
+    const first = await launch(fake.port, '0');
+    proxy = first.child;
+    const { lines, listening } = first;
     const [host, port] = String(listening['listen']).split(':');
 
     out(bold('scopegate demo: the PocketOS incident, replayed against a fake Railway'));
@@ -212,8 +236,9 @@ export async function runDemo(argv: string[]): Promise<number> {
     const holdId = stagingOnly.body?.errors?.[0]?.extensions?.['holdId'];
     if (typeof holdId === 'string') {
       out(bold('5. A person approves the staging-only deletion'));
-      const res = await admin(`/api/holds/${holdId}/approve`, { method: 'POST', body: JSON.stringify({ reason: 'scratch space, staging only: ok to delete' }) });
-      out(`   person   ${cyan(`scopegate holds approve ${holdId} --reason "scratch space, staging only: ok to delete"`)}  ${dim(`(admin API: HTTP ${res.status})`)}`);
+      // a deletion cannot be undone: the person names the volume to approve it, as on the page
+      const res = await admin(`/api/holds/${holdId}/approve`, { method: 'POST', body: JSON.stringify({ reason: 'scratch space, staging only: ok to delete', confirm: 'scratch' }) });
+      out(`   person   ${cyan(`scopegate holds approve ${holdId} --confirm scratch --reason "scratch space, staging only: ok to delete"`)}  ${dim(`(admin API: HTTP ${res.status})`)}`);
       const [retry] = await runAgent(staging.token, ['retry']);
       const line = await logFor(retry?.decisionId);
       const gone = !fake.world.volumes.some((v) => v.id === POCKETOS.volume.scratch);
@@ -241,8 +266,57 @@ export async function runDemo(argv: string[]): Promise<number> {
     out(bold('Afterwards'));
     out(`   ${survived ? green('vol-7f3a9d still exists') : red('vol-7f3a9d was deleted')}, with ${backups} backups; Railway executed ${deletes} volumeDelete call${deletes === 1 ? '' : 's'}, the approved one`);
     out(dim(`   every decision is in scopegate's log and audit trail with its decision id; the agent never held the real token`));
-    return survived && seen ? 0 : 1;
+    const ok = Boolean(survived && seen);
+    if (!values['keep']) return ok ? 0 : 1;
+
+    // the playground: a fresh world (the replay deleted the scratch volume) and a scopegate whose
+    // holds wait, so that a person can try calls, holds and the page by hand
+    playground = true;
+    const replayProxy = proxy;
+    const stopped = new Promise((r) => replayProxy.once('exit', r));
+    replayProxy.kill('SIGTERM');
+    await stopped;
+    await fake.stop();
+    fake = await startFakeRailway({ cert: upstreamTls.cert, key: upstreamTls.key });
+    const play = await launch(fake.port, '25');
+    proxy = play.child;
+    const [pHost, pPort] = String(play.listening['listen']).split(':');
+    const adminAddr = String(play.listening['admin']);
+    const envFile = join(work, 'agent.sh');
+    const agentVars: [string, string][] = [...agentEnvironment({ host: pHost!, port: Number(pPort) }, caDir), ['RAILWAY_API_TOKEN', staging.token]];
+    writeFileSync(envFile, `${agentVars.map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`).join('\n')}\n`, { mode: 0o600 });
+    const gql = (q: string): string => `curl -s https://backboard.railway.com/graphql/v2 -H "Authorization: Bearer $RAILWAY_API_TOKEN" -H 'content-type: application/json' -d '${JSON.stringify({ query: q })}'`;
+    const cli = `npx scopegate`;
+    out(bold('Playground: the fake Railway and scopegate keep running (Ctrl-C stops both)'));
+    out(`   proxy    http://${pHost}:${pPort}    approval page http://${adminAddr}/  (sign in with the admin token: ${cyan(`cat ${join(dataDir, 'admin-token')}`)})`);
+    out(`   policy   ${policyPath}  ${dim('(edit it: scopegate reloads it on save)')}`);
+    out(`   agent    ${cyan(`. ${envFile}`)}  ${dim(`(proxy, CA trust, and RAILWAY_API_TOKEN = the staging placeholder ${staging.id}; ${unbounded.id} has no ceiling: ${unbounded.token})`)}`);
+    out('   then try, in that shell:');
+    out(`     ${dim('# a read: goes through')}`);
+    out(`     ${gql(`query { project(id: "${POCKETOS.projectId}") { name } }`)}`);
+    out(`     ${dim('# the incident: refused by the placeholder\'s ceiling (production)')}`);
+    out(`     ${gql(`mutation { volumeDelete(volumeId: "${POCKETOS.volume.pgdata}") }`)}`);
+    out(`     ${dim('# a staging-only volume: held; it waits 25 s for a person — approve it from another terminal or the page')}`);
+    out(`     ${gql(`mutation { volumeDelete(volumeId: "${POCKETOS.volume.scratch}") }`)}`);
+    out(`     ${cli} holds list --admin ${adminAddr} --data-dir ${dataDir}`);
+    out(`     ${cli} holds approve ID --admin ${adminAddr} --data-dir ${dataDir} --confirm scratch`);
+    out(`   ${dim(`work folder ${work} (removed when you stop)`)}`);
+    out(`playground ready`);
+    await new Promise<void>((resolveStop) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolveStop();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      proxy!.once('exit', stop);
+    });
+    out('stopping the playground');
+    return ok ? 0 : 1;
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     if (proxy && proxy.exitCode === null) {
       const exited = new Promise((r) => proxy!.once('exit', r));
       proxy.kill('SIGTERM');

@@ -9,7 +9,7 @@ import { PROVIDERS } from '../providers/registry.js';
 import { describeScope, unresolved, type Scope } from '../scope/scope.js';
 import { parse } from './args.js';
 
-export const EXPLAIN_HELP = `Usage: scopegate explain --policy FILE --request FILE [--scope FILE] [--json]
+export const EXPLAIN_HELP = `Usage: scopegate explain --request FILE [--scope FILE] [--policy FILE] [--json]
 
 Decide offline what the policy would do with a recorded request, and say why: every operation
 the request carries, its class and target, the rule that matched and the facts that held.

@@ -7,14 +7,18 @@ import { parse, parseHostPort } from './args.js';
 
 export const HOLDS_HELP = `Usage: scopegate holds list [--status STATUS] [--json]
        scopegate holds show ID [--json]
-       scopegate holds approve ID [--reason TEXT]
+       scopegate holds approve ID [--reason TEXT] [--confirm NAME]
        scopegate holds deny ID [--reason TEXT]
 
 Talk to a running scopegate's admin API about held calls.
 
-  list      newest first; --status pending|approved|denied|expired|used
-  show      one hold: the exact call, its live scope, the rule, and what became of it
-  approve   forward the waiting call, or let the identical retry through once
+  list      newest first, with whether the agent is still waiting; --status pending|approved|denied|expired|used
+  show      one hold: every operation of the call (strictest first) with its class, decision and
+            live scope (project, environments, live deployments, traffic, what it destroys,
+            backups), whether the agent is waiting, the rule, and what became of it
+  approve   forward the waiting call, or let the identical retry through once. A call that cannot
+            be undone needs --confirm with its target's name (as show prints it); on a terminal
+            you are asked for it instead
   deny      refuse it; the waiting call (or its retry) gets SCOPEGATE_DENIED
 
 Options:
@@ -22,10 +26,25 @@ Options:
   --admin-token TOKEN the admin token (or env SCOPEGATE_ADMIN_TOKEN; else DATA_DIR/admin-token)
   --data-dir DIR      where to find admin-token (default .scopegate/)
   --reason TEXT       why, recorded in the audit trail
+  --confirm NAME      the target's name, to approve an irreversible call
   --json              print the API's JSON
   -h, --help          this text
 
 Exit status: 0 done, 1 the admin API refused or could not be reached, 2 bad usage.`;
+
+interface ScopeView {
+  status?: string;
+  reason?: string;
+  resource?: { type: string; id: string; name?: string };
+  project?: { id: string; name?: string };
+  environments?: { name: string }[];
+  shared?: boolean;
+  liveDeployments?: { environment: { name: string }; count: number; replicas?: number }[];
+  backups?: { count: number; onTarget: boolean; newestAt?: string };
+  contents?: { type: string; id: string; name?: string }[];
+  traffic?: unknown;
+  facts?: Record<string, unknown>;
+}
 
 interface HoldView {
   id: string;
@@ -34,27 +53,49 @@ interface HoldView {
   expiresAt: string;
   agent: string;
   host: string;
+  path?: string;
   operation: string;
   target: { type: string; id: string | null } | null;
-  scope: { status?: string; environments?: { name: string }[]; reason?: string; shared?: boolean; backups?: { count: number; onTarget: boolean } };
+  scope: ScopeView;
+  scopeText?: string;
   rule: string;
   reason: string;
   decidedBy?: string | null;
   decisionReason?: string | null;
-  operations?: unknown[];
+  usedByDecision?: string | null;
+  operations?: { name: string; alias: string | null; class: string; target: { type: string; id: string | null } | null; args: unknown; scope?: ScopeView; scopeText?: string; decision?: { action: string; rule: string; reason: string } }[];
+  waiting?: { since: string; seconds: number; calls: number } | null;
+  confirm?: { expected: string; what: string; operation: string } | null;
 }
 
-function scopeText(s: HoldView['scope']): string {
+/** The scope in the same words the agent and the page get (the API's scopeText), plus the project. */
+function scopeLine(s: ScopeView, text: string | undefined): string {
+  if (s.status === 'not-needed') return 'no lookup needed';
   if (s.status !== 'resolved') return `unresolved (${s.reason ?? 'no lookup'})`;
-  const envs = (s.environments ?? []).map((e) => e.name).join(', ') || 'no environment';
-  return `${envs}${s.shared ? ' (shared)' : ''}${s.backups ? `; ${s.backups.count} backup(s)${s.backups.onTarget && s.backups.count > 0 ? ' on the target' : ''}` : ''}`;
+  return `${s.project ? `project ${s.project.name ?? s.project.id}: ` : ''}${text ?? ''}`;
+}
+
+function waitingLine(h: HoldView): string {
+  if (h.status !== 'pending') return '';
+  return h.waiting ? `waiting ${h.waiting.seconds} s${h.waiting.calls > 1 ? ` (${h.waiting.calls} calls)` : ''}` : 'not waiting';
+}
+
+/** Asks on the terminal for what confirms an irreversible approval. */
+async function ask(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
 }
 
 export async function runHolds(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     'holds',
     argv,
-    { admin: { type: 'string' }, 'admin-token': { type: 'string' }, 'data-dir': { type: 'string' }, reason: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
+    { admin: { type: 'string' }, 'admin-token': { type: 'string' }, 'data-dir': { type: 'string' }, reason: { type: 'string' }, confirm: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
     true,
   );
   if (values['help']) {
@@ -107,27 +148,51 @@ export async function runHolds(argv: string[]): Promise<number> {
   if (action === 'list') {
     const status = values['status'] as string | undefined;
     const list = (await call('GET', `/api/holds${status ? `?status=${encodeURIComponent(status)}` : ''}`)) as HoldView[];
-    const lines = list.map((h) => `${h.id}  ${h.status.padEnd(8)}  ${h.createdAt}  ${h.agent}  ${h.operation}${h.target ? ` ${h.target.type}:${h.target.id}` : ''}  [${scopeText(h.scope)}]  rule ${h.rule}`);
+    const lines = list.map((h) => {
+      const n = h.operations && h.operations.length > 1 ? ` (+${h.operations.length - 1} more)` : '';
+      const w = waitingLine(h);
+      return `${h.id}  ${h.status.padEnd(8)}${w ? `  ${w}` : ''}  ${h.createdAt}  ${h.agent}  ${h.operation}${h.target ? ` ${h.target.type}:${h.target.id}` : ''}${n}  [${scopeLine(h.scope, h.scopeText)}]  rule ${h.rule}`;
+    });
     return out(list, lines.length > 0 ? lines.join('\n') : 'no holds');
   }
   const path = `/api/holds/${encodeURIComponent(id!)}`;
   if (action === 'show') {
     const h = (await call('GET', path)) as HoldView;
+    const ops = h.operations ?? [];
+    const opLines = ops.flatMap((o, i) => [
+      `  ${i + 1}. ${o.alias ? `${o.alias}: ` : ''}${o.name}${o.target ? ` on ${o.target.type} ${o.target.id}` : ''}  [${o.class}]${o.decision ? `  → ${o.decision.action} (${o.decision.rule})` : ''}`,
+      ...(o.scope ? [`     scope  ${scopeLine(o.scope, o.scopeText)}`] : []),
+      `     args   ${JSON.stringify(o.args)}`,
+    ]);
     return out(
       h,
       [
-        `hold      ${h.id} (${h.status})`,
-        `agent     ${h.agent} → ${h.host}`,
-        `operation ${h.operation}${h.target ? ` on ${h.target.type} ${h.target.id}` : ''}`,
-        `scope     ${scopeText(h.scope)}`,
+        `hold      ${h.id} (${h.status})${h.status === 'pending' ? `: agent ${h.waiting ? `waiting for ${h.waiting.seconds} s${h.waiting.calls > 1 ? ` (${h.waiting.calls} identical calls)` : ''}; approving forwards it now` : 'not waiting; approving lets its identical retry through once'}` : ''}`,
+        `caller    ${h.agent} → ${h.host}${h.path ?? ''}`,
+        `operation ${h.operation}${h.target ? ` on ${h.target.type} ${h.target.id}` : ''}${ops.length > 1 ? ` (the strictest of ${ops.length} operations, all listed below)` : ''}`,
+        `scope     ${scopeLine(h.scope, h.scopeText)}`,
         `rule      ${h.rule}: ${h.reason}`,
         `held      ${h.createdAt}, expires ${h.expiresAt}`,
+        ...(h.confirm ? [`confirm   ${h.confirm.operation} cannot be undone: approve with --confirm ${h.confirm.expected}`] : []),
         ...(h.decidedBy ? [`decided   by ${h.decidedBy}${h.decisionReason ? `: ${h.decisionReason}` : ''}`] : []),
-        `call      ${JSON.stringify(h.operations)}`,
+        ...(h.usedByDecision ? [`used      by call ${h.usedByDecision}`] : []),
+        `operations, strictest first:`,
+        ...opLines,
       ].join('\n'),
     );
   }
   const reason = values['reason'] as string | undefined;
-  const h = (await call('POST', `${path}/${action}`, reason ? { reason } : {})) as HoldView;
+  let confirm = values['confirm'] as string | undefined;
+  if (action === 'approve' && confirm === undefined) {
+    const h = (await call('GET', path)) as HoldView;
+    if (h.confirm) {
+      if (!process.stdin.isTTY) {
+        throw new UsageError(`${h.id}: ${h.confirm.operation} cannot be undone; to approve it, name its target: scopegate holds approve ${h.id} --confirm ${h.confirm.expected}`);
+      }
+      confirm = await ask(`${h.confirm.operation} on ${h.confirm.what} cannot be undone. Type ${h.confirm.expected} to approve: `);
+    }
+  }
+  const body = { ...(reason ? { reason } : {}), ...(action === 'approve' && confirm !== undefined ? { confirm } : {}) };
+  const h = (await call('POST', `${path}/${action}`, body)) as HoldView;
   return out(h, action === 'approve' ? `approved ${h.id}: the waiting call is forwarded, or its identical retry goes through once` : `denied ${h.id}`);
 }

@@ -42,6 +42,9 @@ Options:
                            (default 5242880, also the limit after decompression)
   --lookup-timeout SECONDS  a live scope lookup (retries included) not done by then leaves the
                            scope unresolved (default 5)
+  --traffic-window DURATION  how far back "recent traffic" (requests served, network bytes) looks
+                           in the live scope; 0 turns the traffic lookups off, leaving traffic
+                           unknown (default 15m)
   --lookup-cache SECONDS   reuse a lookup's answer this long for creating, modifying and deploying
                            calls of the same credential; destructive calls always ask live (default 5)
   --hold-timeout SECONDS   how long a held call waits for a person before the agent gets a
@@ -54,6 +57,9 @@ Options:
   --request-timeout SECONDS  … and its whole request, body included, within this (default 120)
   --idle-timeout SECONDS   an idle keep-alive connection is closed after this (default 30)
   --drain-timeout SECONDS  on SIGTERM/SIGINT, how long requests in flight may finish (default 10)
+  --check-concurrency N    pre-flight checks (POST /v1/check, /v1/scope on the --listen address
+                           or http://scopegate.internal through the proxy) one caller may have in
+                           flight at once; more get 429 (default 4)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               this text
 
@@ -82,6 +88,7 @@ const OPTIONS: Options = {
   'answer-status': { type: 'string' },
   'max-body': { type: 'string' },
   'lookup-timeout': { type: 'string' },
+  'traffic-window': { type: 'string' },
   'hold-timeout': { type: 'string' },
   'hold-ttl': { type: 'string' },
   'approval-ttl': { type: 'string' },
@@ -89,6 +96,7 @@ const OPTIONS: Options = {
   'notify-slack': { type: 'string', multiple: true },
   'lookup-cache': { type: 'string' },
   'log-level': { type: 'string' },
+  'check-concurrency': { type: 'string' },
 };
 
 /** What `start`'s arguments parse into: the app's config, with files named by path and the run's own settings. */
@@ -98,6 +106,13 @@ export type StartConfig = Omit<ScopegateConfig, 'policy' | 'policyPath' | 'provi
   drainMs: number;
   logLevel: LevelWithSilent;
 };
+
+/** --traffic-window: 0 (off), or a window from 1 minute (the metrics' own granularity) to 7 days. */
+function trafficWindow(value: string): number {
+  const ms = parseDuration('--traffic-window', value);
+  if (ms !== 0 && (ms < 60_000 || ms > 7 * 86_400_000)) throw new UsageError(`--traffic-window "${value}" must be 0 (off) or from 1m to 7d`);
+  return ms;
+}
 
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartConfig | 'help' {
   const { values: v } = parse('start', argv, OPTIONS);
@@ -124,6 +139,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     answerStatus: parseAnswerStatus((v['answer-status'] as string | undefined) ?? 'graphql'),
     maxBody: parseBytes('--max-body', (v['max-body'] as string | undefined) ?? '5242880'),
     lookupTimeoutMs: parseSeconds('--lookup-timeout', (v['lookup-timeout'] as string | undefined) ?? '5', 0.1, 60) * 1000,
+    trafficWindowMs: trafficWindow((v['traffic-window'] as string | undefined) ?? '15m'),
     lookupCacheMs: parseSeconds('--lookup-cache', (v['lookup-cache'] as string | undefined) ?? '5', 0, 300) * 1000,
     holdTimeoutMs: parseSeconds('--hold-timeout', (v['hold-timeout'] as string | undefined) ?? '25', 0, 3600) * 1000,
     holdTtlMs: parseDuration('--hold-ttl', (v['hold-ttl'] as string | undefined) ?? '24h'),
@@ -147,6 +163,11 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
   }
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
   if (v['transparent']) config.transparent = parseHostPort('--transparent', v['transparent'] as string);
+  if (v['check-concurrency'] !== undefined) {
+    const n = v['check-concurrency'] as string;
+    if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > 1000) throw new UsageError(`--check-concurrency "${n}" must be a whole number from 1 to 1000`);
+    config.preflightConcurrency = Number(n);
+  }
   return config;
 }
 
@@ -221,7 +242,7 @@ export async function runStart(argv: string[]): Promise<number> {
   });
 
   const { upstreamCaPath: _ca, ...rest } = config;
-  const app = createScopegate({ ...rest, policy, providers: PROVIDERS, logger, ...(upstreamCa ? { upstreamCa } : {}) });
+  const app = await createScopegate({ ...rest, policy, providers: PROVIDERS, logger, ...(upstreamCa ? { upstreamCa } : {}) });
   const at = await app.listen();
   const { ca, bundlePath, adminToken: token } = app;
   logger.info(

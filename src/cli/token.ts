@@ -41,7 +41,7 @@ Exit status: 0 done, 1 the store failed, 2 bad usage, a bad policy or an unknown
 
 const AGENT_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/i;
 
-export function runToken(argv: string[]): number {
+export async function runToken(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     'token',
     argv,
@@ -104,8 +104,8 @@ export function runToken(argv: string[]): number {
       );
     }
     const adapter = PROVIDERS.get(credential.provider)!;
-    return withStore(dataDir, (placeholders) => {
-      const { token, placeholder } = placeholders.mint({ agent, credential: credential.name, adapter, environments, ttlMs });
+    return withStore(dataDir, async (placeholders) => {
+      const { token, placeholder } = await placeholders.mint({ agent, credential: credential.name, adapter, environments, ttlMs });
       process.stdout.write(`${token}\n`);
       process.stderr.write(
         `created placeholder ${placeholder.id} for agent ${agent}, credential ${credential.name} (${credential.provider}); ` +
@@ -119,23 +119,23 @@ export function runToken(argv: string[]): number {
 
   if (action === 'list') {
     only(['json']);
-    return withStore(dataDir, (placeholders) => {
-      const list = placeholders.list();
+    return withStore(dataDir, async (placeholders) => {
+      const list = await placeholders.list();
       process.stdout.write(values['json'] ? `${JSON.stringify(list, null, 2)}\n` : `${listText(list)}\n`);
       return 0;
     });
   }
 
   only([]);
-  return withStore(dataDir, (placeholders) => {
-    const p = placeholders.revoke(id!);
+  return withStore(dataDir, async (placeholders) => {
+    const p = await placeholders.revoke(id!);
     if (!p) throw new UsageError(`no placeholder ${id} in ${dataDir}; scopegate token list shows them`);
     process.stdout.write(`revoked ${p.id} (agent ${p.agent}, credential ${p.credential}): it stops working at once\n`);
     return 0;
   });
 }
 
-function withStore(dataDir: string, act: (p: Placeholders) => number): number {
+async function withStore(dataDir: string, act: (p: Placeholders) => Promise<number>): Promise<number> {
   const store = new SqliteHoldStore(dataDir);
   try {
     let placeholders: Placeholders;
@@ -144,9 +144,9 @@ function withStore(dataDir: string, act: (p: Placeholders) => number): number {
     } catch (err) {
       throw new UsageError(`cannot read the store's key in ${dataDir}: ${errorMessage(err)}`);
     }
-    return act(placeholders);
+    return await act(placeholders);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -92,7 +92,7 @@ export class Placeholders {
   }
 
   /** A new placeholder: the token is returned here, once; the store keeps only its hash. */
-  mint(req: MintRequest, now: number = Date.now()): Minted {
+  async mint(req: MintRequest, now: number = Date.now()): Promise<Minted> {
     const environments = [...(req.environments ?? [])];
     for (const e of environments) {
       const problem = ceilingEntryProblem(e);
@@ -100,7 +100,7 @@ export class Placeholders {
     }
     if (req.ttlMs !== undefined && req.ttlMs !== null && !(req.ttlMs > 0)) throw new Error('a placeholder lifetime must be more than zero');
     const token = req.adapter.mintPlaceholder ? req.adapter.mintPlaceholder() : randomBytes(32).toString('base64url');
-    const placeholder = this.store.createPlaceholder(
+    const placeholder = await this.store.createPlaceholder(
       { agent: req.agent, credential: req.credential, tokenHash: this.hash(token), environments, expiresAt: req.ttlMs ? now + req.ttlMs : null },
       now,
     );
@@ -112,9 +112,9 @@ export class Placeholders {
    * store is searched by keyed hash, and the hash found is compared with the presented one in
    * constant time before it counts.
    */
-  verify(token: string, now: number = Date.now()): Verification {
+  async verify(token: string, now: number = Date.now()): Promise<Verification> {
     const hash = this.hash(token);
-    const found = this.store.findPlaceholder(hash);
+    const found = await this.store.findPlaceholder(hash);
     if (!found) return null;
     const a = Buffer.from(found.tokenHash, 'hex');
     const b = Buffer.from(hash, 'hex');
@@ -124,18 +124,18 @@ export class Placeholders {
   }
 
   /** Note that a live placeholder was used (for `token list`). */
-  markUsed(id: string, now: number = Date.now()): void {
-    this.store.markPlaceholderUsed(id, now);
+  async markUsed(id: string, now: number = Date.now()): Promise<void> {
+    await this.store.markPlaceholderUsed(id, now);
   }
 
   /** Every placeholder, newest first, with its status at `now`; never a token or a hash. */
-  list(now: number = Date.now()): PlaceholderView[] {
-    return this.store.listPlaceholders().map((p) => view(p, now));
+  async list(now: number = Date.now()): Promise<PlaceholderView[]> {
+    return (await this.store.listPlaceholders()).map((p) => view(p, now));
   }
 
   /** Revoke at once; null when there is no such id. Revoking twice keeps the first time. */
-  revoke(id: string, now: number = Date.now()): PlaceholderView | null {
-    const p = this.store.revokePlaceholder(id, now);
+  async revoke(id: string, now: number = Date.now()): Promise<PlaceholderView | null> {
+    const p = await this.store.revokePlaceholder(id, now);
     return p ? view(p, now) : null;
   }
 }

@@ -10,6 +10,8 @@ import { firstBytesVerdict } from './tunnel-verdict.js';
 import type { FirstBytesVerdict } from '../proxy/tunnel.js';
 import { handleRequest, type GateDeps } from './gate.js';
 import { handleUpgrade } from './websocket.js';
+import { createOwnApi } from '../preflight/http.js';
+import { isOwnHost } from '../preflight/own-host.js';
 
 /**
  * The gate as the transport sees it: the one admission path of the three front doors (who is
@@ -18,6 +20,7 @@ import { handleUpgrade } from './websocket.js';
  */
 export function createGatekeeper(deps: GateDeps): Gatekeeper {
   const policy = (): Policy => deps.policy();
+  const own = createOwnApi(deps, deps.preflightConcurrency);
   return {
     admit(door: Door, target: Authority, proxyAuthorization: string | undefined, client: string | null, request?: { method: string; path: string }): Admission {
       const decisionId = newDecisionId();
@@ -45,6 +48,8 @@ export function createGatekeeper(deps: GateDeps): Gatekeeper {
       };
       const who = identify(p, proxyAuthorization);
       if (!who.ok) return refuse(407, 'identity', who.reason, null);
+      // scopegate's own API: before egress, which governs what leaves, and this does not
+      if (door === 'direct' || isOwnHost(target.host)) return { kind: 'own', agent: who.agent, decisionId };
       const route = routeHost(p, target.host);
       if (route.kind === 'refuse') return refuse(403, 'egress', route.reason, who.agent);
       if (route.kind === 'intercept') return { kind: 'intercept', provider: route.provider.name, agent: who.agent, decisionId };
@@ -53,6 +58,7 @@ export function createGatekeeper(deps: GateDeps): Gatekeeper {
     firstBytes: (origin: TunnelOrigin, buf: Buffer): FirstBytesVerdict => firstBytesVerdict(policy(), origin, buf),
     guarding: (host: string) => guardedBy(policy(), host)?.name ?? null,
     handleRequest: (ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, finished: () => void) => void handleRequest(deps, ctx, req, res, finished),
+    handleOwn: (ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, finished: () => void) => own(ctx, req, res, finished),
     handleUpgrade: (ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(deps, ctx, req, socket, head),
     recordConnection: (r: ConnectionRecord) => deps.recorder.connection(r),
   };

@@ -34,7 +34,7 @@ const NONE: Custody = { kind: 'none' };
  * is swapped for the credential's real token; with custody configured for the provider, any other
  * token is a real one that should not be in an agent's hands, and is refused (or reported).
  */
-export function custodyOf(policy: Policy, adapter: ProviderAdapter, placeholders: Placeholders | undefined, headers: IncomingHttpHeaders, agent: string, now = Date.now()): Custody {
+export async function custodyOf(policy: Policy, adapter: ProviderAdapter, placeholders: Placeholders | undefined, headers: IncomingHttpHeaders, agent: string, now = Date.now()): Promise<Custody> {
   if (!placeholders || !adapter.presentedTokens || policy.credentials.size === 0) return NONE;
   let configured = false;
   for (const c of policy.credentials.values()) if (c.provider === adapter.name) configured = true;
@@ -43,7 +43,7 @@ export function custodyOf(policy: Policy, adapter: ProviderAdapter, placeholders
   if (presented.length === 0) return NONE;
   let live: { id: string; agent: string; credential: string; environments: string[] } | null = null;
   for (const { header, token } of presented) {
-    const v = placeholders.verify(token, now);
+    const v = await placeholders.verify(token, now);
     if (v === null) {
       const tokenHash = placeholders.hash(token).slice(0, 16);
       const reason = `the call carries a real ${adapter.name} token in ${header}, not a placeholder: agents get placeholders (scopegate token create); this token should be rotated`;
@@ -61,7 +61,7 @@ export function custodyOf(policy: Policy, adapter: ProviderAdapter, placeholders
   if (!credential || credential.provider !== adapter.name) {
     return { kind: 'refuse', status: 403, rule: 'token-credential', reason: `placeholder ${p.id} is for credential ${p.credential}, which the policy no longer has for ${adapter.name}` };
   }
-  placeholders.markUsed(p.id, now);
+  await placeholders.markUsed(p.id, now);
   const value = credential.bearer ? `Bearer ${credential.secret.reveal()}` : credential.secret.reveal();
   const drop = new Set<string>(adapter.strippedHeaders);
   for (const { header } of presented) drop.add(header);

@@ -3,7 +3,7 @@ import type { Verdict } from '../policy/evaluate.js';
 import type { Action } from '../policy/policy.js';
 import type { Hold } from '../holds/store-types.js';
 import type { AnswerCode, Refusal } from '../providers/types.js';
-import { describeScope, type Scope } from '../scope/scope.js';
+import { describeScope, type Scope, type Traffic } from '../scope/scope.js';
 
 export type DecisionKind = 'allow' | 'deny' | 'hold' | 'pass' | 'error';
 
@@ -49,6 +49,12 @@ export function ruleText(d: Decision): string {
   return d.rule;
 }
 
+/**
+ * The one sentence that teaches an agent the pre-flight check, in every deny and hold: through
+ * the proxy scopegate.internal reaches it from wherever the agent runs.
+ */
+export const CHECK_FIRST = 'You can check a call before making it: the check_call tool of `scopegate mcp`, or POST it to http://scopegate.internal/v1/check through the proxy.';
+
 /** Where and how a person approves, for the agent's message. */
 export interface HoldHints {
   pageUrl: string;
@@ -67,7 +73,30 @@ export function scopeSummary(s: Scope): Record<string, unknown> {
     environments: s.environments.map((e) => e.name),
     ...(s.shared ? { shared: true } : {}),
     ...(s.backups ? { backups: s.backups } : {}),
+    ...(s.traffic ? { traffic: trafficSummary(s.traffic) } : {}),
   };
+}
+
+/** The traffic as an agent's tool reads it: the verdict, and each environment's figures (absent: unknown). */
+function trafficSummary(t: Traffic): Record<string, unknown> {
+  return {
+    state: t.state ?? 'unknown',
+    windowSeconds: t.windowSeconds,
+    environments: t.environments.map((e) => ({ environment: e.environment.name, requests: e.requests, lastRequestAt: e.lastRequestAt, bytesIn: e.bytesIn, bytesOut: e.bytesOut, ...(e.unknown ? { unknown: e.unknown } : {}) })),
+  };
+}
+
+/** Why a decision is what it is, in the words every answer uses: the live scope, what a payload does, the rule. */
+export function decisionWhy(d: Decision): string {
+  const op = d.operation!;
+  // a call judged by its payload says what the payload does: that is the surprising part
+  const payload = op.payloadKind && op.classReason ? `; ${op.classReason}` : '';
+  return `${describeScope(d.scope!)}${payload}; rule ${ruleText(d)}${d.reason ? ` (${d.reason})` : ''}`;
+}
+
+/** The operation and its target, as answers name it: "volumeDelete on volume vol-7f3a9d". */
+export function operationText(op: Operation): string {
+  return `${op.name}${targetText(op)}`;
 }
 
 /** The words and fields an agent gets for a deny or a hold: what, on what, bound where, which rule. */
@@ -76,15 +105,13 @@ export function decisionRefusal(d: Decision, decisionId: string, hold?: Hold, hi
   const scope = d.scope!;
   const rule = ruleText(d);
   const code: AnswerCode = d.kind === 'deny' ? 'SCOPEGATE_DENIED' : 'SCOPEGATE_HOLD_PENDING';
-  // a call judged by its payload says what the payload does: that is the surprising part
-  const payload = op.payloadKind && op.classReason ? `; ${op.classReason}` : '';
-  const why = `${describeScope(scope)}${payload}; rule ${rule}${d.reason ? ` (${d.reason})` : ''}`;
+  const why = decisionWhy(d);
   const message =
     d.kind === 'deny'
-      ? `scopegate denied ${op.name}${targetText(op)}: ${why}`
+      ? `scopegate denied ${op.name}${targetText(op)}: ${why}. ${CHECK_FIRST}`
       : hold
-        ? `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Hold ${hold.id} must be approved by the person who runs scopegate (\`scopegate holds approve ${hold.id}\`${hints ? ` or the approval page ${hints.pageUrl}` : ''}); once it is, retry this identical call${hints ? ` within ${hints.approvalTtlText}` : ''} and it will go through once. Do not work around it with a different call.`
-        : `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Ask the person who runs scopegate to review decision ${decisionId}; do not retry with a different call.`;
+        ? `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Hold ${hold.id} must be approved by the person who runs scopegate (\`scopegate holds approve ${hold.id}\`${hints ? ` or the approval page ${hints.pageUrl}` : ''}); once it is, retry this identical call${hints ? ` within ${hints.approvalTtlText}` : ''} and it will go through once. Do not work around it with a different call. ${CHECK_FIRST}`
+        : `scopegate is holding ${op.name}${targetText(op)} for a person's approval: ${why}. Ask the person who runs scopegate to review decision ${decisionId}; do not retry with a different call. ${CHECK_FIRST}`;
   return {
     code,
     message,

@@ -18,13 +18,12 @@ import { forward, type ForwardResult } from '../proxy/forward.js';
 import { formatAuthority, parseAuthority } from '../net/host.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { LiveLookups } from '../scope/live-lookups.js';
-import { unresolved, type Scope } from '../scope/scope.js';
 import { callIdentity } from './call-identity.js';
-import { custodyOf, outsideCeiling } from './custody.js';
+import { custodyOf } from './custody.js';
+import { asCaller, decideCall } from './decide.js';
 import type { Placeholders } from '../custody/placeholders.js';
 import type { Alert } from '../holds/notify.js';
 import { decisionRefusal, type Decision, type HoldHints } from './decision.js';
-import { judge, type ScopeSource } from './judge.js';
 import type { Recorder } from './record.js';
 import { secretEgress } from './secret-egress.js';
 
@@ -53,8 +52,15 @@ export interface GateDeps {
   alert?: (a: Alert) => void;
   /** Every lookup of one request, retries included, ends by then; what is not done is unresolved. */
   lookupTimeoutMs: number;
+  /** How far back recent traffic looks (--traffic-window); 0: traffic is not looked up. */
+  trafficWindowMs?: number;
   clientLimits: ClientLimits;
+  /** Pre-flight requests (checks, scope lookups) one caller may have in flight at once. */
+  preflightConcurrency?: number;
 }
+
+// the decide stage lives in decide.ts; these names stay importable from here
+export { judgeLive, withinCeiling } from './decide.js';
 
 type Outcome = { decision: Decision; result: ForwardResult };
 
@@ -126,7 +132,7 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   }
 
   // custody: a placeholder is the caller and is swapped for the real token; a real token is refused
-  const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  const custody = await custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
   if (custody.kind === 'refuse' || custody.kind === 'report') {
     if (custody.tokenHash) reportRealToken(deps, decisionId, ctx, custody.reason, custody.tokenHash);
     if (custody.kind === 'report') {
@@ -140,8 +146,7 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
       return { decision: { kind: 'deny', stage: 'admit', rule: custody.rule, reason: custody.reason }, result: { status, bytesOut: 0 } };
     }
   }
-  const caller = custody.kind === 'swap' ? { ...ctx, agent: custody.agent } : ctx;
-  const headers = custody.kind === 'swap' ? custody.headers : req.headers;
+  const { caller, headers } = asCaller(ctx, custody, req.headers);
 
   // read: headers, the body whole and within limits, then every operation the upstream would
   // execute; the bytes judged are the bytes forwarded
@@ -153,11 +158,8 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   if (leak) return { decision: leak.decision, result: { status: answer(deps, adapter, res, { code: 'SCOPEGATE_DENIED', message: `scopegate denied this call: ${leak.reason}`, details: { rule: 'secret-egress', reason: leak.reason }, decisionId }), bytesOut: 0 } };
 
   // decide: each operation's live scope, the policy's verdict, the strictest wins; a placeholder's
-  // ceiling is checked first, so no rule can let a call out of it
-  const judgeNow = async (): Promise<Decision> => {
-    const d = await judgeLive(deps, deps.policy(), adapter, caller, headers, operations);
-    return custody.kind === 'swap' ? withinCeiling(d, custody.placeholderId, custody.ceiling) : d;
-  };
+  // ceiling holds over every rule (the same stage a pre-flight check runs, src/preflight/)
+  const judgeNow = (): Promise<Decision> => decideCall(deps, adapter, caller, custody, headers, operations);
   const decision = await judgeNow();
 
   const send = async (d: Decision): Promise<Outcome> => {
@@ -195,15 +197,15 @@ async function holdStage(
   rejudge: () => Promise<Decision>,
 ): Promise<Outcome> {
   const holds = deps.holds!;
-  const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (d.judged ?? []).map((j) => j.scope));
+  const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (d.judged ?? []).map((j) => j.scope), (d.judged ?? []).map((j) => ({ verdict: j.verdict, operationClass: j.operation.class })));
   const call = identify(decision);
   const fp = holds.fingerprint(call);
-  const approved = holds.consume(fp.call, decisionId);
+  const approved = await holds.consume(fp.call, decisionId);
   if (approved) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `${approved.id} approved by ${approved.decidedBy ?? 'a person'}`, approval: { holdId: approved.id, by: approved.decidedBy } });
 
   let hold: Hold;
   try {
-    hold = holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+    ({ hold } = await holds.holdOrJoin(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! }));
   } catch (err) {
     // a hold nobody can find again must not exist: the call is refused, not forwarded, not lost silently
     const reason = `the hold could not be recorded (${errorMessage(err).slice(0, 160)}); nothing was forwarded`;
@@ -228,15 +230,23 @@ async function holdStage(
         return { decision: d, result: { status: answer(deps, adapter, res, decisionRefusal(again, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
       }
       const callNow = identify(again);
-      const used = holds.fingerprint(callNow).call === fp.call ? holds.consume(fp.call, decisionId, hold.id) : null;
+      const unchanged = holds.fingerprint(callNow).call === fp.call;
+      const used = unchanged ? await holds.consume(fp.call, decisionId, hold.id) : null;
       if (used) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id, approval: { holdId: hold.id, by: used.decidedBy } });
-      const fresh = holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
+      const after = unchanged ? await holds.store.getHold(hold.id) : null;
+      if (after?.status === 'used') {
+        // an identical call that joined this hold used its one approval first: this one stays unsent
+        const why = `${hold.id}'s approval already let the identical call ${after.usedByDecision ?? ''} through once; this duplicate was not forwarded`;
+        const dup: Decision = { ...decision, kind: 'deny', stage: 'hold', rule: 'single-use', reason: why, holdId: hold.id };
+        return { decision: dup, result: { status: answer(deps, adapter, res, decisionRefusal(dup, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
+      }
+      const fresh = await holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
       const d2: Decision = { ...again, kind: 'hold', stage: 'hold', holdId: fresh.id };
       return { decision: d2, result: { status: answer(deps, adapter, res, decisionRefusal(d2, decisionId, fresh, deps.holdHints)), bytesOut: 0 } };
     }
     case 'denied':
     case 'expired': {
-      const h = holds.store.getHold(hold.id);
+      const h = await holds.store.getHold(hold.id);
       const why = outcome === 'denied' ? `${hold.id} was denied by ${h?.decidedBy ?? 'a person'}${h?.decisionReason ? `: ${h.decisionReason}` : ''}` : `${hold.id} expired before anyone decided`;
       const denied: Decision = { ...held, kind: 'deny', holdOutcome: outcome, reason: why };
       return { decision: denied, result: { status: answer(deps, adapter, res, decisionRefusal(denied, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
@@ -246,59 +256,6 @@ async function holdStage(
     case 'timeout':
       return { decision: held, result: { status: answer(deps, adapter, res, decisionRefusal(held, decisionId, hold, deps.holdHints)), bytesOut: 0 } };
   }
-}
-
-/**
- * Judge a request's operations against the live scope: the provider's lookups, all of the
- * request's lookups under one deadline, made on first use (reads never look anything up and
- * should not pay for a deadline) and cleared when judging ends, so a busy proxy does not keep a
- * timer per judged call alive for the whole lookup timeout.
- */
-export async function judgeLive(deps: Pick<GateDeps, 'lookups' | 'lookupTimeoutMs'>, policy: Policy, adapter: ProviderAdapter, ctx: ConnectionContext, headers: IncomingHttpHeaders, operations: readonly Operation[]): Promise<Decision> {
-  let deadline: { signal: AbortSignal; expired: Promise<Scope> } | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const start = (): { signal: AbortSignal; expired: Promise<Scope> } => {
-    const ac = new AbortController();
-    const expired = new Promise<Scope>((resolve) => {
-      timer = setTimeout(() => {
-        ac.abort();
-        resolve(unresolved(`live lookup did not finish within ${deps.lookupTimeoutMs} ms`));
-      }, deps.lookupTimeoutMs);
-      timer.unref();
-    });
-    return { signal: ac.signal, expired };
-  };
-  const scopeFor: ScopeSource = async (operation) => {
-    deadline ??= start();
-    try {
-      return await Promise.race([adapter.resolve(operation, { host: ctx.target.host, port: ctx.target.port, headers, lookups: deps.lookups, signal: deadline.signal }), deadline.expired]);
-    } catch (err) {
-      return unresolved(`live lookup failed: ${errorMessage(err)}`);
-    }
-  };
-  try {
-    return await judge(policy, ctx.agent, operations, scopeFor);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * A placeholder with an environment ceiling may act only there: a call whose live scope reaches
- * any other environment is denied, whatever the rules say. An unresolved scope is left to the
- * policy's unresolved default.
- */
-export function withinCeiling(d: Decision, placeholderId: string, ceiling: readonly string[]): Decision {
-  if (ceiling.length === 0) return d;
-  for (const j of d.judged ?? []) {
-    if (j.scope.status !== 'resolved') continue;
-    const outside = outsideCeiling(ceiling, j.scope.environments);
-    if (outside.length === 0) continue;
-    const reason = `placeholder ${placeholderId} may act only in ${ceiling.join(', ')}; ${j.operation.name} reaches ${outside.map((e) => e.name).join(', ')}`;
-    const { wouldBe: _, ...rest } = d;
-    return { ...rest, kind: 'deny', stage: 'decide', rule: 'token-ceiling', reason, operation: j.operation, scope: j.scope };
-  }
-  return d;
 }
 
 /** A real provider token in an agent's hands: someone should rotate it. Written down at once and sent to the webhooks; never the token. */

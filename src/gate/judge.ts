@@ -1,7 +1,7 @@
 import type { Operation } from '../inspect/operation.js';
 import { evaluate, needsScope, strictest } from '../policy/evaluate.js';
 import type { Action, Policy } from '../policy/policy.js';
-import { NOT_NEEDED, unresolved, type Scope } from '../scope/scope.js';
+import { NOT_NEEDED, unresolved, withTrafficState, type Scope } from '../scope/scope.js';
 import type { Decision, JudgedOperation } from './decision.js';
 
 /**
@@ -16,7 +16,8 @@ export const NO_RESOLVER: ScopeSource = async () => unresolved('live scope resol
 export async function judge(policy: Policy, agent: string, operations: readonly Operation[], scopeFor: ScopeSource = NO_RESOLVER): Promise<Decision> {
   const judged: JudgedOperation[] = [];
   for (const operation of operations) {
-    const scope = needsScope(operation) ? await scopeFor(operation) : NOT_NEEDED;
+    // the traffic's verdict under this policy's threshold goes with the scope, so every surface says the same
+    const scope = needsScope(operation) ? withTrafficState(await scopeFor(operation), policy.trafficIdleBytes) : NOT_NEEDED;
     // a payload found live (a staged patch) decides the class instead of the catalogue's worst case
     const judgedOp = scope.payloadClass ? { ...operation, class: scope.payloadClass.class, classReason: scope.payloadClass.reason } : operation;
     judged.push({ operation: judgedOp, scope, verdict: evaluate(policy, { agent, operation: judgedOp, scope }) });

@@ -15,7 +15,8 @@ import type { Hold } from '../holds/store-types.js';
 import type { Refusal } from '../providers/types.js';
 import { callIdentity } from './call-identity.js';
 import { decisionRefusal, type Decision } from './decision.js';
-import { forgetAfterWrite, judgeLive, reportRealToken, withinCeiling, type GateDeps } from './gate.js';
+import { forgetAfterWrite, reportRealToken, type GateDeps } from './gate.js';
+import { decideCall } from './decide.js';
 import { custodyOf, type Custody } from './custody.js';
 import { secretEgress } from './secret-egress.js';
 import { secretScanner } from '../custody/secret-scan.js';
@@ -53,6 +54,14 @@ function refuse(socket: Duplex, status: number, reason: string, decisionId: stri
 export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const decisionId = newDecisionId();
   socket.on('error', () => socket.destroy());
+  upgrade(deps, ctx, req, socket, head, decisionId).catch((err: unknown) => {
+    // a step that needs the store (a placeholder check) failed: refused, never relayed unjudged
+    deps.logger.error({ decisionId, err: { message: errorMessage(err) } }, 'websocket upgrade failed');
+    if (!socket.destroyed) refuse(socket, 503, `scopegate could not judge this upgrade (${errorMessage(err).slice(0, 160)}); nothing was forwarded`, decisionId, deps, ctx, req);
+  });
+}
+
+async function upgrade(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer, decisionId: string): Promise<void> {
   const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
   if (upgrade !== 'websocket') {
     refuse(socket, 400, `upgrade to "${upgrade.slice(0, 40)}" is refused on guarded host ${ctx.target.host}: scopegate judges HTTP/1.1 and GraphQL over WebSocket only`, decisionId, deps, ctx, req);
@@ -74,7 +83,7 @@ export function handleUpgrade(deps: GateDeps, ctx: ConnectionContext, req: Incom
   }
 
   // custody, as over HTTP: the handshake's placeholder is the caller and is swapped for the real token
-  const custody = custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  const custody = await custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
   if (custody.kind === 'refuse' || custody.kind === 'report') {
     if (custody.tokenHash) reportRealToken(deps, decisionId, ctx, custody.reason, custody.tokenHash);
     if (custody.kind === 'refuse') {
@@ -210,19 +219,18 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
     const inspection = reading.readPayload(p['query'], (variables ?? undefined) as Record<string, unknown> | undefined);
     if (!inspection.ok) return unjudgeable(inspection.reason);
     const operations = inspection.operations;
-    let decision: Decision = await judgeLive(deps, deps.policy(), adapter, ctx, headers, operations);
-    if (custody.kind === 'swap') decision = withinCeiling(decision, custody.placeholderId, custody.ceiling);
+    let decision: Decision = await decideCall(deps, adapter, ctx, custody, headers, operations);
     let hold: Hold | undefined;
     if (decision.kind === 'hold' && deps.holds) {
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
-      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope));
+      const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope), (decision.judged ?? []).map((j) => ({ verdict: j.verdict, operationClass: j.operation.class })));
       const fp = deps.holds.fingerprint(call);
-      const approved = deps.holds.consume(fp.call, decisionId);
+      const approved = await deps.holds.consume(fp.call, decisionId);
       if (approved) {
         decision = { ...decision, kind: 'allow', stage: 'hold', approval: { holdId: approved.id, by: approved.decidedBy } };
       } else {
         try {
-          hold = deps.holds.create(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! });
+          ({ hold } = await deps.holds.holdOrJoin(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! }));
           decision = { ...decision, stage: 'hold', holdId: hold.id };
         } catch (err) {
           // as over HTTP: a hold nobody can find again must not exist; the message is refused, not forwarded

@@ -61,6 +61,10 @@ export class Holds {
   private readonly auditQueue: AuditEvent[] = [];
   private auditTimer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Calls waiting on each hold in this process, and since when: what "the agent is waiting" means. */
+  private readonly waiters = new Map<string, { since: number; calls: number }>();
+  /** Holds being made right now, by fingerprint: an identical call arriving meanwhile joins it. */
+  private readonly making = new Map<string, Promise<Hold>>();
 
   constructor(
     readonly store: HoldStore,
@@ -84,11 +88,39 @@ export class Holds {
     return { call: createHmac('sha256', this.key).update(body).digest('hex'), scope };
   }
 
-  create(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Hold {
+  /**
+   * Hold the call, or join the hold already pending for the identical call: a client that retries
+   * a call waiting for a person must not leave a second hold pending after the first went
+   * through. The join is audited (event hold, reason "joined …") and the call waits on that hold.
+   */
+  async holdOrJoin(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Promise<{ hold: Hold; joined: boolean }> {
+    const fp = this.fingerprint(call).call;
+    const inFlight = this.making.get(fp);
+    let joined: Hold | null = inFlight ? await inFlight : await this.store.findPendingHold(fp, Date.now());
+    if (joined && joined.status !== 'pending') joined = null;
+    if (joined) {
+      await this.auditNow({ at: Date.now(), event: 'hold', decisionId, holdId: joined.id, agent: call.agent, host: call.host, operation: joined.operation, actor: call.agent, reason: `joined ${joined.id}: the identical call is already waiting for a person` });
+      return { hold: joined, joined: true };
+    }
+    const making = this.create(call, decisionId, rule, reason, decisive);
+    this.making.set(fp, making);
+    try {
+      return { hold: await making, joined: false };
+    } finally {
+      if (this.making.get(fp) === making) this.making.delete(fp);
+    }
+  }
+
+  /** Whether a call in this process is waiting on hold `id`, since when and how many: null when none is. */
+  waiting(id: string): { since: number; calls: number } | null {
+    return this.waiters.get(id) ?? null;
+  }
+
+  async create(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Promise<Hold> {
     const now = Date.now();
     const fp = this.fingerprint(call);
     const op = decisive.operation;
-    const hold = this.store.createHold(
+    const hold = await this.store.createHold(
       {
         decisionId,
         agent: call.agent,
@@ -106,7 +138,7 @@ export class Holds {
       },
       now,
     );
-    this.auditNow({ at: now, event: 'hold', decisionId, holdId: hold.id, agent: call.agent, host: call.host, operation: op.name, actor: call.agent, reason: `${rule}: ${reason}` });
+    await this.auditNow({ at: now, event: 'hold', decisionId, holdId: hold.id, agent: call.agent, host: call.host, operation: op.name, actor: call.agent, reason: `${rule}: ${reason}` });
     try {
       this.options.onNewHold?.(hold);
     } catch (err) {
@@ -116,29 +148,34 @@ export class Holds {
   }
 
   /** pending → approved | denied, durably, before anyone is told. null: not pending any more. */
-  decide(id: string, approve: boolean, actor: string, reason: string | null): Hold | null {
+  async decide(id: string, approve: boolean, actor: string, reason: string | null): Promise<Hold | null> {
     const now = Date.now();
-    const h = this.store.decide(id, approve, actor, reason, this.options.approvalTtlMs, now);
+    const h = await this.store.decide(id, approve, actor, reason, this.options.approvalTtlMs, now);
     if (!h) return null;
-    this.auditNow({ at: now, event: approve ? 'approve' : 'reject', decisionId: h.decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor, reason });
+    await this.auditNow({ at: now, event: approve ? 'approve' : 'reject', decisionId: h.decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor, reason });
     this.events.emit(id, h.status);
     return h;
   }
 
   /** Let the identical call through once: the approval is consumed in the same transaction. */
-  consume(fingerprint: string, decisionId: string, holdId?: string): Hold | null {
-    const h = this.store.consumeApproval(fingerprint, decisionId, Date.now(), holdId);
-    if (h) this.auditNow({ at: Date.now(), event: 'use', decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor: h.agent, reason: `approved by ${h.decidedBy ?? 'a person'}` });
+  async consume(fingerprint: string, decisionId: string, holdId?: string): Promise<Hold | null> {
+    const h = await this.store.consumeApproval(fingerprint, decisionId, Date.now(), holdId);
+    if (h) await this.auditNow({ at: Date.now(), event: 'use', decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor: h.agent, reason: `approved by ${h.decidedBy ?? 'a person'}` });
     return h;
   }
 
   /** Wait for a person's decision on `id`, up to `ms`; a client that leaves ends the wait, not the hold. */
   waitForDecision(id: string, ms: number, gone: AbortSignal): Promise<WaitOutcome> {
+    const w = this.waiters.get(id) ?? { since: Date.now(), calls: 0 };
+    w.calls += 1;
+    this.waiters.set(id, w);
     return new Promise((resolve) => {
       let settled = false;
       const finish = (o: WaitOutcome): void => {
         if (settled) return;
         settled = true;
+        w.calls -= 1;
+        if (w.calls === 0 && this.waiters.get(id) === w) this.waiters.delete(id);
         clearTimeout(timer);
         clearInterval(poll);
         this.events.off(id, onEvent);
@@ -154,9 +191,14 @@ export class Holds {
       const timer = setTimeout(() => finish('timeout'), ms);
       // a decision made by another process sharing the store is seen within a second
       const poll = setInterval(() => {
-        const h = this.store.getHold(id);
-        const o = h ? fromStatus(h.status) : 'expired';
-        if (o) finish(o);
+        this.store.getHold(id).then(
+          (h) => {
+            const o = h ? fromStatus(h.status) : 'expired';
+            if (o) finish(o);
+          },
+          // the store unreachable: keep waiting (the timeout still ends the wait); the next poll may see it
+          () => undefined,
+        );
       }, 1000);
       this.events.on(id, onEvent);
       gone.addEventListener('abort', onGone, { once: true });
@@ -167,21 +209,23 @@ export class Holds {
   /** Audit events of allowed calls are batched (one transaction every 200 ms); hold events are written at once. */
   audit(e: AuditEvent, urgent = false): void {
     this.auditQueue.push(e);
-    if (urgent || this.auditQueue.length >= 500) this.flushAudit();
-    else this.auditTimer ??= setTimeout(() => this.flushAudit(), 200);
+    if (urgent || this.auditQueue.length >= 500) void this.flushAudit();
+    else this.auditTimer ??= setTimeout(() => void this.flushAudit(), 200);
   }
 
-  private auditNow(e: AuditEvent): void {
+  private auditNow(e: AuditEvent): Promise<void> {
     this.audit(e);
-    this.flushAudit();
+    return this.flushAudit();
   }
 
-  flushAudit(): void {
+  /** Write every queued audit event; resolves once they are in the store (or the failure is logged). */
+  async flushAudit(): Promise<void> {
     clearTimeout(this.auditTimer);
     this.auditTimer = undefined;
     const batch = this.auditQueue.splice(0);
+    if (batch.length === 0) return;
     try {
-      this.store.audit(batch);
+      await this.store.audit(batch);
     } catch (err) {
       this.options.logger.error({ events: batch.length, err: { message: errorMessage(err) } }, 'audit events could not be written to the store');
     }
@@ -189,25 +233,25 @@ export class Holds {
 
   /** Expire what lapsed now and every `everyMs` after. */
   startSweeper(everyMs = 15_000): void {
-    const sweep = (): void => {
+    const sweep = async (): Promise<void> => {
       try {
-        for (const h of this.store.expire(Date.now())) {
-          this.auditNow({ at: Date.now(), event: 'expire', decisionId: h.decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor: 'scopegate', reason: h.decidedAt ? 'the approval lapsed unused' : 'nobody decided in time' });
+        for (const h of await this.store.expire(Date.now())) {
+          await this.auditNow({ at: Date.now(), event: 'expire', decisionId: h.decisionId, holdId: h.id, agent: h.agent, host: h.host, operation: h.operation, actor: 'scopegate', reason: h.decidedAt ? 'the approval lapsed unused' : 'nobody decided in time' });
           this.events.emit(h.id, 'expired');
         }
       } catch (err) {
         this.options.logger.error({ err: { message: errorMessage(err) } }, 'expiring holds failed');
       }
     };
-    sweep();
-    this.sweeper = setInterval(sweep, everyMs);
+    void sweep();
+    this.sweeper = setInterval(() => void sweep(), everyMs);
     this.sweeper.unref();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.sweeper);
-    this.flushAudit();
-    this.store.close();
+    await this.flushAudit();
+    await this.store.close();
   }
 }
 

@@ -2,6 +2,7 @@ import { request } from 'undici';
 import type { Logger } from '../audit/logger.js';
 import type { Hold } from './store-types.js';
 import { errorCode, errorMessage } from '../errors.js';
+import { describeScope, type Scope } from '../scope/scope.js';
 
 export interface Webhook {
   url: string;
@@ -29,8 +30,7 @@ const hostOf = (url: string): string => {
 };
 
 function payload(h: Hold, format: Webhook['format'], pageUrl: string): unknown {
-  const scope = h.scope as { status?: string; environments?: { name: string }[]; reason?: string };
-  const where = scope.status === 'resolved' ? (scope.environments ?? []).map((e) => e.name).join(', ') || 'no environment' : `unresolved (${scope.reason ?? ''})`;
+  const where = describeScope(h.scope as unknown as Scope);
   const target = h.target ? ` on ${h.target.type} ${h.target.id}` : '';
   if (format === 'slack') {
     return {
@@ -39,7 +39,7 @@ function payload(h: Hold, format: Webhook['format'], pageUrl: string): unknown {
   }
   return {
     event: 'hold',
-    hold: { id: h.id, decisionId: h.decisionId, agent: h.agent, host: h.host, operation: h.operation, target: h.target, rule: h.rule, reason: h.reason, scope: h.scope, createdAt: new Date(h.createdAt).toISOString(), expiresAt: new Date(h.expiresAt).toISOString() },
+    hold: { id: h.id, decisionId: h.decisionId, agent: h.agent, host: h.host, operation: h.operation, target: h.target, rule: h.rule, reason: h.reason, scope: h.scope, scopeText: where, createdAt: new Date(h.createdAt).toISOString(), expiresAt: new Date(h.expiresAt).toISOString() },
     approve: `scopegate holds approve ${h.id}`,
     page: pageUrl,
   };

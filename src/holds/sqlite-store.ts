@@ -135,6 +135,7 @@ export class SqliteHoldStore implements HoldStore {
       listBy: db.prepare('SELECT * FROM holds WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?'),
       decide: db.prepare(`UPDATE holds SET status = @status, decided_at = @now, decided_by = @actor, decision_reason = @reason, approval_expires_at = @approvalExpiresAt
         WHERE id = @id AND status = 'pending' AND expires_at > @now`),
+      findPending: db.prepare(`SELECT * FROM holds WHERE fingerprint = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at, id LIMIT 1`),
       findApproved: db.prepare(`SELECT * FROM holds WHERE fingerprint = ? AND status = 'approved' AND approval_expires_at > ? ORDER BY decided_at LIMIT 1`),
       use: db.prepare(`UPDATE holds SET status = 'used', used_at = @now, used_by_decision = @decisionId WHERE id = @id AND status = 'approved' AND approval_expires_at > @now`),
       lapsedPending: db.prepare(`SELECT * FROM holds WHERE status = 'pending' AND expires_at <= ?`),
@@ -152,7 +153,7 @@ export class SqliteHoldStore implements HoldStore {
     };
   }
 
-  createHold(h: NewHold, now: number): Hold {
+  async createHold(h: NewHold, now: number): Promise<Hold> {
     const id = newHoldId(now);
     this.stmts.insert.run({
       id,
@@ -171,36 +172,45 @@ export class SqliteHoldStore implements HoldStore {
       fingerprint: h.fingerprint,
       scopeFingerprint: h.scopeFingerprint,
     });
-    return this.getHold(id)!;
+    return this.holdById(id)!;
   }
 
-  getHold(id: string): Hold | null {
+  async getHold(id: string): Promise<Hold | null> {
+    return this.holdById(id);
+  }
+
+  async findPendingHold(fingerprint: string, now: number): Promise<Hold | null> {
+    const r = this.stmts.findPending.get(fingerprint, now) as Row | undefined;
+    return r ? rowToHold(r) : null;
+  }
+
+  private holdById(id: string): Hold | null {
     const r = this.stmts.get.get(id) as Row | undefined;
     return r ? rowToHold(r) : null;
   }
 
-  listHolds(status: HoldStatus | undefined, limit: number): Hold[] {
+  async listHolds(status: HoldStatus | undefined, limit: number): Promise<Hold[]> {
     const rows = (status ? this.stmts.listBy.all(status, limit) : this.stmts.listAll.all(limit)) as Row[];
     return rows.map(rowToHold);
   }
 
-  decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Hold | null {
+  async decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Promise<Hold | null> {
     const changed = this.stmts.decide.run({ id, status: approve ? 'approved' : 'denied', now, actor, reason, approvalExpiresAt: approve ? now + approvalTtlMs : null }).changes;
-    return changed === 1 ? this.getHold(id) : null;
+    return changed === 1 ? this.holdById(id) : null;
   }
 
-  consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Hold | null {
+  async consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Promise<Hold | null> {
     return this.db.transaction((): Hold | null => {
       const r = holdId ? (this.stmts.get.get(holdId) as Row | undefined) : (this.stmts.findApproved.get(fingerprint, now) as Row | undefined);
       if (!r) return null;
       const h = rowToHold(r);
       if (h.fingerprint !== fingerprint || h.status !== 'approved') return null;
       const changed = this.stmts.use.run({ id: h.id, now, decisionId }).changes;
-      return changed === 1 ? this.getHold(h.id) : null;
+      return changed === 1 ? this.holdById(h.id) : null;
     }).immediate();
   }
 
-  expire(now: number): Hold[] {
+  async expire(now: number): Promise<Hold[]> {
     return this.db.transaction((): Hold[] => {
       const lapsed = [...(this.stmts.lapsedPending.all(now) as Row[]), ...(this.stmts.lapsedApproved.all(now) as Row[])].map(rowToHold);
       for (const h of lapsed) this.stmts.markExpired.run(h.id);
@@ -208,7 +218,7 @@ export class SqliteHoldStore implements HoldStore {
     }).immediate();
   }
 
-  audit(events: AuditEvent[]): void {
+  async audit(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     this.db.transaction(() => {
       for (const e of events) {
@@ -228,7 +238,7 @@ export class SqliteHoldStore implements HoldStore {
     })();
   }
 
-  queryAudit(q: AuditQuery): AuditEvent[] {
+  async queryAudit(q: AuditQuery): Promise<AuditEvent[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (q.hold) where.push('hold_id = ?') && params.push(q.hold);
@@ -251,7 +261,7 @@ export class SqliteHoldStore implements HoldStore {
     }));
   }
 
-  createPlaceholder(p: NewPlaceholder, now: number): PlaceholderRecord {
+  async createPlaceholder(p: NewPlaceholder, now: number): Promise<PlaceholderRecord> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const id = newPlaceholderId();
       try {
@@ -275,26 +285,26 @@ export class SqliteHoldStore implements HoldStore {
     throw new StoreError('cannot find a free placeholder id (8 clashes in a row)');
   }
 
-  findPlaceholder(tokenHash: string): PlaceholderRecord | null {
+  async findPlaceholder(tokenHash: string): Promise<PlaceholderRecord | null> {
     const r = this.stmts.placeholderByHash.get(tokenHash) as Row | undefined;
     return r ? rowToPlaceholder(r) : null;
   }
 
-  listPlaceholders(): PlaceholderRecord[] {
+  async listPlaceholders(): Promise<PlaceholderRecord[]> {
     return (this.stmts.listPlaceholders.all() as Row[]).map(rowToPlaceholder);
   }
 
-  revokePlaceholder(id: string, now: number): PlaceholderRecord | null {
+  async revokePlaceholder(id: string, now: number): Promise<PlaceholderRecord | null> {
     this.stmts.revokePlaceholder.run({ id, now });
     const r = this.stmts.placeholderById.get(id) as Row | undefined;
     return r ? rowToPlaceholder(r) : null;
   }
 
-  markPlaceholderUsed(id: string, now: number): void {
+  async markPlaceholderUsed(id: string, now: number): Promise<void> {
     this.stmts.usePlaceholder.run({ id, now });
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

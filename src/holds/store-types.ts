@@ -15,6 +15,10 @@ export interface HoldOperation {
   class: string;
   target: { type: string; id: string | null } | null;
   args: Record<string, unknown>;
+  /** This operation's own live scope (plain data), when it needed one. */
+  scope?: Record<string, unknown>;
+  /** What the policy says of this operation alone: a batch is held or denied by its strictest one. */
+  decision?: { action: string; rule: string; reason: string };
 }
 
 /** A held call as a person sees it and as an approval binds it. Plain data; times are ms since epoch. */
@@ -117,8 +121,8 @@ export interface AuditQuery {
  *   callers racing (two people deciding, two replicas consuming one approval) get one winner.
  * - Times are milliseconds since the epoch, given by the caller (`now`); the store never reads a
  *   clock of its own, so every comparison with an expiry uses the caller's `now`.
- * - Methods are synchronous today (better-sqlite3); an implementation over a network database
- *   will need this interface to become Promise-returning, with its callers awaiting it.
+ * - Every method returns a Promise (a server database answers over the network); callers await
+ *   it before acting on the result. An implementation may do its work synchronously (SQLite).
  * - Failures throw (StoreError or the driver's error); callers turn them into refusals, never
  *   into letting a call through.
  */
@@ -129,14 +133,20 @@ export interface HoldStore {
    * people only afterwards, so a hold someone was told about always exists. Returns the hold as
    * stored (as getHold would return it).
    */
-  createHold(h: NewHold, now: number): Hold;
+  createHold(h: NewHold, now: number): Promise<Hold>;
   /** The hold as last committed, or null when there is no hold with this id. */
-  getHold(id: string): Hold | null;
+  getHold(id: string): Promise<Hold | null>;
+  /**
+   * The earliest-created hold with this fingerprint that is still pending and whose expiresAt is
+   * after `now`, or null: a retry of a call that is already waiting for a person joins that hold
+   * instead of making a second one.
+   */
+  findPendingHold(fingerprint: string, now: number): Promise<Hold | null>;
   /**
    * Holds, newest first (createdAt descending, then id descending), at most `limit`; only those
    * with `status` when it is given, every status when it is undefined.
    */
-  listHolds(status: HoldStatus | undefined, limit: number): Hold[];
+  listHolds(status: HoldStatus | undefined, limit: number): Promise<Hold[]>;
   /**
    * pending → approved | denied, atomically and durably, recording decidedAt = now, decidedBy =
    * actor and decisionReason = reason; an approval is valid until now + approvalTtlMs
@@ -145,7 +155,7 @@ export interface HoldStore {
    * nothing changes and the result is null. Of two concurrent decisions on one hold exactly one
    * succeeds. Returns the hold as decided.
    */
-  decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Hold | null;
+  decide(id: string, approve: boolean, actor: string, reason: string | null, approvalTtlMs: number, now: number): Promise<Hold | null>;
   /**
    * Single use, in one transaction that excludes every other writer (BEGIN IMMEDIATE in SQLite,
    * a row lock in a server database): find the approved hold for this exact call — the hold
@@ -156,46 +166,46 @@ export interface HoldStore {
    * approval; everyone else gets null. Durable before it returns: the call is forwarded only
    * after. Returns the hold as used.
    */
-  consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Hold | null;
+  consumeApproval(fingerprint: string, decisionId: string, now: number, holdId?: string): Promise<Hold | null>;
   /**
    * In one transaction, mark expired every pending hold whose expiresAt is at or before `now`
    * and every approved hold whose approvalExpiresAt is at or before `now`; return those holds
    * (with status 'expired'). Each hold is returned by at most one call, so its expiry is audited
    * once. A hold decided or used concurrently is not expired.
    */
-  expire(now: number): Hold[];
+  expire(now: number): Promise<Hold[]>;
   /**
    * Append the events to the audit trail, in order, in one transaction: all or none. Each gets a
    * sequence number (seq) greater than every earlier one. Durable before it returns. An empty
    * list writes nothing.
    */
-  audit(events: AuditEvent[]): void;
+  audit(events: AuditEvent[]): Promise<void>;
   /**
    * Audit events, newest first (seq descending), at most `q.limit`: only those of hold `q.hold`,
    * agent `q.agent` and host `q.host` when given (all given filters apply), and only those with
    * seq below `q.before` when given (paging backwards). Every returned event carries its seq and
    * has null (not undefined) for fields that were not recorded.
    */
-  queryAudit(q: AuditQuery): AuditEvent[];
+  queryAudit(q: AuditQuery): Promise<AuditEvent[]>;
   /**
    * Record a new placeholder: a fresh id (newPlaceholderId, minted again on the rare clash),
    * createdAt = now, never used nor revoked. Durable before it returns: the token is shown only
    * afterwards. Two placeholders never share a tokenHash (a clash throws). Returns it as stored.
    */
-  createPlaceholder(p: NewPlaceholder, now: number): PlaceholderRecord;
+  createPlaceholder(p: NewPlaceholder, now: number): Promise<PlaceholderRecord>;
   /** The placeholder whose token has this keyed hash, or null. Sees revocations made by every process. */
-  findPlaceholder(tokenHash: string): PlaceholderRecord | null;
+  findPlaceholder(tokenHash: string): Promise<PlaceholderRecord | null>;
   /** Every placeholder, newest first (createdAt descending, then id descending), revoked and expired ones included. */
-  listPlaceholders(): PlaceholderRecord[];
+  listPlaceholders(): Promise<PlaceholderRecord[]>;
   /**
    * Revoke the placeholder `id` (revokedAt = now) unless it already is (then its first revokedAt
    * stays). Durable before it returns. Returns it as stored, or null when there is no such id.
    */
-  revokePlaceholder(id: string, now: number): PlaceholderRecord | null;
+  revokePlaceholder(id: string, now: number): Promise<PlaceholderRecord | null>;
   /** Note a use: lastUsedAt becomes `now` unless it is already later. Unknown ids are ignored. */
-  markPlaceholderUsed(id: string, now: number): void;
+  markPlaceholderUsed(id: string, now: number): Promise<void>;
   /** Release the store (connections, file handles). No method is called after close. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** Placeholder ids: short enough to type, random (32 bits; a clash is minted again). */

@@ -1,5 +1,5 @@
 import type { Operation } from '../inspect/operation.js';
-import type { Scope } from '../scope/scope.js';
+import { DEFAULT_TRAFFIC_IDLE_BYTES, activeEnvironments, bytesText, durationText, trafficState, type Scope } from '../scope/scope.js';
 import type { Action, EnvSet, Policy, Rule, ScopeMatch } from './policy.js';
 
 /** What the policy says about one operation, and why, in words the agent and a person read. */
@@ -22,7 +22,12 @@ const inSet = (set: EnvSet, env: { id: string; name: string; primary?: boolean }
   set.members.has(env.name.toLowerCase()) || set.members.has(env.id.toLowerCase()) || (env.primary === true && set.members.has('@primary'));
 
 /** Does the scope satisfy the rule's scope conditions? Each condition that holds says so in `because`. */
-function scopeMatches(m: ScopeMatch, scope: Scope, because: string[]): boolean {
+/** What a rule that did not match leaves behind: whether only unknown traffic stood in its way. */
+export interface MatchNotes {
+  trafficUnknown?: boolean;
+}
+
+function scopeMatches(m: ScopeMatch, scope: Scope, because: string[], idleBytes: number, notes: MatchNotes): boolean {
   const resolved = scope.status === 'resolved';
   if (m.resolved !== undefined) {
     // reads need no lookup: "not-needed" counts as resolved for them
@@ -30,7 +35,7 @@ function scopeMatches(m: ScopeMatch, scope: Scope, because: string[]): boolean {
     if (m.resolved !== isResolved) return false;
     because.push(isResolved ? 'the scope was resolved' : `the scope is unresolved (${scope.reason ?? 'no lookup'})`);
   }
-  const asks = m.anyIn || m.allIn || m.only || m.noneIn || m.shared !== undefined || m.liveDeployments !== undefined || m.backups || m.project;
+  const asks = m.anyIn || m.allIn || m.only || m.noneIn || m.shared !== undefined || m.liveDeployments !== undefined || m.backups || m.project || m.traffic;
   if (!asks) return true;
   // facts of a scope nobody could see never match: the rule simply does not apply
   if (!resolved) return false;
@@ -85,11 +90,22 @@ function scopeMatches(m: ScopeMatch, scope: Scope, because: string[]): boolean {
     if (!p || !(m.project.has(p.id) || (p.name !== undefined && m.project.has(p.name)))) return false;
     because.push(`project ${p.name ?? p.id}`);
   }
+  if (m.traffic) {
+    // unknown traffic matches neither: the next rule, or the unresolved default, decides
+    const state = trafficState(scope.traffic, idleBytes);
+    if (state === 'unknown') notes.trafficUnknown = true;
+    if (state !== m.traffic) return false;
+    because.push(
+      state === 'active'
+        ? `it is in use: traffic in ${activeEnvironments(scope.traffic!, idleBytes).map((e) => e.name).join(', ')}`
+        : `it is idle: no HTTP requests and under ${bytesText(idleBytes)} of network traffic in the last ${durationText(scope.traffic!.windowSeconds)}, in every environment it reaches`,
+    );
+  }
   return true;
 }
 
 /** Does `rule` match? Fills `because` with the reasons when it does. */
-export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[]): boolean {
+export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[], idleBytes = DEFAULT_TRAFFIC_IDLE_BYTES, notes: MatchNotes = {}): boolean {
   const op = input.operation;
   if (rule.providers && !rule.providers.has(op.provider)) return false;
   if (rule.types && !rule.types.has(op.type)) return false;
@@ -105,7 +121,7 @@ export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[
     if (!rule.agents.has(input.agent)) return false;
     because.push(`agent ${input.agent}`);
   }
-  if (rule.scope && !scopeMatches(rule.scope, input.scope, because)) return false;
+  if (rule.scope && !scopeMatches(rule.scope, input.scope, because, idleBytes, notes)) return false;
   return true;
 }
 
@@ -114,15 +130,23 @@ export function ruleMatches(rule: Rule, input: EvaluationInput, because: string[
  * unknown operations and unresolved scopes are held unless the policy says otherwise.
  */
 export function evaluate(policy: Policy, input: EvaluationInput): Verdict {
+  // a rule that would have matched but for traffic nobody could report: that part of the scope is unresolved
+  let trafficBlocked: string | undefined;
   for (const rule of policy.rules) {
     const because: string[] = [];
-    if (ruleMatches(rule, input, because)) return { action: rule.action, rule: rule.name, because };
+    const notes: MatchNotes = {};
+    if (ruleMatches(rule, input, because, policy.trafficIdleBytes, notes)) return { action: rule.action, rule: rule.name, because };
+    if (notes.trafficUnknown) trafficBlocked ??= rule.name;
   }
   if (input.operation.class === 'unknown') {
     return { action: policy.defaults.unknown, rule: 'default:unknown', because: [input.operation.classReason ?? 'the operation is unknown'] };
   }
   if (input.scope.status === 'unresolved') {
     return { action: policy.defaults.unresolved, rule: 'default:unresolved', because: [`the scope is unresolved (${input.scope.reason ?? 'no lookup'})`] };
+  }
+  if (trafficBlocked) {
+    const why = input.scope.traffic?.environments.map((e) => e.unknown).filter(Boolean).join('; ') || 'it was not looked up';
+    return { action: policy.defaults.unresolved, rule: 'default:unresolved', because: [`the traffic is unknown (${why}), and rule ${trafficBlocked} asks for it`] };
   }
   return { action: policy.defaults.noMatch, rule: 'default:no_match', because: ['no rule matched'] };
 }

@@ -6,8 +6,9 @@ import { HostMatcher } from '../net/host.js';
 import { AddressSet } from '../net/address-set.js';
 import { policyShape } from './schema.js';
 import { CheckFailed, PolicyError, errorCode, errorMessage, type CheckIssue } from '../errors.js';
-import { parseAndLocate } from './yaml-check.js';
+import { parseAndLocate, suggestSet } from './yaml-check.js';
 import { Secret } from '../custody/secret.js';
+import { DEFAULT_TRAFFIC_IDLE_BYTES } from '../scope/scope.js';
 
 export type Action = 'allow' | 'deny' | 'hold';
 export type EgressVerdict = { allowed: true } | { allowed: false; reason: string };
@@ -34,6 +35,8 @@ export interface ScopeMatch {
   liveDeployments?: boolean;
   backups?: 'none' | 'present' | 'on_target_only' | { olderThanMs: number; text: string };
   project?: ReadonlySet<string>;
+  /** Recent traffic on what the call reaches; never matches traffic the provider could not report. */
+  traffic?: 'active' | 'idle';
 }
 
 export interface Rule {
@@ -93,6 +96,8 @@ export interface Policy {
   credentials: ReadonlyMap<string, CustodyCredential>;
   /** With credentials configured, a real provider token from an agent is refused (true) or only reported (false). */
   credentialsRequired: boolean;
+  /** Network bytes per window under which an environment with no HTTP requests counts as idle (traffic_idle_bytes). */
+  trafficIdleBytes: number;
   rules: readonly Rule[];
   defaults: { noMatch: Action; unknown: Action; unresolved: Action; anonymous: 'allow' | 'deny' };
 }
@@ -105,6 +110,7 @@ interface RawScope {
   live_deployments?: boolean;
   backups?: 'none' | 'present' | 'on_target_only' | { older_than: string };
   project?: OneOrMany<string>;
+  traffic?: 'active' | 'idle';
 }
 interface RawRule {
   name: string;
@@ -121,6 +127,7 @@ interface RawPolicy {
   agents?: Record<string, { secret_env?: string; secret_file?: string; description?: string }>;
   credentials?: Record<string, { provider: string; secret_env?: string; secret_file?: string; header?: string; description?: string }>;
   credentials_required?: boolean;
+  traffic_idle_bytes?: number;
   defaults?: { no_match?: Action; unknown?: Action; unresolved?: Action; anonymous?: 'allow' | 'deny' };
   rules?: RawRule[];
 }
@@ -228,15 +235,29 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
     }
   }
 
+  // A bare word names a declared set and nothing else; environments are written as a list. A
+  // misspelt set name read as an environment name would match nothing and weaken the rule
+  // silently, so an unknown bare word is an error, never a guess.
+  const setNames = [...sets.keys()];
   const envSet = (v: OneOrMany<string> | undefined, field: string): EnvSet | undefined => {
     if (v === undefined) return undefined;
     if (typeof v === 'string') {
       const s = sets.get(v);
       if (s) return s;
-      // a single bare word that is not a set: treat it as one environment name
-      return { label: v, members: new Set([v.toLowerCase()]) };
+      const hint = suggestSet(v, setNames);
+      problem(
+        field,
+        `"${v}" is not a declared set${hint ? `; did you mean "${hint}"?` : ''} (sets: ${setNames.join(', ')}). ` +
+          `A single word here names a set (declare it under sets:); to match environments by name, list them: [${v}]`,
+      );
+      return { label: v, members: new Set() };
     }
     if (v.length === 0) problem(field, 'an empty list matches nothing');
+    v.forEach((x, i) => {
+      if (sets.has(x)) {
+        problem(`${field}[${i}]`, `"${x}" is a set's name, but a list holds environment names; write the set alone (${x}, not [${x}]) or list its members`);
+      }
+    });
     return { label: `[${v.join(', ')}]`, members: new Set(v.map((x) => x.toLowerCase())) };
   };
 
@@ -267,6 +288,7 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
         ...(s.shared !== undefined ? { shared: s.shared } : {}),
         ...(s.live_deployments !== undefined ? { liveDeployments: s.live_deployments } : {}),
         ...(s.project !== undefined ? { project: new Set(list(s.project)!) } : {}),
+        ...(s.traffic !== undefined ? { traffic: s.traffic } : {}),
       };
       if (s.backups !== undefined) {
         if (typeof s.backups === 'string') scope.backups = s.backups;
@@ -321,6 +343,7 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
     agents,
     credentials,
     credentialsRequired: raw.credentials_required ?? true,
+    trafficIdleBytes: raw.traffic_idle_bytes ?? DEFAULT_TRAFFIC_IDLE_BYTES,
     rules,
     // every default fails closed: what no rule decides is held for a person
     defaults: { noMatch: d.no_match ?? 'hold', unknown: d.unknown ?? 'hold', unresolved: d.unresolved ?? 'hold', anonymous: d.anonymous ?? 'allow' },

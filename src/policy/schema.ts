@@ -51,7 +51,7 @@ const CLASS_MEANINGS: Readonly<Record<string, string>> = {
 const action: Shape = { kind: 'string', enum: ACTIONS };
 const duration: Shape = { kind: 'string', pattern: /^\d+(s|m|h|d)$/, patternHint: 'a duration such as 30m, 24h or 7d' };
 /** A set reference (its name) or an inline list of environment names/ids. */
-const envSet: Shape = oneOrMany({ kind: 'string', pattern: /^[^\s]{1,128}$/, patternHint: 'a set name or an environment name' }, 'a set name or a list of environment names');
+const envSet: Shape = oneOrMany({ kind: 'string', pattern: /^[^\s]{1,128}$/, patternHint: 'a declared set name' }, 'a declared set name, or a list of environment names');
 
 export const SCOPE_SHAPE: Shape = {
   kind: 'object',
@@ -81,6 +81,7 @@ export const SCOPE_SHAPE: Shape = {
       },
     },
     project: { shape: oneOrMany({ kind: 'string' }, 'a project id or name, or a list of them') },
+    traffic: { shape: { kind: 'string', enum: ['active', 'idle'] } },
   },
 };
 
@@ -192,6 +193,8 @@ function buildPolicyShape(providerNames: readonly string[]): Shape {
     agents: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: AGENT_SHAPE } },
     credentials: { shape: { kind: 'map', keyPattern: NAME, keyHint: 'letters, digits, _ . -', values: credentialShape(providerNames) } },
     credentials_required: { shape: { kind: 'boolean' } },
+    // up to 1 TiB per window: beyond that nothing is idle
+    traffic_idle_bytes: { shape: { kind: 'integer', min: 0, max: 2 ** 40 } },
     defaults: {
       shape: {
         kind: 'object',

@@ -93,6 +93,29 @@ export function suggest(word: string, candidates: readonly string[]): string | n
 }
 
 /**
+ * The declared set a misspelt set name most likely meant: by edit distance first, else by the
+ * longest shared start (people shorten names: protected-envs for protected-environments).
+ */
+export function suggestSet(word: string, sets: readonly string[]): string | null {
+  const close = suggest(word, sets);
+  if (close) return close;
+  const w = word.toLowerCase();
+  let best: string | null = null;
+  let bestLen = 0;
+  for (const c of sets) {
+    if (negates(word, c)) continue;
+    const l = c.toLowerCase();
+    let n = 0;
+    while (n < w.length && n < l.length && w[n] === l[n]) n++;
+    if (n > bestLen) {
+      bestLen = n;
+      best = c;
+    }
+  }
+  return best !== null && bestLen >= 5 ? best : null;
+}
+
+/**
  * Parse `text` as YAML and check it against `shape`. Returns plain JS data when there are no
  * issues; throws CheckFailed with every issue found (not only the first) otherwise.
  */

@@ -11,6 +11,10 @@ export interface ResolveRequest {
   headers: IncomingHttpHeaders;
   lookups: LiveLookups;
   signal: AbortSignal;
+  /** How far back recent traffic (the third signal) looks; 0 or absent: not looked up. */
+  trafficWindowMs?: number;
+  /** performance.now() when `signal` aborts: a provider may stop optional lookups a little earlier. */
+  deadlineAt?: number;
 }
 
 /** The codes of scopegate's own answers to an agent, the same for every provider. */
@@ -89,6 +93,21 @@ export interface ProviderAdapter {
    * these; a provider without it is not taken into custody.
    */
   presentedTokens?(headers: IncomingHttpHeaders): { header: string; token: string }[];
+  /**
+   * The headers a call carrying `token` has, in the provider's usual place for it: where a
+   * pre-flight check puts the token an agent names without saying where it goes (X-Scopegate-Token).
+   */
+  tokenHeaders?(token: string): Record<string, string>;
+  /**
+   * The environment variables the provider's own tools read a token from, in order of preference,
+   * and where each token goes on a call: `scopegate mcp` acts as the agent with them.
+   */
+  agentTokenEnv?: readonly { variable: string; header: string; bearer: boolean }[];
+  /**
+   * A call as an agent would describe it to a pre-flight check (path, method, body): shown in the
+   * check tool's description, so an agent learns what to pass from the provider's own shape.
+   */
+  checkExample?: { path: string; method: string; body: unknown };
   /** One line for `scopegate start --help`: what the operator can configure for this provider. */
   help?: string;
 }

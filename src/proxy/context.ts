@@ -5,8 +5,8 @@ export interface ConnectionContext {
   /** Short id for log correlation across the requests of one connection. */
   connectionId: string;
   clientAddress: string;
-  /** How the connection reached us. */
-  via: 'connect' | 'absolute-form' | 'transparent';
+  /** How the connection reached us; `direct`: a path-form request to the listener itself (its own API). */
+  via: 'connect' | 'absolute-form' | 'transparent' | 'direct';
   /** The target as the client named it (CONNECT authority, SNI or absolute URL), normalised. */
   target: Authority;
   scheme: 'https' | 'http';
@@ -14,4 +14,6 @@ export interface ConnectionContext {
   provider: string | null;
   /** Agent identity; `anonymous` without Proxy-Authorization. */
   agent: string;
+  /** Addressed to scopegate itself (its pre-flight API), not to any upstream: nothing on it is forwarded. */
+  own?: true;
 }

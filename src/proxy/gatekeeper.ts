@@ -15,7 +15,12 @@ export type Admission =
   /** A guarded host: terminate TLS and hand every request to the gate. */
   | { kind: 'intercept'; provider: string; agent: string; decisionId: string }
   /** Not guarded, and egress allows it: tunnel it (or, for plain HTTP, forward it untouched). */
-  | { kind: 'tunnel'; agent: string; decisionId: string };
+  | { kind: 'tunnel'; agent: string; decisionId: string }
+  /**
+   * Addressed to scopegate itself (a path-form request on the listener, or its own host name
+   * through the proxy): every request goes to `handleOwn`, TLS terminated like a guarded host's.
+   */
+  | { kind: 'own'; agent: string; decisionId: string };
 
 /** The tunnel the first bytes arrived in: what the client asked CONNECT for. */
 export interface TunnelOrigin {
@@ -55,8 +60,9 @@ export interface ConnectionRecord {
  */
 export interface Gatekeeper {
   /**
-   * One admission path for the three front doors: identify the caller, route the host. `request`
-   * is given for a plain-HTTP (absolute-form) request, which is recorded as a request.
+   * One admission path for the front doors: identify the caller, route the host. `request` is
+   * given for a plain-HTTP (absolute-form or path-form) request, which is recorded as a request.
+   * The `direct` door (a path-form request) is scopegate's own API whatever `target` says.
    */
   admit(door: Door, target: Authority, proxyAuthorization: string | undefined, client: string | null, request?: { method: string; path: string }): Admission;
   /** What a tunnel's first client bytes are: relayed, intercepted as a guarded host, or refused. */
@@ -65,6 +71,11 @@ export interface Gatekeeper {
   guarding(host: string): string | null;
   /** Judge and answer one request; `finished` is called once it has fully finished (shutdown waits for it). */
   handleRequest(ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, finished: () => void): void;
+  /**
+   * A request addressed to scopegate itself (ctx.own): its pre-flight API. Never forwarded;
+   * `finished` is called once it has fully finished.
+   */
+  handleOwn(ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse, finished: () => void): void;
   /** An Upgrade request on an intercepted connection (GraphQL over WebSocket). */
   handleUpgrade(ctx: ConnectionContext, req: IncomingMessage, socket: Duplex, head: Buffer): void;
   recordConnection(r: ConnectionRecord): void;

@@ -32,6 +32,8 @@ export interface ProxyServerOptions {
   limits?: ClientLimits;
 }
 
+const TLS_HANDSHAKE = 0x16;
+
 /** A ClientHello's parse, with 'need-more' as the first-bytes reader expects it. */
 function parseClientHelloSettled(buf: Buffer): Exclude<ReturnType<typeof parseClientHello>, { kind: 'need-more' }> | 'need-more' {
   const hello = parseClientHello(buf);
@@ -73,7 +75,11 @@ export class ProxyServer {
     this.interceptor = new Interceptor({
       leafCache: options.leafCache,
       handler: (ctx, req, res) => this.handle(ctx, req, res),
-      upgrade: (ctx, req, socket, head) => (ctx.provider ? options.gate.handleUpgrade(ctx, req, socket, head) : relayUpgrade(options.upstream, ctx, req, socket, head, options.logger)),
+      upgrade: (ctx, req, socket, head) => {
+        // scopegate's own API speaks plain request and answer: nothing to upgrade to, nowhere to relay
+        if (ctx.own) return answerPlainOnSocket(socket, 404, null, 'scopegate\'s own API takes no Upgrade requests');
+        return ctx.provider ? options.gate.handleUpgrade(ctx, req, socket, head) : relayUpgrade(options.upstream, ctx, req, socket, head, options.logger);
+      },
       onRejected: (ctx, reason) =>
         options.logger.warn({ connectionId: ctx.connectionId, host: ctx.target.host, agent: ctx.agent, reason }, 'interception refused'),
       track: (s) => this.track(s),
@@ -97,10 +103,11 @@ export class ProxyServer {
   /** Made once: the gate calls it when a request has fully finished. */
   private readonly requestDone = (): void => this.inflight.done();
 
-  /** A request, counted while in flight so shutdown can let it finish. */
+  /** A request, counted while in flight so shutdown can let it finish; scopegate's own API or the gate. */
   private handle(ctx: ConnectionContext, req: IncomingMessage, res: ServerResponse): void {
     this.inflight.add();
-    this.options.gate.handleRequest(ctx, req, res, this.requestDone);
+    if (ctx.own) this.options.gate.handleOwn(ctx, req, res, this.requestDone);
+    else this.options.gate.handleRequest(ctx, req, res, this.requestDone);
   }
 
   private track(s: Duplex): void {
@@ -157,8 +164,9 @@ export class ProxyServer {
         socket.destroy();
         return;
       }
-      if (admission.kind === 'intercept') {
-        this.interceptor.accept(socket, this.context('transparent', target, 'https', admission.provider, socket, admission.agent), buf);
+      if (admission.kind === 'intercept' || admission.kind === 'own') {
+        const provider = admission.kind === 'intercept' ? admission.provider : null;
+        this.interceptor.accept(socket, this.context('transparent', target, 'https', provider, socket, admission.agent, admission.kind === 'own'), buf);
         return;
       }
       openTunnel(
@@ -184,7 +192,7 @@ export class ProxyServer {
     });
   }
 
-  private context(via: ConnectionContext['via'], target: Authority, scheme: 'http' | 'https', provider: string | null, socket: Duplex, agent: string): ConnectionContext {
+  private context(via: ConnectionContext['via'], target: Authority, scheme: 'http' | 'https', provider: string | null, socket: Duplex, agent: string, own = false): ConnectionContext {
     return {
       connectionId: randomBytes(4).toString('hex'),
       clientAddress: (socket as Socket).remoteAddress ?? '',
@@ -193,6 +201,7 @@ export class ProxyServer {
       scheme,
       provider,
       agent,
+      ...(own ? { own: true as const } : {}),
     };
   }
 
@@ -219,6 +228,22 @@ export class ProxyServer {
       return;
     }
     const { agent, decisionId } = admission;
+    if (admission.kind === 'own') {
+      // scopegate's own host: TLS terminated with a leaf from the local CA, or cleartext HTTP (clients
+      // that tunnel http:// URLs too); either way every request is answered here, none relayed
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      const take = (first: Buffer): void => {
+        if (first[0] === TLS_HANDSHAKE) this.interceptor.accept(socket, this.context('connect', target, 'https', null, socket, agent, true), first);
+        else this.interceptor.acceptCleartext(socket, this.context('connect', target, 'http', null, socket, agent, true), first);
+      };
+      if (head.length > 0) take(head);
+      else
+        socket.once('data', (chunk: Buffer) => {
+          socket.pause();
+          take(chunk);
+        });
+      return;
+    }
     if (admission.kind === 'intercept') {
       // guarded: judged request by request inside
       const ctx = this.context('connect', target, 'https', admission.provider, socket, agent);
@@ -293,10 +318,17 @@ export class ProxyServer {
     };
   }
 
-  /** `GET http://host/path` — plain HTTP through the proxy, under the same egress and guard rules. */
+  /**
+   * `GET http://host/path` — plain HTTP through the proxy, under the same egress and guard rules;
+   * `POST /v1/check` — a path-form request is for scopegate itself (its pre-flight API).
+   */
   private onAbsoluteForm(req: IncomingMessage, res: ServerResponse): void {
     const decisionId = newDecisionId();
     const url = req.url ?? '';
+    if (url.startsWith('/')) {
+      this.onPathForm(req, res);
+      return;
+    }
     const m = /^(https?):\/\/([^/?#]*)/i.exec(url);
     if (!m) {
       answerPlain(res, 400, decisionId, 'this is a proxy: send CONNECT host:port for HTTPS, or an absolute URL (GET http://host/path) for plain HTTP');
@@ -319,7 +351,20 @@ export class ProxyServer {
     // the gate forwards origin-form: strip scheme and authority from the URL
     req.url = url.slice(m[0].length) || '/';
     if (!req.url.startsWith('/')) req.url = `/${req.url}`;
-    this.handle(this.context('absolute-form', target, scheme, admission.kind === 'intercept' ? admission.provider : null, req.socket, admission.agent), req, res);
+    this.handle(this.context('absolute-form', target, scheme, admission.kind === 'intercept' ? admission.provider : null, req.socket, admission.agent, admission.kind === 'own'), req, res);
+  }
+
+  /** A path-form request on the listener: scopegate's own API, the caller identified as on every door. */
+  private onPathForm(req: IncomingMessage, res: ServerResponse): void {
+    const local = req.socket.localAddress ?? '127.0.0.1';
+    const target: Authority = { host: local.startsWith('::ffff:') ? local.slice(7) : local, port: req.socket.localPort ?? 0 };
+    const admission = this.options.gate.admit('direct', target, req.headers['proxy-authorization'], req.socket.remoteAddress ?? null, { method: req.method ?? '', path: req.url ?? '' });
+    if (admission.kind === 'refuse') {
+      if (admission.status === 407) res.setHeader('proxy-authenticate', 'Basic realm="scopegate"');
+      answerPlain(res, admission.status, admission.decisionId, admission.reason);
+      return;
+    }
+    this.handle(this.context('direct', target, 'http', null, req.socket, admission.agent, true), req, res);
   }
 
   /**

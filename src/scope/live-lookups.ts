@@ -70,9 +70,10 @@ export class LiveLookups {
     name: string,
     query: string,
     variables: Record<string, unknown>,
-    opts: { signal: AbortSignal; fresh: boolean; log: LookupRecord[] },
+    opts: { signal: AbortSignal; fresh: boolean; log: LookupRecord[]; cacheKey?: string },
   ): Promise<Record<string, unknown>> {
-    return this.lookup(host, port, path, credential, name, `${name}|${JSON.stringify(variables)}`, { kind: 'graphql', query, variables }, opts);
+    // a query over a moving time window names what it asks in cacheKey: its dates differ on every call
+    return this.lookup(host, port, path, credential, name, `${name}|${opts.cacheKey ?? JSON.stringify(variables)}`, { kind: 'graphql', query, variables }, opts);
   }
 
   /** A REST read (GET path); the answer's JSON object. */

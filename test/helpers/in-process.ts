@@ -48,7 +48,7 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcess> {
       cb();
     },
   });
-  const app = createScopegate({
+  const app = await createScopegate({
     policy: o.policy,
     providers: o.providers,
     listen: { host: '127.0.0.1', port: 0 },

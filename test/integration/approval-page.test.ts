@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
-import { POCKETOS, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
+import { POCKETOS, pocketOsWorld, startFakeRailway, type FakeRailway } from '../fixtures/fake-railway/index.js';
 
 const CHROMIUM = process.env['SCOPEGATE_CHROMIUM'] ?? '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(!HAVE_CHROMIUM)('the approval page, in headless Chromium', () => {
-  it('a person signs in, sees the held call with its live scope, clicks Approve, and the waiting call is forwarded', async () => {
+  it('a person signs in, sees the held call with its live scope and the agent waiting, confirms the name, and the waiting call is forwarded', async () => {
     const { chromium } = await import('playwright-core');
     const agent = new ProxyAgent({ uri: proxy.proxyUrl, requestTls: { ca: proxy.caPem } });
     const browser = await chromium.launch({
@@ -59,8 +59,17 @@ describe.skipIf(!HAVE_CHROMIUM)('the approval page, in headless Chromium', () =>
       expect(text).toContain('vol-stg-only');
       expect(text).toContain('staging');
       expect(text).toContain('irreversible-destruction');
+      // the agent is still waiting, and the page says so
+      expect(text).toMatch(/waiting for \d+ s: approving forwards its call now/);
       await page.screenshot({ path: process.env['SCOPEGATE_SCREENSHOT'] ?? join(pki.dir, 'approval-page.png'), fullPage: true });
       await page.fill('input[name=reason]', 'scratch only');
+      // irreversible: the approval must name the volume; a wrong name approves nothing
+      expect(await page.textContent('.confirm')).toContain('volumeDelete cannot be undone. Type scratch to approve');
+      await page.fill('input[name=confirm]', 'pgdata');
+      await page.click('button.approve[data-hold]');
+      expect(await page.textContent('.flash.error')).toMatch(/Not approved: volumeDelete cannot be undone: to approve H-\S+, type the name of volume scratch \(vol-stg-only\): scratch \("pgdata" is not its name\)/);
+      expect(fake.world.volumes.some((v) => v.id === POCKETOS.volume.scratch)).toBe(true);
+      await page.fill('input[name=confirm]', 'scratch');
       await page.click('button.approve[data-hold]');
       const answer = await waiting;
       expect(answer.body['errors']).toBeUndefined();
@@ -82,5 +91,70 @@ describe.skipIf(!HAVE_CHROMIUM)('the approval page, in headless Chromium', () =>
       await browser.close();
       await agent.close();
     }
-  });
+  }, 90_000);
+
+  it('a batch shows every operation strictest first, a retry joins the waiting hold, the page refreshes itself under its CSP, and it fits a phone', async () => {
+    const { chromium } = await import('playwright-core');
+    const agent = new ProxyAgent({ uri: proxy.proxyUrl, requestTls: { ca: proxy.caPem } });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    fake.world = pocketOsWorld();
+    const executed = (field: string) => fake.received.filter((r) => r.executed && r.rootFields.includes(field)).length;
+    const before = { upserts: executed('variableUpsert'), deletes: executed('volumeDelete') };
+    // one request, two operations: a production variable rides along with a staging-only deletion
+    const batch = `mutation { aaa: variableUpsert(input: { projectId: "${POCKETOS.projectId}", environmentId: "${POCKETOS.env.prod}", serviceId: "${POCKETOS.svc.api}", name: "DATABASE_URL", value: "postgres://attacker" }) zzz: volumeDelete(volumeId: "${POCKETOS.volume.scratch}") }`;
+    const send = () =>
+      request(`https://${GUARDED}/graphql/v2`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${POCKETOS.token.account}` }, body: JSON.stringify({ query: batch }) }).then(
+        async (r) => (await r.body.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] },
+      );
+    try {
+      const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+      const page = await phone.newPage();
+      const cspViolations: string[] = [];
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+      });
+      await page.goto(`${proxy.adminUrl}/`);
+      await page.fill('input[name=token]', proxy.adminToken);
+      await page.click('button[type=submit]');
+      await page.waitForSelector('text=Nothing is held.');
+      // the call arrives after the page was loaded: the page shows it by itself (no navigation)
+      const first = send();
+      await page.waitForSelector('text=2 operations in one call, strictest first', { timeout: 15_000 });
+      const card = (await page.textContent('.card')) ?? '';
+      // strictest first: the deletion (held) before the variable (allowed alone), each with its class and scope
+      expect(card.indexOf('zzz: volumeDelete')).toBeGreaterThan(-1);
+      expect(card.indexOf('zzz: volumeDelete')).toBeLessThan(card.indexOf('aaa: variableUpsert'));
+      expect(card).toMatch(/volumeDelete on volume vol-stg-only\s*destructive-irreversible\s*hold · irreversible-destruction/);
+      expect(card).toMatch(/aaa: variableUpsert on variable DATABASE_URL\s*modify\s*allow · /);
+      expect(card).toMatch(/variable DATABASE_URL in project pocketos\s*environments: production\s*live deployments in production \(2 replicas\)\s*traffic active: production served/);
+      expect(card).toContain('Approve all 2');
+      // an identical retry joins the same hold: still one card, two calls waiting
+      const second = send();
+      await page.waitForSelector('text=(2 identical calls)', { timeout: 15_000 });
+      expect(await page.textContent('main')).toContain('Waiting for a decision (1)');
+      // on a phone: nothing wider than the screen, and the buttons can be reached
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      const approveBox = await page.locator('button.approve[data-hold]').boundingBox();
+      expect(approveBox!.width).toBeGreaterThan(300);
+      await page.screenshot({ path: join(pki.dir, 'approval-page-phone.png'), fullPage: true });
+      // typing holds the refresh off; the confirmation then approves both operations, for one call
+      await page.fill('input[name=confirm]', 'scratch');
+      await page.waitForTimeout(6000);
+      expect(await page.inputValue('input[name=confirm]')).toBe('scratch');
+      await page.click('button.approve[data-hold]');
+      const answers = await Promise.all([first, second]);
+      const forwarded = answers.filter((a) => !a.errors);
+      const duplicate = answers.filter((a) => a.errors);
+      expect(forwarded).toHaveLength(1);
+      expect(duplicate).toHaveLength(1);
+      expect(duplicate[0]!.errors![0]!.message).toMatch(/approval already let the identical call \S+ through once; this duplicate was not forwarded/);
+      expect(executed('variableUpsert') - before.upserts).toBe(1);
+      expect(executed('volumeDelete') - before.deletes).toBe(1);
+      expect(cspViolations).toEqual([]);
+      await phone.close();
+    } finally {
+      await browser.close();
+      await agent.close();
+    }
+  }, 90_000);
 });

@@ -72,6 +72,9 @@ describe('scopegate policy check', () => {
     ['unknown-provider.yaml', /unknown-provider.yaml:3:3: providers.railwy: "railwy" is not a valid name \(known providers: railway\)/],
     ['bad-yaml.yaml', /bad-yaml.yaml:\d+:\d+: YAML syntax error/],
     ['missing-version.yaml', /missing-version.yaml:1:1: version: "version" is required/],
+    // a misspelt set name must not be read as an environment name (that rule would never match production)
+    ['set-name-typo.yaml', /set-name-typo.yaml:10:40: rules\[0\].match.scope.environments.any_in: "protected-envs" is not a declared set; did you mean "protected-environments"\?.*list them: \[protected-envs\]/],
+    ['set-name-in-list.yaml', /set-name-in-list.yaml:8:41: rules\[0\].match.scope.environments.any_in\[0\]: "protected-environments" is a set's name, but a list holds environment names/],
   ];
   for (const [file, expected] of cases) {
     it(`rejects ${file} with exit 2`, async () => {

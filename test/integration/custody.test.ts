@@ -78,11 +78,11 @@ async function call(token: string, query: string, header = 'authorization'): Pro
   return { code: String(err?.extensions?.['code'] ?? (err ? 'PROVIDER_ERROR' : 'FORWARDED')), rule: err?.extensions?.['rule'] as string | undefined, body };
 }
 const minted = (environments: string[] = [], ttlMs?: number) => app.placeholders.mint({ agent: 'ci-bot', credential: 'railway-owner', adapter: railway, environments, ...(ttlMs ? { ttlMs } : {}) });
-const mint = (environments: string[] = [], ttlMs?: number): string => minted(environments, ttlMs).token;
+const mint = async (environments: string[] = [], ttlMs?: number): Promise<string> => (await minted(environments, ttlMs)).token;
 
 describe('the agent holds a placeholder; scopegate holds the token', () => {
   it('a read with the placeholder reaches Railway with the real token; the placeholder alone, sent straight to Railway, is refused there', async () => {
-    const token = mint();
+    const token = await mint();
     expect(token).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     fake.received.length = 0;
     const r = await call(token, '{ me { id } }');
@@ -96,14 +96,14 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
   });
 
   it('the placeholder works in Project-Access-Token too, and is swapped there as well', async () => {
-    const token = mint();
+    const token = await mint();
     fake.received.length = 0;
     expect((await call(token, '{ me { id } }', 'project-access-token')).code).toBe('FORWARDED');
     expect(fake.received.at(-1)).toMatchObject({ executed: true, tokenKind: 'account' });
   });
 
   it('a ceiling holds before any rule: a staging-bound placeholder cannot touch the shared volume, whatever it is called', async () => {
-    const token = mint(['staging', 'pr-*']);
+    const token = await mint(['staging', 'pr-*']);
     fake.received.length = 0;
     const r = await call(token, `mutation { volumeDelete(volumeId: "${POCKETOS.volume.pgdata}") }`);
     expect(r).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-ceiling' });
@@ -118,7 +118,7 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
     const r = await call(REAL, '{ me { id } }');
     expect(r).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'real-credential' });
     expect(fake.received.length).toBe(0);
-    const seen = app.holds.store.queryAudit({ limit: 50 }).filter((e) => e.event === 'real-credential-seen');
+    const seen = (await app.holds.store.queryAudit({ limit: 50 })).filter((e) => e.event === 'real-credential-seen');
     expect(seen.length).toBeGreaterThan(0);
     expect(seen[0]!.detail).toMatchObject({ tokenHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
     expect(JSON.stringify(seen)).not.toContain(REAL);
@@ -130,12 +130,12 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
   });
 
   it('revoked and expired placeholders stop at once', async () => {
-    const { token, placeholder } = minted();
+    const { token, placeholder } = await minted();
     expect((await call(token, '{ me { id } }')).code).toBe('FORWARDED');
-    expect(app.placeholders.list().find((p) => p.id === placeholder.id)).toMatchObject({ status: 'live', lastUsedAt: expect.any(String) });
-    app.placeholders.revoke(placeholder.id);
+    expect((await app.placeholders.list()).find((p) => p.id === placeholder.id)).toMatchObject({ status: 'live', lastUsedAt: expect.any(String) });
+    await app.placeholders.revoke(placeholder.id);
     expect(await call(token, '{ me { id } }')).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-revoked' });
-    const short = mint([], 1);
+    const short = await mint([], 1);
     await new Promise((r) => setTimeout(r, 10));
     expect(await call(short, '{ me { id } }')).toMatchObject({ code: 'SCOPEGATE_DENIED', rule: 'token-expired' });
   });
@@ -154,7 +154,7 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
       };
       return { ws, next };
     };
-    const { ws, next } = await open(mint(['staging']));
+    const { ws, next } = await open(await mint(['staging']));
     await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
     fake.received.length = 0;
     ws.send(JSON.stringify({ type: 'connection_init', payload: {} }));
@@ -175,16 +175,16 @@ describe('the agent holds a placeholder; scopegate holds the token', () => {
     expect(failed).toBe('403');
     expect(fake.received.some((x) => x.rootFields.includes('volumeDelete'))).toBe(false);
     // the real token inside a message (connection_init carries tokens for some clients): the socket is closed, nothing forwarded
-    const carrier = await open(mint());
+    const carrier = await open(await mint());
     await new Promise<void>((resolve, reject) => { carrier.ws.once('open', () => resolve()); carrier.ws.once('error', reject); });
     const closed = new Promise<number>((r) => carrier.ws.once('close', (code) => r(code)));
     carrier.ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${Buffer.from(REAL).toString('base64')}` } }));
     expect(await closed).toBe(4400);
-    expect(app.holds.store.queryAudit({ limit: 100 }).some((e) => e.event === 'secret-egress' && e.detail?.['where'] === 'websocket message')).toBe(true);
+    expect((await app.holds.store.queryAudit({ limit: 100 })).some((e) => e.event === 'secret-egress' && e.detail?.['where'] === 'websocket message')).toBe(true);
   });
 
   it('neither the real token nor a placeholder is in any log line or any file under the data dir', async () => {
-    const token = mint();
+    const token = await mint();
     await call(token, '{ me { id } }');
     const log = lines.join('');
     expect(log).not.toContain(REAL);

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CLI } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
 
 describe('scopegate demo', () => {
   it('replays the incident with the agent holding a staging placeholder: worthless direct, ceiling then rules deny, staging-only delete held, real token refused and reported, nothing left running', async () => {
-    const r = await run(process.execPath, [CLI, 'demo'], { env: { NO_COLOR: '1' }, timeoutMs: 30_000 });
+    const r = await run(process.execPath, [CLI, 'demo'], { env: { NO_COLOR: '1' }, timeoutMs: 120_000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     // the agent holds a placeholder minted by `scopegate token create`, shaped like a Railway token
@@ -19,7 +21,7 @@ describe('scopegate demo', () => {
     expect(r.stdout).toMatch(/lookup {3}volume vol-7f3a9d \(pgdata\) is bound to environments production, staging/);
     expect(r.stdout).toMatch(/decision DENY by rule never-destroy-protected/);
     expect(r.stdout).toMatch(/decision HOLD by rule irreversible-destruction/);
-    expect(r.stdout).toMatch(/person {3}scopegate holds approve H-\S+ --reason/);
+    expect(r.stdout).toMatch(/person {3}scopegate holds approve H-\S+ --confirm scratch --reason .*\(admin API: HTTP 200\)/);
     expect(r.stdout).toMatch(/retries the identical call: Railway answered \(rule approved-hold:H-/);
     expect(r.stdout).toMatch(/vol-stg-only was deleted/);
     // (c) a real token pasted by mistake: refused and audited, by hash only
@@ -30,5 +32,74 @@ describe('scopegate demo', () => {
     expect(r.stdout).not.toMatch(/\x1b\[/); // NO_COLOR
     const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('scopegate-demo-'));
     expect(left).toEqual([]);
-  });
+  }, 150_000);
+
+
+  // issue 18, item 7: a playground to try policies, holds and the page by hand
+  it('--keep leaves a playground: the printed environment reaches the fake through scopegate, a call waits on a hold a person approves, and Ctrl-C stops it all', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo', '--keep'], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    try {
+      for (let i = 0; i < 600 && !out.includes('playground ready'); i++) await new Promise((r) => setTimeout(r, 200));
+      expect(out).toContain('playground ready');
+      const envFile = /agent {4}\. (\S+agent\.sh)/.exec(out)![1]!;
+      const admin = /approval page http:\/\/(\S+)\//.exec(out)![1]!;
+      const dataDir = /--data-dir (\S+)/.exec(out.slice(out.indexOf('Playground')))![1]!;
+      const work = dirname(envFile);
+      // the environment as the file gives it, for curl exactly as printed
+      const env: Record<string, string> = { PATH: process.env['PATH'] ?? '' };
+      for (const line of readFileSync(envFile, 'utf8').trim().split('\n')) {
+        const m = /^export ([A-Z_a-z]+)='(.*)'$/.exec(line)!;
+        env[m[1]!] = m[2]!;
+      }
+      expect(env['RAILWAY_API_TOKEN']).toMatch(/^[0-9a-f-]{36}$/);
+      const curl = (query: string) => run('curl', ['-s', 'https://backboard.railway.com/graphql/v2', '-H', `Authorization: Bearer ${env['RAILWAY_API_TOKEN']}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ query })], { env, inheritEnv: false, timeoutMs: 60_000 });
+      expect(JSON.parse((await curl('query { project(id: "prj-pocketos") { name } }')).stdout)).toEqual({ data: { project: { name: 'pocketos' } } });
+      expect((await curl('mutation { volumeDelete(volumeId: "vol-7f3a9d") }')).stdout).toMatch(/"code":"SCOPEGATE_DENIED".*"rule":"token-ceiling"/);
+      // holds wait in the playground: approve while the agent waits, by the printed CLI command
+      const waiting = curl('mutation { volumeDelete(volumeId: "vol-stg-only") }');
+      const holds = (...args: string[]) => run(process.execPath, [CLI, 'holds', ...args, '--admin', admin, '--data-dir', dataDir]);
+      let id: string | undefined;
+      for (let i = 0; i < 100 && !id; i++) {
+        id = /^(H-\S+) {2}pending {3}waiting \d+ s/m.exec((await holds('list', '--status', 'pending')).stdout)?.[1];
+        if (!id) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(id).toBeDefined();
+      expect((await holds('approve', id!, '--confirm', 'scratch')).code).toBe(0);
+      expect((await waiting).stdout).toBe('{"data":{"volumeDelete":true}}');
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(out).toContain('stopping the playground');
+      expect(existsSync(work)).toBe(false);
+      const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(work));
+      expect(left).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 180_000);
+
+  it('Ctrl-C in the middle of the replay stops scopegate and removes the work folder', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo'], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    try {
+      for (let i = 0; i < 600 && !out.includes('The agent gets a placeholder'); i++) await new Promise((r) => setTimeout(r, 200));
+      // the demo's own scopegate, found by its parent: its --ca-dir names the work folder
+      const kids = execFileSync('ps', ['-o', 'args=', '--ppid', String(child.pid)], { encoding: 'utf8' });
+      const work = /--ca-dir (\S+)\/ca /.exec(kids)?.[1];
+      expect(work).toMatch(/scopegate-demo-/);
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(existsSync(work!)).toBe(false);
+      for (let i = 0; i < 50 && execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(work!); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(work!);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 180_000);
 });

@@ -83,10 +83,15 @@ describe('the agent side', () => {
       expect(first.message).toMatch(/Hold H-\S+ must be approved .*scopegate holds approve H-/);
       const id = first.holdId!;
       expect((await admin(p, 'GET', `/api/holds/${id}`)).json).toMatchObject({ id, status: 'pending', agent: 'anonymous', operation: 'volumeDelete', rule: 'irreversible-destruction', target: { type: 'volume', id: POCKETOS.volume.scratch } });
-      // before approval the retry is held again (a new hold), not forwarded
+      // before approval the retry is not forwarded: it joins the pending hold instead of making a
+      // second one that would stay pending after the first went through (issue 18)
       const early = await call(p, SCRATCH_DELETE);
       expect(early.code).toBe('SCOPEGATE_HOLD_PENDING');
-      expect(early.holdId).not.toBe(id);
+      expect(early.holdId).toBe(id);
+      expect(((await admin(p, "GET", "/api/holds?status=pending")).json as unknown as unknown[]).length).toBe(1);
+      const joined = (await admin(p, 'GET', `/api/audit?hold=${id}`)).json as { events: { event: string; reason: string; decisionId: string }[] };
+      const earlyDecision = (early.body['errors'] as { extensions: { decisionId: string } }[])[0]!.extensions.decisionId;
+      expect(joined.events.find((e) => e.event === 'hold' && e.reason === `joined ${id}: the identical call is already waiting for a person`)?.decisionId).toBe(earlyDecision);
       const ok = await admin(p, 'POST', `/api/holds/${id}/approve`, { reason: 'scratch is staging-only' });
       expect(ok.status).toBe(200);
       expect(ok.json).toMatchObject({ status: 'approved', decidedBy: 'admin-api', decisionReason: 'scratch is staging-only' });
@@ -267,14 +272,18 @@ describe('nothing is lost', () => {
       const after = (await admin(p2, 'GET', `/api/holds/${first.holdId}`)).json;
       expect(after).toEqual(before);
       expect(deletes()).toBe(0);
+      // the retry after the restart joins the hold that survived it; another held call gets a new id
       const second = await call(p2, SCRATCH_DELETE);
-      expect(second.holdId).not.toBe(first.holdId);
+      expect(second.holdId).toBe(first.holdId);
+      const other = await call(p2, `mutation { serviceDelete(id: "${POCKETOS.svc.api}", environmentId: "${POCKETOS.env.pr12}") }`);
+      expect(other.code).toBe('SCOPEGATE_HOLD_PENDING');
+      expect(other.holdId).not.toBe(first.holdId);
       expect((await admin(p2, 'POST', `/api/holds/${first.holdId}/approve`)).status).toBe(200);
       expect(deletes()).toBe(0);
       expect((await call(p2, SCRATCH_DELETE)).code).toBe('FORWARDED');
       expect(deletes()).toBe(1);
       const audit = (await admin(p2, 'GET', `/api/audit?hold=${first.holdId}`)).json as { events: { event: string }[] };
-      expect(audit.events.map((e) => e.event).reverse()).toEqual(['hold', 'approve', 'use', 'forward']);
+      expect(audit.events.map((e) => e.event).reverse()).toEqual(['hold', 'hold', 'approve', 'use', 'forward']);
     } finally {
       await p2.stop();
     }
@@ -310,6 +319,22 @@ describe('the person side', () => {
     }
   });
 
+  // issue 18: an environment's deletion said "backups: not applicable" and nothing of what it destroys
+  it('an environment deletion shows what it destroys with it and the backups on its volumes', async () => {
+    const p = await startProxy({ args: proxyArgs('--hold-timeout', '0') });
+    try {
+      const held = await call(p, `mutation { environmentDelete(id: "${POCKETOS.env.staging}") }`);
+      expect(held.code).toBe('SCOPEGATE_HOLD_PENDING');
+      expect(held.message).toMatch(/environment env-staging \(staging\) is bound to environment staging; .*destroys with it 2 services \(api, postgres\), 2 volume instances \(pgdata, scratch\); 1 backup stored on the target itself/);
+      const shown = await run(process.execPath, [CLI, 'holds', 'show', held.holdId!, '--admin', `127.0.0.1:${p.adminPort}`, '--data-dir', p.dataDir]);
+      expect(shown.stdout).toMatch(/scope {5}project pocketos: environment env-staging \(staging\) .*destroys with it 2 services \(api, postgres\), 2 volume instances \(pgdata, scratch\)/);
+      expect(shown.stdout).toMatch(/live deployments in staging/);
+      expect(fake.received.filter((r) => r.executed && r.rootFields.includes('environmentDelete'))).toHaveLength(0);
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('scopegate holds list / show / approve / deny through the admin API', async () => {
     const p = await startProxy({ args: proxyArgs('--hold-timeout', '0') });
     const sg = (...args: string[]) => run(process.execPath, [CLI, 'holds', ...args, '--admin', `127.0.0.1:${p.adminPort}`, '--data-dir', p.dataDir]);
@@ -319,10 +344,19 @@ describe('the person side', () => {
       const list = await sg('list', '--status', 'pending');
       expect(list.code).toBe(0);
       expect(list.stdout).toContain(a.holdId!);
-      expect(list.stdout).toMatch(/volumeDelete volume:vol-stg-only {2}\[staging; 0 backup\(s\)\]/);
+      expect(list.stdout).toMatch(/pending {3}not waiting {2}.* volumeDelete volume:vol-stg-only {2}\[project pocketos: volume vol-stg-only \(scratch\) is bound to environment staging; live deployments in staging; traffic idle: .*; no backups\]/);
       const show = await sg('show', a.holdId!);
-      expect(show.stdout).toMatch(/scope {5}staging/);
-      expect((await sg('approve', a.holdId!, '--reason', 'fine')).stdout).toMatch(/^approved H-/);
+      expect(show.stdout).toMatch(/scope {5}project pocketos: volume vol-stg-only \(scratch\) is bound to environment staging/);
+      expect(show.stdout).toMatch(/confirm {3}volumeDelete cannot be undone: approve with --confirm scratch/);
+      expect(show.stdout).toMatch(/ {2}1\. volumeDelete on volume vol-stg-only {2}\[destructive-irreversible\] {2}→ hold \(irreversible-destruction\)/);
+      // irreversible: without --confirm (and no terminal to ask on) nothing is approved
+      const unconfirmed = await sg('approve', a.holdId!, '--reason', 'fine');
+      expect(unconfirmed.code).toBe(2);
+      expect(unconfirmed.stderr).toMatch(/volumeDelete cannot be undone; to approve it, name its target: scopegate holds approve H-\S+ --confirm scratch/);
+      const wrong = await sg('approve', a.holdId!, '--confirm', 'pgdata');
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/type the name of volume scratch \(vol-stg-only\): scratch \("pgdata" is not its name\) \(HTTP 422\)/);
+      expect((await sg('approve', a.holdId!, '--reason', 'fine', '--confirm', 'scratch')).stdout).toMatch(/^approved H-/);
       expect((await sg('deny', b.holdId!)).stdout).toMatch(/^denied H-/);
       const again = await sg('approve', a.holdId!);
       expect(again.code).toBe(1);
@@ -363,7 +397,7 @@ describe('the person side', () => {
       const json = got.find((g) => g.path === '/json')!.body as Record<string, unknown>;
       expect(json).toMatchObject({ event: 'hold', hold: { id: held.holdId, operation: 'volumeDelete', agent: 'anonymous', rule: 'irreversible-destruction' }, approve: `scopegate holds approve ${held.holdId}` });
       const slack = got.find((g) => g.path === '/slack')!.body as { text: string };
-      expect(slack.text).toMatch(/holding volumeDelete on volume vol-stg-only .*\(staging\)/);
+      expect(slack.text).toMatch(/holding volumeDelete on volume vol-stg-only .*is bound to environment staging/);
       expect(JSON.stringify(got)).not.toContain(POCKETOS.token.account);
     } finally {
       for (const r of pendingBlackHole) r.destroy();

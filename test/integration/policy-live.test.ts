@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
@@ -141,6 +142,19 @@ describe('scopegate explain', () => {
     const text = await run(process.execPath, [CLI, 'explain', '--request', fx('incident.json')]);
     expect(text.stdout).toMatch(/rule {6}unresolved-scope \(.*default.yaml:\d+\) → hold/);
     expect(text.stdout).toMatch(/^decision {2}hold/m);
+  });
+  it('a misspelt set name is refused, not read as an environment that lets the incident call through', async () => {
+    const typo = join(ROOT, 'test', 'fixtures', 'policies', 'set-name-typo.yaml');
+    const r = await run(process.execPath, [CLI, 'explain', '--policy', typo, '--request', fx('incident.json'), '--scope', fx('shared-volume-scope.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/set-name-typo.yaml:10:40: .*"protected-envs" is not a declared set; did you mean "protected-environments"\?/);
+    expect(r.stdout).not.toMatch(/allow/);
+    // the same policy with the set named right denies the incident call
+    const fixed = join(mkdtempSync(join(tmpdir(), 'sg-set-')), 'fixed.yaml');
+    writeFileSync(fixed, readFileSync(typo, 'utf8').replace('protected-envs', 'protected-environments'));
+    const ok = await run(process.execPath, [CLI, 'explain', '--policy', fixed, '--request', fx('incident.json'), '--scope', fx('shared-volume-scope.json'), '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ decision: 'deny', rule: 'never-destroy-protected' });
   });
   it('bad input exits 2 naming the file', async () => {
     const r = await run(process.execPath, [CLI, 'explain', '--request', '/nonexistent.json']);

@@ -49,7 +49,7 @@ beforeAll(async () => {
   running = await startInProcess({ policy, providers: PROVIDERS, routes: new Map([[GUARDED, { address: '127.0.0.1', port: fake.port }]]), upstreamCa: pki.caPem });
   ({ app, agent, lines } = running);
   proxyPort = running.at.proxy.port;
-  placeholder = app.placeholders.mint({ agent: 'ci-bot', credential: 'railway-owner', adapter: railway, environments: [] }).token;
+  placeholder = (await app.placeholders.mint({ agent: 'ci-bot', credential: 'railway-owner', adapter: railway, environments: [] })).token;
 });
 
 afterAll(async () => {
@@ -161,8 +161,8 @@ describe('a custody secret never leaves through an agent\'s request', () => {
   });
 
   it('every refusal is audited as secret-egress with the credential\'s name, never the value; no log line has it either', async () => {
-    app.holds.flushAudit();
-    const seen = app.holds.store.queryAudit({ limit: 200 }).filter((e) => e.event === 'secret-egress');
+    await app.holds.flushAudit();
+    const seen = (await app.holds.store.queryAudit({ limit: 200 })).filter((e) => e.event === 'secret-egress');
     expect(seen.length).toBeGreaterThanOrEqual(10);
     for (const e of seen) expect(e.detail).toMatchObject({ credential: 'railway-owner' });
     expect(seen.some((e) => e.host === '127.0.0.1' && e.detail?.['where'] === 'header x-note')).toBe(true);

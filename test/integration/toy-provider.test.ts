@@ -101,12 +101,12 @@ describe('a REST provider plugged in from its own folder', () => {
     // the live lookup was made with the agent's own key; the DELETE itself never reached the provider
     expect(seen).toEqual(['GET /v1/boxes/box-1/bindings key=true']);
     const holdId = String(err['holdId']);
-    expect(app.holds.store.getHold(holdId)).toMatchObject({ status: 'pending', operation: 'deleteBox', host: HOST });
-    expect(app.holds.decide(holdId, true, 'test', null)?.status).toBe('approved');
+    expect(await app.holds.store.getHold(holdId)).toMatchObject({ status: 'pending', operation: 'deleteBox', host: HOST });
+    expect((await app.holds.decide(holdId, true, 'test', null))?.status).toBe('approved');
     expect((await call('DELETE', '/v1/boxes/box-1')).body).toEqual({ ok: true, method: 'DELETE', url: '/v1/boxes/box-1' });
     expect((await call('DELETE', '/v1/boxes/box-1')).status).toBe(409);
     expect(seen.filter((s) => s.startsWith('DELETE'))).toEqual(['DELETE /v1/boxes/box-1 key=true']);
-    const events = app.holds.store.queryAudit({ hold: holdId, limit: 20 }).map((e) => e.event);
+    const events = (await app.holds.store.queryAudit({ hold: holdId, limit: 20 })).map((e) => e.event);
     expect(events).toEqual(expect.arrayContaining(['hold', 'approve', 'use', 'forward']));
   });
 

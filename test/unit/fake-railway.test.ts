@@ -296,6 +296,52 @@ describe('mutations change the world', () => {
   });
 });
 
+describe('metrics (httpMetrics, metrics) from the world’s traffic, as Railway’s schema has them', () => {
+  const window = (seconds: number) => ({ startDate: new Date(Date.now() - seconds * 1000).toISOString(), endDate: new Date(Date.now() + 1000).toISOString() });
+  const HTTP = 'query H($e: String!, $s: String!, $startDate: DateTime!, $endDate: DateTime!, $step: Int) { httpMetrics(environmentId: $e, serviceId: $s, startDate: $startDate, endDate: $endDate, stepSeconds: $step) { samples { ts value } } }';
+  const NET = 'query N($p: String, $e: String, $startDate: DateTime!, $endDate: DateTime) { metrics(projectId: $p, environmentId: $e, startDate: $startDate, endDate: $endDate, measurements: [NETWORK_RX_GB, NETWORK_TX_GB], groupBy: [ENVIRONMENT_ID, SERVICE_ID]) { measurement tags { environmentId serviceId } values { ts value } } }';
+  const sum = (xs: { value: number }[]) => xs.reduce((a, x) => a + x.value, 0);
+
+  it('httpMetrics: request counts per step inside the window asked for, each step named by its start', async () => {
+    const fifteen = await gql(HTTP, { e: POCKETOS.env.prod, s: POCKETOS.svc.api, step: 60, ...window(900) });
+    const samples = fifteen.body.data.httpMetrics.samples as { ts: number; value: number }[];
+    expect(sum(samples)).toBe(1204);
+    const start = Math.floor(Date.parse(window(900).startDate) / 1000);
+    for (const x of samples) expect((x.ts - start) % 60).toBeLessThanOrEqual(1);
+    // a shorter window sees only the recent samples; the database serves no HTTP at all
+    expect(sum((await gql(HTTP, { e: POCKETOS.env.prod, s: POCKETOS.svc.api, ...window(100) })).body.data.httpMetrics.samples)).toBe(601);
+    expect((await gql(HTTP, { e: POCKETOS.env.prod, s: POCKETOS.svc.db, ...window(900) })).body.data.httpMetrics.samples).toEqual([]);
+  });
+
+  it('metrics: network bytes in GB per environment and service; a service with no samples is listed with none', async () => {
+    const r = (await gql(NET, { p: POCKETOS.projectId, ...window(900) })).body.data.metrics as { measurement: string; tags: { environmentId: string; serviceId: string }; values: { value: number }[] }[];
+    const of = (m: string, e: string, s: string) => r.find((x) => x.measurement === m && x.tags.environmentId === e && x.tags.serviceId === s)!;
+    expect(sum(of('NETWORK_TX_GB', POCKETOS.env.prod, POCKETOS.svc.db).values) * 1024 ** 3).toBeCloseTo(320_000_000, -2);
+    expect(of('NETWORK_RX_GB', POCKETOS.env.pr12, POCKETOS.svc.api).values).toEqual([]);
+    expect(r).toHaveLength(5 * 2);
+  });
+
+  it('a project token sees its own environment’s metrics only; a test can make a field fail', async () => {
+    const mine = (await gql(NET, { p: POCKETOS.projectId, ...window(900) }, { who: 'project' })).body.data.metrics as { tags: { environmentId: string } }[];
+    expect(new Set(mine.map((x) => x.tags.environmentId))).toEqual(new Set([POCKETOS.env.staging]));
+    expect((await gql(HTTP, { e: POCKETOS.env.prod, s: POCKETOS.svc.api, ...window(900) }, { who: 'project' })).body.errors[0].message).toBe('Not Authorized');
+    fake.world.fieldErrors = { metrics: 'Not Authorized' };
+    expect((await gql(NET, { p: POCKETOS.projectId, ...window(900) })).body.errors[0].message).toBe('Not Authorized');
+    expect((await gql(HTTP, { e: POCKETOS.env.prod, s: POCKETOS.svc.api, ...window(900) })).body.data.httpMetrics.samples.length).toBeGreaterThan(0);
+  });
+
+  it('holdField keeps an answer back until released, and answeredAt says when it went', async () => {
+    const held = fake.holdField('metrics');
+    const pending = gql(NET, { p: POCKETOS.projectId, ...window(900) });
+    await held.arrived;
+    await gql(HTTP, { e: POCKETOS.env.prod, s: POCKETOS.svc.api, ...window(900) });
+    expect(fake.received.find((x) => x.rootFields.includes('httpMetrics'))!.answeredAt).toBeDefined();
+    expect(fake.received.find((x) => x.rootFields.includes('metrics'))!.answeredAt).toBeUndefined();
+    held.release();
+    expect((await pending).body.data.metrics.length).toBe(10);
+  });
+});
+
 describe('received', () => {
   it('records schema root field names through aliases and fragments, never token values', async () => {
     const q = `mutation Sneaky($v: String!) {

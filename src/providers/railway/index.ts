@@ -52,6 +52,8 @@ export function createRailwayAdapter(persisted = new PersistedQueries()): Provid
         signal: req.signal,
         agentCredential: railwayCredential(req.headers),
         resolverCredential: resolverCredential(),
+        ...(req.trafficWindowMs !== undefined ? { trafficWindowMs: req.trafficWindowMs } : {}),
+        ...(req.deadlineAt !== undefined ? { deadlineAt: req.deadlineAt } : {}),
       }),
     callEssence: (op) => ({ name: op.name, type: op.type, args: op.args }),
     // the staged patch a commit applies and the backups a restore drops are what a person approved
@@ -71,6 +73,13 @@ export function createRailwayAdapter(persisted = new PersistedQueries()): Provid
       }
       return out;
     },
+    tokenHeaders: (token) => ({ authorization: `Bearer ${token}` }),
+    // the CLI's names: RAILWAY_API_TOKEN an account or workspace token, RAILWAY_TOKEN a project token
+    agentTokenEnv: [
+      { variable: 'RAILWAY_API_TOKEN', header: 'authorization', bearer: true },
+      { variable: 'RAILWAY_TOKEN', header: 'project-access-token', bearer: false },
+    ],
+    checkExample: { path: '/graphql/v2', method: 'POST', body: { query: 'mutation($id: String!) { volumeDelete(volumeId: $id) }', variables: { id: '<volume id>' } } },
     help: 'SCOPEGATE_RAILWAY_RESOLVER_TOKEN, when set, is used for lookups (a read-broad token: a project token sees only its own environment)',
   };
 }

@@ -16,7 +16,7 @@ export const PROJECT_SNAPSHOT = `query ScopegateProjectSnapshot($projectId: Stri
         serviceInstances(first: 500) {
           edges { node {
             id serviceId environmentId
-            activeDeployments { id status }
+            activeDeployments { id status instances { id status } }
             domains { customDomains { id domain } serviceDomains { id domain } }
           } }
           pageInfo { hasNextPage }
@@ -79,6 +79,33 @@ export const CUSTOM_DOMAIN = `query ScopegateCustomDomain($id: String!, $project
   customDomain(id: $id, projectId: $projectId) { id environmentId serviceId projectId }
 }`;
 
+/**
+ * HTTP requests served, per (environment, service) pair, in one round trip: one aliased
+ * `httpMetrics` field per pair (`h0`, `h1`, …), each with its own variables. Samples are request
+ * counts per step; an answer with no samples for a service that exists is zero requests.
+ */
+export function httpTrafficQuery(pairs: number): string {
+  const vars = ['$startDate: DateTime!', '$endDate: DateTime!', '$stepSeconds: Int'];
+  const fields: string[] = [];
+  for (let i = 0; i < pairs; i++) {
+    vars.push(`$e${i}: String!`, `$s${i}: String!`);
+    fields.push(`  h${i}: httpMetrics(environmentId: $e${i}, serviceId: $s${i}, startDate: $startDate, endDate: $endDate, stepSeconds: $stepSeconds) { samples { ts value } }`);
+  }
+  return `query ScopegateHttpTraffic(${vars.join(', ')}) {\n${fields.join('\n')}\n}`;
+}
+
+/**
+ * Network bytes in and out of every service of the project, by environment and service, in one
+ * round trip: what shows a database (TCP, never HTTP) in use.
+ */
+export const NETWORK_TRAFFIC = `query ScopegateNetworkTraffic($projectId: String!, $startDate: DateTime!, $endDate: DateTime!, $sampleRateSeconds: Int) {
+  metrics(projectId: $projectId, startDate: $startDate, endDate: $endDate, measurements: [NETWORK_RX_GB, NETWORK_TX_GB], groupBy: [ENVIRONMENT_ID, SERVICE_ID], sampleRateSeconds: $sampleRateSeconds) {
+    measurement
+    tags { environmentId serviceId }
+    values { ts value }
+  }
+}`;
+
 export const ALL_QUERIES: Record<string, string> = {
   PROJECT_SNAPSHOT,
   ENVIRONMENT_PROJECT,
@@ -90,4 +117,7 @@ export const ALL_QUERIES: Record<string, string> = {
   BACKUPS,
   STAGED_PATCH,
   CUSTOM_DOMAIN,
+  HTTP_TRAFFIC_ONE: httpTrafficQuery(1),
+  HTTP_TRAFFIC_THREE: httpTrafficQuery(3),
+  NETWORK_TRAFFIC,
 };

@@ -3,10 +3,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Operation, OperationClass } from '../../inspect/operation.js';
 import { LookupError, errorMessage } from '../../errors.js';
 import { credentialId, type Credential, type LiveLookups, type LookupRecord } from '../../scope/live-lookups.js';
-import { unresolved, type Scope } from '../../scope/scope.js';
+import { unresolved, type EnvironmentRef, type Scope, type Traffic } from '../../scope/scope.js';
 import { classifyEnvironmentPatch } from './classify.js';
 import * as Q from './queries.js';
-import { parseSnapshot, reachInSnapshot, toScope, type Located } from './snapshot.js';
+import { parseSnapshot, reachInSnapshot, toScope, type Located, type Reach, type Snapshot } from './snapshot.js';
+import { railwayTraffic } from './traffic.js';
 
 /**
  * Railway's credentials: `Authorization: Bearer` (account, workspace or OAuth token: sees what
@@ -34,6 +35,10 @@ export interface ResolveContext {
   agentCredential: Credential | { problem: string } | null;
   /** A read-broad credential configured for scopegate, used instead of the agent's when set. */
   resolverCredential: Credential | null;
+  /** How far back recent traffic looks; 0 or absent: traffic is not looked up. */
+  trafficWindowMs?: number;
+  /** performance.now() by which every lookup must be done: traffic gives up a little earlier, so a slow metrics answer leaves the traffic unknown, not the scope unresolved. */
+  deadlineAt?: number;
 }
 
 export const RAILWAY_GRAPHQL_PATH = '/graphql/v2';
@@ -60,6 +65,7 @@ export async function resolveRailway(op: Operation, ctx: ResolveContext): Promis
   const q = (name: string, query: string, variables: Record<string, unknown> = {}): Promise<Record<string, unknown>> =>
     ctx.lookups.query(ctx.host, ctx.port, RAILWAY_GRAPHQL_PATH, cred, name, query, variables, { signal: ctx.signal, fresh, log });
 
+  let traffic: { result: Promise<Traffic>; stop: () => void } | undefined;
   try {
     const located: Located = {};
     const projectId = await locateProject(op, cred, q, located);
@@ -77,10 +83,18 @@ export async function resolveRailway(op: Operation, ctx: ResolveContext): Promis
     const reach = reachInSnapshot(op, snap, located);
     if ('unresolved' in reach) return done(unresolved(reach.unresolved));
     const scope = toScope(snap, reach);
+    // traffic is asked for now, side by side with the backups and the staged patch below
+    if (ctx.trafficWindowMs && ctx.trafficWindowMs > 0) traffic = lookUpTraffic(ctx, cred, fresh, log, snap, reach, scope.environments);
+
+    // deleting a container (an environment, a project) destroys what it holds: name it, and count
+    // the backups kept on its volumes, which go with them
+    const container = (scope.resource?.type === 'environment' || scope.resource?.type === 'project') && op.class.startsWith('destructive');
+    if (container) scope.contents = containedIn(snap, reach.envIds, scope.resource!.type === 'project');
 
     // backups inside the blast radius: Railway keeps them on the volume instance itself
-    const instances =
-      scope.resource?.type === 'volume'
+    const instances = container
+      ? snap.volumeInstances.filter((v) => reach.envIds.includes(v.environmentId))
+      : scope.resource?.type === 'volume'
         ? snap.volumeInstances.filter((v) => v.volumeId === scope.resource!.id && reach.envIds.includes(v.environmentId))
         : scope.resource?.type === 'volumeInstance' || scope.resource?.type === 'volumeBackup'
           ? snap.volumeInstances.filter((v) => v.id === (str(op.target!.with['volumeInstanceId']) ?? located.volumeInstanceId ?? op.target!.id))
@@ -110,11 +124,60 @@ export async function resolveRailway(op: Operation, ctx: ResolveContext): Promis
       scope.facts = { ...scope.facts, stagedPatch: { id: str(staged['id']) ?? null, updatedAt: str(staged['updatedAt']) ?? null, hash: patchHash, summary: verdict.reason } };
       scope.payloadClass = verdict.class === 'unknown' ? { class: 'unknown', reason: `the staged patch cannot be read: ${verdict.reason}` } : { class: verdict.class, reason: `staged patch ${str(staged['id']) ?? ''}: ${verdict.reason}` };
     }
+    if (traffic) scope.traffic = await traffic.result;
     return done(scope);
   } catch (err) {
     if (err instanceof LookupError) return done(unresolved(`lookup failed: ${err.message}`));
     return done(unresolved(`lookup failed: ${errorMessage(err)}`));
+  } finally {
+    traffic?.stop();
   }
+}
+
+/**
+ * The traffic lookups, started at once and never failing: under their own deadline, a little
+ * before the call's, so that what they cannot say in time is unknown traffic in a resolved scope.
+ */
+function lookUpTraffic(ctx: ResolveContext, cred: Credential, fresh: boolean, log: LookupRecord[], snap: Snapshot, reach: Reach, environments: EnvironmentRef[]): { result: Promise<Traffic>; stop: () => void } {
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  if (ctx.deadlineAt !== undefined) {
+    const remaining = ctx.deadlineAt - performance.now();
+    timer = setTimeout(() => ac.abort(), Math.max(0, remaining - Math.min(250, remaining * 0.2)));
+    timer.unref();
+  }
+  const windowSeconds = Math.round(ctx.trafficWindowMs! / 1000);
+  const now = Date.now();
+  const result = railwayTraffic({ projectId: snap.project.id, environments, bound: reach.bound, windowSeconds, now }, (name, query, variables, cacheKey) =>
+    ctx.lookups.query(ctx.host, ctx.port, RAILWAY_GRAPHQL_PATH, cred, name, query, variables, { signal: ac.signal, fresh, log, cacheKey }),
+  ).catch((err: unknown): Traffic => ({ windowSeconds, measuredAt: new Date(now).toISOString(), environments: environments.map((environment) => ({ environment, unknown: errorMessage(err) })) }));
+  return {
+    result,
+    stop: () => {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** The services and volumes in these environments (and the environments themselves, for a project), by name. */
+function containedIn(snap: Snapshot, envIds: readonly string[], withEnvironments: boolean): NonNullable<Scope['contents']> {
+  const envName = (id: string): string => snap.environments.find((e) => e.id === id)?.name ?? id;
+  const out: NonNullable<Scope['contents']> = [];
+  if (withEnvironments) for (const id of envIds) out.push({ type: 'environment', id, name: envName(id) });
+  for (const i of snap.serviceInstances.filter((x) => envIds.includes(x.environmentId))) {
+    out.push({ type: 'service', id: i.serviceId, name: `${snap.services.get(i.serviceId) ?? i.serviceId}${withEnvironments ? ` in ${envName(i.environmentId)}` : ''}`, environment: envName(i.environmentId) });
+  }
+  for (const v of snap.volumeInstances.filter((x) => envIds.includes(x.environmentId))) {
+    // an environment's deletion takes its instance of a volume (and the backups on it); a volume
+    // shared with another environment keeps its other instances
+    out.push(withEnvironments
+      ? { type: 'volume', id: v.volumeId, name: `${snap.volumes.get(v.volumeId) ?? v.volumeId} in ${envName(v.environmentId)}`, environment: envName(v.environmentId) }
+      : { type: 'volume instance', id: v.id, name: snap.volumes.get(v.volumeId) ?? v.volumeId, environment: envName(v.environmentId) });
+  }
+  return out;
 }
 
 function safeJson(s: string): unknown {

@@ -9,7 +9,7 @@ import type { EnvironmentRef, Scope } from '../../scope/scope.js';
 export interface Snapshot {
   project: { id: string; name: string; workspaceId: string | null; primaryEnvironmentId: string | null };
   environments: { id: string; name: string; isFork: boolean; isEphemeral: boolean }[];
-  serviceInstances: { id: string; serviceId: string; environmentId: string; active: number; domainIds: string[] }[];
+  serviceInstances: { id: string; serviceId: string; environmentId: string; active: number; replicas: number; domainIds: string[] }[];
   volumeInstances: { id: string; volumeId: string; serviceId: string | null; environmentId: string; mountPath: string }[];
   services: Map<string, string>;
   volumes: Map<string, string>;
@@ -26,6 +26,19 @@ function edges(conn: unknown, what: string, partial: string[]): Json[] {
   const c = obj(conn);
   if (obj(c['pageInfo'])['hasNextPage'] === true) partial.push(`more ${what} than one page`);
   return Array.isArray(c['edges']) ? (c['edges'] as unknown[]).map((e) => obj(obj(e)['node'])) : [];
+}
+
+/** Instances of a deployment that are (or are about to be) running: what "replicas" means to a person. */
+const GONE_INSTANCE: ReadonlySet<string> = new Set(['CRASHED', 'EXITED', 'REMOVED', 'REMOVING', 'SKIPPED', 'STOPPED']);
+
+function runningReplicas(active: unknown): number {
+  if (!Array.isArray(active)) return 0;
+  let n = 0;
+  for (const d of active) {
+    const instances = obj(d)['instances'];
+    if (Array.isArray(instances)) n += instances.filter((i) => !GONE_INSTANCE.has(String(obj(i)['status']))).length;
+  }
+  return n;
 }
 
 export function parseSnapshot(data: Json): Snapshot | null {
@@ -47,6 +60,7 @@ export function parseSnapshot(data: Json): Snapshot | null {
         serviceId: str(si['serviceId']) ?? '',
         environmentId: str(si['environmentId']) ?? envId,
         active: Array.isArray(si['activeDeployments']) ? (si['activeDeployments'] as unknown[]).length : 0,
+        replicas: runningReplicas(si['activeDeployments']),
         domainIds: ids,
       });
     }
@@ -106,17 +120,36 @@ function serviceReach(snap: Snapshot, serviceId: string, reach: string | null, n
  * What the operation reaches in the project, as environments; null with a reason when the
  * snapshot cannot say. Backups and staged patches are added by the resolver afterwards.
  */
-export function reachInSnapshot(op: Operation, snap: Snapshot, located: Located): { envIds: string[]; resource: Scope['resource']; live: Map<string, number>; shared: boolean } | { unresolved: string } {
+export interface Reach {
+  envIds: string[];
+  resource: Scope['resource'];
+  /** Live deployments and their running replicas, by environment. */
+  live: Map<string, { count: number; replicas: number }>;
+  shared: boolean;
+  /**
+   * The services bound to the target, by environment: whose traffic is the target's (for a volume
+   * the services that mount it, for a service itself, for an environment or a project all of its).
+   */
+  bound: Map<string, Set<string>>;
+}
+
+export function reachInSnapshot(op: Operation, snap: Snapshot, located: Located): Reach | { unresolved: string } {
   const t = op.target!;
   const w = t.with;
   const id = t.id ?? undefined;
   const named = s(w['environmentId']) ?? located.environmentId;
-  const live = new Map<string, number>();
+  const live = new Map<string, { count: number; replicas: number }>();
+  const bound = new Map<string, Set<string>>();
+  const bind = (envId: string, serviceIds: (string | null)[] | 'all'): void => {
+    const set = bound.get(envId) ?? new Set<string>();
+    bound.set(envId, set);
+    for (const i of snap.serviceInstances) if (i.environmentId === envId && (serviceIds === 'all' || serviceIds.includes(i.serviceId))) set.add(i.serviceId);
+  };
   const addLive = (envId: string, serviceIds: (string | null)[] | 'all'): void => {
-    const n = snap.serviceInstances
-      .filter((i) => i.environmentId === envId && (serviceIds === 'all' || serviceIds.includes(i.serviceId)))
-      .reduce((a, i) => a + i.active, 0);
-    live.set(envId, (live.get(envId) ?? 0) + n);
+    bind(envId, serviceIds);
+    const mine = snap.serviceInstances.filter((i) => i.environmentId === envId && (serviceIds === 'all' || serviceIds.includes(i.serviceId)));
+    const was = live.get(envId) ?? { count: 0, replicas: 0 };
+    live.set(envId, { count: was.count + mine.reduce((a, i) => a + i.active, 0), replicas: was.replicas + mine.reduce((a, i) => a + i.replicas, 0) });
   };
   switch (t.type) {
     case 'volume': {
@@ -127,7 +160,7 @@ export function reachInSnapshot(op: Operation, snap: Snapshot, located: Located)
       if (named && op.reach === 'all-instances-without-environment') instances = instances.filter((v) => v.environmentId === named);
       const envIds = [...new Set(instances.map((v) => v.environmentId))];
       for (const v of instances) addLive(v.environmentId, v.serviceId ? [v.serviceId] : []);
-      return { envIds, resource: { type: 'volume', id: volumeId, name: snap.volumes.get(volumeId) ?? '' }, live, shared: envIds.length > 1 };
+      return { envIds, resource: { type: 'volume', id: volumeId, name: snap.volumes.get(volumeId) ?? '' }, live, shared: envIds.length > 1, bound };
     }
     case 'volumeInstance':
     case 'volumeBackup': {
@@ -135,7 +168,7 @@ export function reachInSnapshot(op: Operation, snap: Snapshot, located: Located)
       const vi = snap.volumeInstances.find((v) => v.id === viId);
       if (!vi) return { unresolved: `volume instance ${viId ?? '(absent)'} is not in project ${snap.project.id}` };
       addLive(vi.environmentId, vi.serviceId ? [vi.serviceId] : []);
-      return { envIds: [vi.environmentId], resource: { type: t.type, id: id ?? vi.id, name: snap.volumes.get(vi.volumeId) ?? '' }, live, shared: false };
+      return { envIds: [vi.environmentId], resource: { type: t.type, id: id ?? vi.id, name: snap.volumes.get(vi.volumeId) ?? '' }, live, shared: false, bound };
     }
     case 'service':
     case 'serviceInstance': {
@@ -145,27 +178,29 @@ export function reachInSnapshot(op: Operation, snap: Snapshot, located: Located)
       if (typeof r === 'string') return { unresolved: r };
       for (const e of r) addLive(e, [serviceId]);
       const mounted = snap.volumeInstances.filter((v) => v.serviceId === serviceId && r.includes(v.environmentId));
-      return { envIds: r, resource: { type: 'service', id: serviceId, name: `${snap.services.get(serviceId) ?? ''}${mounted.length > 0 ? ` (mounts ${[...new Set(mounted.map((m) => snap.volumes.get(m.volumeId) ?? m.volumeId))].join(', ')})` : ''}` }, live, shared: r.length > 1 };
+      return { envIds: r, resource: { type: 'service', id: serviceId, name: `${snap.services.get(serviceId) ?? ''}${mounted.length > 0 ? ` (mounts ${[...new Set(mounted.map((m) => snap.volumes.get(m.volumeId) ?? m.volumeId))].join(', ')})` : ''}` }, live, shared: r.length > 1, bound };
     }
     case 'deployment': {
       const e = located.environmentId;
       if (!e || !env(snap, e)) return { unresolved: `deployment ${id ?? '(absent)'}: its environment is not in project ${snap.project.id}` };
       const active = snap.serviceInstances.some((i) => i.environmentId === e && i.serviceId === located.serviceId && i.active > 0);
       if (active) addLive(e, located.serviceId ? [located.serviceId] : []);
-      return { envIds: [e], resource: { type: 'deployment', id: id ?? '', name: snap.services.get(located.serviceId ?? '') ?? '' }, live, shared: false };
+      // a deployment's traffic is its service's there, live or not: a stopped one serves nothing, which the metrics say
+      else bind(e, located.serviceId ? [located.serviceId] : []);
+      return { envIds: [e], resource: { type: 'deployment', id: id ?? '', name: snap.services.get(located.serviceId ?? '') ?? '' }, live, shared: false, bound };
     }
     case 'environment': {
       const e = id ?? named;
       if (!e || !env(snap, e)) return { unresolved: `environment ${e ?? '(absent)'} is not in project ${snap.project.id}` };
       addLive(e, 'all');
-      return { envIds: [e], resource: { type: 'environment', id: e, name: env(snap, e)!.name }, live, shared: false };
+      return { envIds: [e], resource: { type: 'environment', id: e, name: env(snap, e)!.name }, live, shared: false, bound };
     }
     case 'project':
     case 'bucket': {
       const envIds = snap.environments.map((e) => e.id);
       for (const e of envIds) addLive(e, 'all');
       if (t.type === 'bucket' && id && !snap.buckets.has(id)) return { unresolved: `bucket ${id} is not in project ${snap.project.id}` };
-      return { envIds, resource: { type: t.type, id: id ?? snap.project.id, name: t.type === 'project' ? snap.project.name : (snap.buckets.get(id ?? '') ?? '') }, live, shared: envIds.length > 1 };
+      return { envIds, resource: { type: t.type, id: id ?? snap.project.id, name: t.type === 'project' ? snap.project.name : (snap.buckets.get(id ?? '') ?? '') }, live, shared: envIds.length > 1, bound };
     }
     case 'domain':
     case 'customDomain':
@@ -173,19 +208,19 @@ export function reachInSnapshot(op: Operation, snap: Snapshot, located: Located)
       const si = snap.serviceInstances.find((i) => id !== undefined && i.domainIds.includes(id));
       if (!si) return { unresolved: `domain ${id ?? '(absent)'} is not in project ${snap.project.id}` };
       addLive(si.environmentId, [si.serviceId]);
-      return { envIds: [si.environmentId], resource: { type: t.type, id: id!, name: snap.services.get(si.serviceId) ?? '' }, live, shared: false };
+      return { envIds: [si.environmentId], resource: { type: t.type, id: id!, name: snap.services.get(si.serviceId) ?? '' }, live, shared: false, bound };
     }
     default: {
       // variables, TCP proxies, triggers and the like: placed by the environment the call names
       if (!named || !env(snap, named)) return { unresolved: `a ${t.type} call that names no environment of project ${snap.project.id}` };
       const serviceId = s(w['serviceId']);
       addLive(named, serviceId ? [serviceId] : 'all');
-      return { envIds: [named], resource: { type: t.type, id: id ?? '', name: s(w['name']) ?? '' }, live, shared: false };
+      return { envIds: [named], resource: { type: t.type, id: id ?? '', name: s(w['name']) ?? '' }, live, shared: false, bound };
     }
   }
 }
 
-export function toScope(snap: Snapshot, r: { envIds: string[]; resource: Scope['resource']; live: Map<string, number>; shared: boolean }): Scope {
+export function toScope(snap: Snapshot, r: Reach): Scope {
   const environments = r.envIds.map((id) => env(snap, id)!).filter(Boolean);
   return {
     status: 'resolved',
@@ -193,7 +228,10 @@ export function toScope(snap: Snapshot, r: { envIds: string[]; resource: Scope['
     project: { id: snap.project.id, name: snap.project.name },
     environments,
     shared: r.shared,
-    liveDeployments: environments.map((e) => ({ environment: e, count: r.live.get(e.id) ?? 0 })),
+    liveDeployments: environments.map((e) => {
+      const l = r.live.get(e.id);
+      return l && l.count > 0 ? { environment: e, count: l.count, replicas: l.replicas } : { environment: e, count: 0 };
+    }),
     resolvedAt: new Date().toISOString(),
   };
 }
