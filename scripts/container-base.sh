@@ -61,13 +61,21 @@ mapfile -t NODE_TAGS < <(wanted node)
 mapfile -t PG_TAGS < <(wanted postgres)
 say "the Dockerfile and compose files name: ${NODE_TAGS[*]:-} ${PG_TAGS[*]:-}"
 
-missing() { # prints the tags (args) that do not exist, all of them with --rebuild
+# a node image is usable when node runs in it as a user other than root (an earlier stand-in had
+# its / closed to everyone but root); one that does not is rebuilt
+runs_as_user() { docker run --rm -u 1000:1000 --entrypoint node "$1" -e 0 >/dev/null 2>&1; }
+node_missing() {
   for t in "$@"; do
-    if [ $REBUILD = 1 ] || ! has_image "$t"; then echo "$t"; fi
+    if [ $REBUILD = 1 ] || ! has_image "$t" || ! runs_as_user "$t"; then echo "$t"; fi
   done
 }
-mapfile -t NODE_MISSING < <(missing "${NODE_TAGS[@]}")
-mapfile -t PG_MISSING < <(missing "${PG_TAGS[@]}")
+mapfile -t NODE_MISSING < <(node_missing "${NODE_TAGS[@]}")
+pg_missing() {
+  for t in "$@"; do
+    if [ $REBUILD = 1 ] || ! has_image "$t" || ! docker run --rm -u 1000:1000 --entrypoint /bin/true "$t" >/dev/null 2>&1; then echo "$t"; fi
+  done
+}
+mapfile -t PG_MISSING < <(pg_missing "${PG_TAGS[@]}")
 if [ $WITH_PG = 1 ] && [ ${#PG_TAGS[@]} = 0 ] && { [ $REBUILD = 1 ] || ! has_image "$PG_IMAGE"; }; then
   PG_MISSING=("$PG_IMAGE")
 fi
@@ -88,7 +96,7 @@ mirror() {
 build_debian() {
   local t0 tarball root
   t0=$(date +%s)
-  tarball="$CACHE/debian-bookworm-minbase.tar"
+  tarball="$CACHE/debian-bookworm-minbase-v2.tar"   # v2: / is 0755
   mkdir -p "$CACHE"
   if [ $REBUILD = 1 ] || [ ! -s "$tarball" ]; then
     command -v debootstrap >/dev/null || { say "debootstrap is not installed (apt-get install debootstrap)" >&2; exit 1; }
@@ -100,6 +108,9 @@ build_debian() {
     # what the official image leaves out: apt caches, and the pieces a container never needs
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/dev/* "$root"/proc/* "$root"/sys/*
     printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$m" "$m" >"$root/etc/apt/sources.list"
+    # mktemp -d made the rootfs 0700, and tar records "." with that mode: the image's / would then
+    # be closed to every user but root, and a non-root container could not even exec /bin/sh
+    chmod 0755 "$root"
     tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
     rm -rf "$root"
@@ -112,7 +123,11 @@ build_debian() {
 }
 
 ensure_debian() {
-  if [ $REBUILD = 1 ] || ! has_image "$DEBIAN_IMAGE"; then build_debian; else say "$DEBIAN_IMAGE is cached"; fi
+  if [ $REBUILD = 1 ] || ! has_image "$DEBIAN_IMAGE" || ! docker run --rm -u 1000:1000 "$DEBIAN_IMAGE" /bin/true >/dev/null 2>&1; then
+    build_debian
+  else
+    say "$DEBIAN_IMAGE is cached"
+  fi
 }
 
 # ---- node:20 ----------------------------------------------------------------------------------------
@@ -152,7 +167,9 @@ CMD ["node"]
 EOF
   say "docker build → $NODE_IMAGE"
   docker build --network host -q -t "$NODE_IMAGE" "$ctx" >/dev/null
-  docker run --rm "$NODE_IMAGE" node -e 'process.stdout.write("container-base: node " + process.version + " runs in the stand-in\n")'
+  # as a user other than root, as the images built on it run (scopegate uid 10001, agents uid 1000)
+  docker run --rm -u 1000:1000 "$NODE_IMAGE" node -e 'process.stdout.write("container-base: node " + process.version + " runs in the stand-in as uid " + process.getuid() + "\n")' \
+    || { say "node does not run in $NODE_IMAGE as uid 1000" >&2; exit 1; }
   say "$NODE_IMAGE built in $(elapsed "$t0")"
 }
 
@@ -188,11 +205,11 @@ EOF
 T0=$(date +%s)
 ensure_debian
 if [ ${#NODE_MISSING[@]} -gt 0 ]; then
-  if [ $REBUILD = 1 ] || ! has_image "$NODE_IMAGE"; then build_node; else say "$NODE_IMAGE is cached"; fi
+  if [ $REBUILD = 1 ] || ! has_image "$NODE_IMAGE" || ! runs_as_user "$NODE_IMAGE"; then build_node; else say "$NODE_IMAGE is cached"; fi
   for t in "${NODE_MISSING[@]}"; do docker tag "$NODE_IMAGE" "$t"; say "tagged $t"; done
 fi
 if [ ${#PG_MISSING[@]} -gt 0 ]; then
-  if [ $REBUILD = 1 ] || ! has_image "$PG_IMAGE"; then build_pg; else say "$PG_IMAGE is cached"; fi
+  if [ $REBUILD = 1 ] || ! has_image "$PG_IMAGE" || ! docker run --rm -u 1000:1000 --entrypoint /bin/true "$PG_IMAGE" >/dev/null 2>&1; then build_pg; else say "$PG_IMAGE is cached"; fi
   for t in "${PG_MISSING[@]}"; do [ "$t" = "$PG_IMAGE" ] || { docker tag "$PG_IMAGE" "$t"; say "tagged $t"; }; done
 fi
 say "done in $(elapsed "$T0")"

@@ -141,7 +141,8 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.yaml (with Railwa
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, string>;
     expect(out['scopegate']).toBe('connected');
-    expect(out['byName']).toMatch(/^(ENOTFOUND|EAI_AGAIN)$/);
+    // by name: the name does not resolve on the agent's network, or, where the engine's DNS forwards it, leads nowhere
+    expect(out['byName']).toMatch(/^(ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|ECONNREFUSED|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT)$/);
     for (const k of ['byAddress', 'internet']) expect(out[k], k).toMatch(/^(ENETUNREACH|EHOSTUNREACH|ECONNREFUSED|timeout)$/);
   });
 
