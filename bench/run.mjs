@@ -239,7 +239,7 @@ const BIN_NODE_FLAGS = binNodeFlags();
 const adminToken = randomBytes(24).toString('hex');
 let sgLog;
 let sgAdmin;
-async function startScopegate(tag = '') {
+async function startScopegate(tag = '', extraArgs = []) {
   const policyPath = join(work, `policy${tag}.yaml`);
   const base = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8');
   const policy = base.replace(/hosts: \[backboard\.railway\.com, backboard\.railway\.app\]/, `hosts: [backboard.railway.com, backboard.railway.app, "*.${GUARDED_SUFFIX}"]`);
@@ -257,7 +257,7 @@ async function startScopegate(tag = '') {
   const child = track('scopegate', spawn(process.execPath, [
     ...nodeArgs, join(ROOT, 'dist', 'cli.js'), 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token', adminToken,
     '--policy', policyPath, '--ca-dir', join(work, `sg-ca${tag}`), '--data-dir', join(work, `sg-data${tag}`), '--upstream-ca', pki.caPath,
-    '--hold-timeout', '0', '--drain-timeout', '1', '--log-level', SG_LOG_LEVEL, ...routes.flatMap((r) => ['--route', r]),
+    '--hold-timeout', '0', '--drain-timeout', '1', '--log-level', SG_LOG_LEVEL, ...routes.flatMap((r) => ['--route', r]), ...extraArgs,
   ], { stdio: ['ignore', out, 'pipe'], cwd: work }));
   closeSync(out);
   let err = '';
@@ -277,7 +277,7 @@ async function startScopegate(tag = '') {
     if (l) {
       const port = Number(String(l.listen).split(':').pop());
       if (!tag) sgAdmin = `http://${l.admin}`;
-      return { name: 'scopegate', label: `scopegate (--log-level ${SG_LOG_LEVEL})`, pid: child.pid, child, target: { kind: 'proxy', proxyPort: port, bulkPort: ports.bulk, caPaths: [join(work, `sg-ca${tag}`, 'ca.pem')] } };
+      return { name: 'scopegate', label: `scopegate (--log-level ${SG_LOG_LEVEL})`, pid: child.pid, child, log: tail, target: { kind: 'proxy', proxyPort: port, bulkPort: ports.bulk, caPaths: [join(work, `sg-ca${tag}`, 'ca.pem')] } };
     }
     await sleep(50);
   }
@@ -524,6 +524,7 @@ const unionMs = (intervals) => {
 
 async function scenarioE(row, measured) {
   const since = performance.timeOrigin + performance.now() - 1000;
+  const sgLog = row.log;
   sgLog.read(); // skip what came before
   const cpu0 = cpuSeconds(row.pid);
   const muts = await load({ op: 'mutations', target: row.target, host: RAILWAY_HOST, path: '/graphql/v2', body: GQL_DELETE, headers: { authorization: `Bearer ${ACCOUNT_TOKEN}` }, n: P.e.n, capMs: P.e.capMs }, 60_000);
@@ -540,6 +541,8 @@ async function scenarioE(row, measured) {
       client: m.ms, duration: l?.durationMs ?? NaN, lookupMs, fakeMs, lookups: l?.lookups?.length ?? 0, fakeAnswers: fake.length,
       minusLookup: (l?.durationMs ?? NaN) - lookupMs, minusFake: (l?.durationMs ?? NaN) - fakeMs,
       denied: m.code === 'SCOPEGATE_DENIED' && l?.decision === 'deny', rule: l?.rule,
+      // one lookup round trip, as this call saw it: the median of its lookups' own times
+      roundTrip: median((l?.lookups ?? []).map((x) => Number(/ ([\d.]+)ms$/.exec(x)?.[1])).filter(Number.isFinite)),
     };
   });
   const col = (k) => per.map((p) => p[k]);
@@ -548,7 +551,7 @@ async function scenarioE(row, measured) {
     client: median(col('client')), clientP99: pct(col('client'), 0.99),
     duration: median(col('duration')), lookupMs: median(col('lookupMs')), fakeMs: median(col('fakeMs')),
     minusLookup: median(col('minusLookup')), minusLookupP99: pct(col('minusLookup').filter(Number.isFinite), 0.99),
-    minusFake: median(col('minusFake')), lookups: median(col('lookups')), fakeAnswers: median(col('fakeAnswers')),
+    minusFake: median(col('minusFake')), lookups: median(col('lookups')), fakeAnswers: median(col('fakeAnswers')), roundTrip: median(col('roundTrip')),
     cpu, cpuPerReq: (cpu / muts.length) * 1000, rssPeak: memory(row.pid).rss,
   };
 }
@@ -572,13 +575,23 @@ for (const row of active()) {
   if (runs('f')) await w({ op: 'tunnel', caPaths: [pki.caPath], streams: 2, bytes: 8 * 2 ** 20, capMs: 3000 });
   if (row.name === 'scopegate' && runs('e')) await scenarioE(row, false).catch((err) => log(`warm-up e: ${err.message}`));
 }
+// (e) before/after the traffic lookups (issue 19), side by side in one run: the same build started
+// a second time with --traffic-window 0, which makes no traffic lookup (main's decision path)
+let sgNoTraffic = null;
+if (order.includes('e') && !PROFILE) {
+  sgNoTraffic = await startScopegate('-notraffic', ['--traffic-window', '0']);
+  sgNoTraffic.name = 'scopegate-no-traffic';
+  await scenarioE(sgNoTraffic, false).catch((err) => log(`warm-up e (no traffic): ${err.message}`));
+}
 
 for (let round = 0; round < ROUNDS; round++) {
   log(`round ${round + 1}/${ROUNDS} (${((Date.now() - t0Run) / 1000).toFixed(0)} s so far)`);
   for (const s of order) {
     if (s === 'e') {
       const row = active().find((r) => r.name === 'scopegate');
-      if (row) put('e', 'scopegate', await scenarioE(row, true));
+      // alternated each round, so neither always runs first
+      const pair = [row, sgNoTraffic].filter(Boolean);
+      for (const r of round % 2 === 0 ? pair : pair.reverse()) put('e', r.name, await scenarioE(r, true));
       continue;
     }
     // rotated each round, so no row always runs right after the same other one
@@ -651,6 +664,10 @@ if (PARTIAL) {
     for (const [row, rs] of Object.entries(results[sc] ?? {})) {
       const k = sc === 'f' ? 'mbps' : sc === 'e' ? 'minusLookup' : sc === 'd' ? 'firstP50' : 'rps';
       const per = rs.map((r) => (r.failed ? 'failed' : fmt(r[k], 1))).join(' ');
+      if (sc === 'e') {
+        process.stdout.write(`(e) ${row.padEnd(22)} client ${fmt(med(sc, row, 'client'))} ms (p99 ${fmt(med(sc, row, 'clientP99'))})  durationMs ${fmt(med(sc, row, 'duration'))} [${rs.map((r) => fmt(r.duration)).join(' ')}]  lookups ${fmt(med(sc, row, 'lookups'), 0)}  one lookup ${fmt(med(sc, row, 'roundTrip'))} ms  fake answers ${fmt(med(sc, row, 'fakeAnswers'), 0)}  cpu/mutation ${fmt(med(sc, row, 'cpuPerReq'), 3)} ms  denied ${fmt(med(sc, row, 'denied'), 0)}/${fmt(med(sc, row, 'n'), 0)}\n`);
+        continue;
+      }
       process.stdout.write(`(${sc}) ${row.padEnd(10)} ${k} ${fmt(med(sc, row, k), 1).padStart(8)} [${per}]  p50 ${fmt(med(sc, row, 'p50'))} ms  cpu ${fmt(med(sc, row, 'cpu'))} s (main thread ${fmt(med(sc, row, 'cpuMain'))} s)  rss ${fmt(med(sc, row, 'rssPeak'), 0)} MiB\n`);
     }
   }
@@ -662,10 +679,12 @@ if (PARTIAL) {
 // in-process supplements, measured after every benchmark process has stopped
 let inProcMint = null;
 let inProcDecision = null;
+let inProcNeon = null;
 try {
   inProcMint = await mintInProcess(work);
-  const { decisionBench } = await import('./decision.mjs');
+  const { decisionBench, neonDecisionBench } = await import('./decision.mjs');
   inProcDecision = await decisionBench(10000);
+  inProcNeon = await neonDecisionBench(10000);
 } catch (err) {
   log(`in-process measurements failed: ${err.message}`);
 }
@@ -837,9 +856,24 @@ Ratio of first-request p50: ${['floor', 'mockttp', 'mitmproxy'].filter((o) => ha
 | proxy CPU for the round's ${P.e.n} mutations, seconds | ${fmt(E('cpu'))} |
 | proxy RSS after the round, MiB | ${fmt(E('rssPeak'), 0)} |
 
-Denied as expected: ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.denied)))} of ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.n)))} per round.${inProcDecision ? ` In process, without a lookup (bench/decision.mjs: decode + extract + parse + classify + policy, ${inProcDecision.bytes}-byte mutation): median ${fmt(inProcDecision.plain.median * 1000, 1)} µs, p99 ${fmt(inProcDecision.plain.p99 * 1000, 1)} µs; gzip median ${fmt(inProcDecision.gzip.median * 1000, 1)} µs.` : ''}
+Denied as expected: ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.denied)))} of ${fmtInt(median((results.e?.scopegate ?? []).map((r) => r.n)))} per round.${inProcDecision ? ` In process, without a lookup (bench/decision.mjs: decode + extract + parse + classify + policy, ${inProcDecision.bytes}-byte mutation): median ${fmt(inProcDecision.plain.median * 1000, 1)} µs, p99 ${fmt(inProcDecision.plain.p99 * 1000, 1)} µs; gzip median ${fmt(inProcDecision.gzip.median * 1000, 1)} µs.` : ''}${inProcNeon ? ` A Neon REST call (bench/decision.mjs neonDecisionBench: path matched against the 163-operation catalogue, query and ${inProcNeon.bytes}-byte JSON body read as Neon's server reads them, payload classed, policy): median ${fmt(inProcNeon.median * 1000, 1)} µs, p99 ${fmt(inProcNeon.p99 * 1000, 1)} µs.` : ''}
 
-## (f) A tunnel to a host that is not guarded: large transfers
+${has('e', 'scopegate-no-traffic') ? `### (e) before and after the traffic lookups (issue 19)
+
+The same build, side by side in the same rounds (order alternated each round): \`scopegate\` as shipped (\`--traffic-window 15m\`: per call one \`httpMetrics\` and one \`metrics\` lookup, started with the backups lookups) and a second process with \`--traffic-window 0\`, which makes no traffic lookup (the decision path before issue 19).
+
+| measure (median of rounds) | without traffic | with traffic | difference |
+|---|---:|---:|---:|
+| client total, ms | ${fmt(med('e', 'scopegate-no-traffic', 'client'))} | ${fmt(E('client'))} | ${fmt(E('client') - med('e', 'scopegate-no-traffic', 'client'))} |
+| client total p99, ms | ${fmt(med('e', 'scopegate-no-traffic', 'clientP99'))} | ${fmt(E('clientP99'))} | ${fmt(E('clientP99') - med('e', 'scopegate-no-traffic', 'clientP99'))} |
+| scopegate's \`durationMs\` | ${fmt(med('e', 'scopegate-no-traffic', 'duration'))} | ${fmt(E('duration'))} | ${fmt(E('duration') - med('e', 'scopegate-no-traffic', 'duration'))} |
+| lookups per call | ${fmt(med('e', 'scopegate-no-traffic', 'lookups'), 0)} | ${fmt(E('lookups'), 0)} | |
+| one lookup round trip (median of a call's lookups), ms | ${fmt(med('e', 'scopegate-no-traffic', 'roundTrip'))} | ${fmt(E('roundTrip'))} | |
+| proxy CPU per mutation, ms | ${fmt(med('e', 'scopegate-no-traffic', 'cpuPerReq'), 3)} | ${fmt(E('cpuPerReq'), 3)} | ${fmt(E('cpuPerReq') - med('e', 'scopegate-no-traffic', 'cpuPerReq'), 3)} |
+
+The budget is one more lookup round trip on the destructive decision path: the difference in \`durationMs\` (${fmt(E('duration') - med('e', 'scopegate-no-traffic', 'duration'))} ms) against one round trip (${fmt(E('roundTrip'))} ms).
+
+` : ''}## (f) A tunnel to a host that is not guarded: large transfers
 
 ${P.f.streams} parallel downloads of ${P.f.bytes / 2 ** 20} MiB each, TLS end to end (client ⇄ upstream, SNI ${TUNNEL_SNI}), through CONNECT 127.0.0.1:<bulk port>: every proxy relays bytes (scopegate reads the ClientHello's SNI first, and relays only because \`--route ${TUNNEL_SNI}=127.0.0.1:<bulk port>\` says that name is that address). p50/p99 here are connect-to-handshake-done.
 
@@ -885,6 +919,9 @@ ${tgt.join('\n')}
 const previous = existsSync(join(BENCH, 'RESULTS.md')) ? readFileSync(join(BENCH, 'RESULTS.md'), 'utf8') : '';
 const kept = previous.indexOf(PREFLIGHT_START) >= 0 && previous.indexOf(PREFLIGHT_END) > previous.indexOf(PREFLIGHT_START) ? previous.slice(previous.indexOf(PREFLIGHT_START), previous.indexOf(PREFLIGHT_END) + PREFLIGHT_END.length) : null;
 writeFileSync(join(BENCH, 'RESULTS.md'), kept ? placeSection(md, kept) : md);
+// bench/store.mjs writes the hold-store section (it needs PostgreSQL); a full run keeps it too
+const storeSection = /<!-- store-bench[\s\S]*?<!-- \/store-bench -->/.exec(previous)?.[0];
+if (storeSection) writeFileSync(join(BENCH, 'RESULTS.md'), `${readFileSync(join(BENCH, 'RESULTS.md'), 'utf8').trimEnd()}\n\n${storeSection}\n`);
 process.stdout.write(md);
 removeWork();
 clearTimeout(watchdog);

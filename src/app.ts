@@ -9,7 +9,8 @@ import type { HoldHints } from './gate/decision.js';
 import { Recorder } from './gate/record.js';
 import { Holds } from './holds/holds.js';
 import { alerter, notifier, type Webhook } from './holds/notify.js';
-import { SqliteHoldStore } from './holds/sqlite-store.js';
+import { openStore } from './holds/open-store.js';
+import { defaultStore, type StoreSpec } from './holds/store-spec.js';
 import { Placeholders } from './custody/placeholders.js';
 import { InspectionCache } from './inspect/inspection-cache.js';
 import type { Policy } from './policy/policy.js';
@@ -41,6 +42,8 @@ export interface ScopegateConfig {
   adminToken?: string;
   caDir: string;
   dataDir: string;
+  /** Where holds, approvals, placeholders and the audit trail live; default SQLite in dataDir. */
+  store?: StoreSpec;
   routes: Map<string, Route>;
   /** An extra CA trusted for upstream TLS, PEM. */
   upstreamCa?: string;
@@ -142,23 +145,34 @@ export async function createScopegate(config: ScopegateConfig): Promise<Scopegat
   } catch (err) {
     throw new RuntimeError(errorMessage(err));
   }
+  const storeSpec = config.store ?? defaultStore(config.dataDir);
   let store;
+  let key;
   try {
-    store = new SqliteHoldStore(config.dataDir);
+    store = await openStore(storeSpec, logger);
+    key = await store.fingerprintKey().catch(async (err: unknown) => {
+      await store!.close();
+      throw err;
+    });
   } catch (err) {
     throw err instanceof StoreError ? new RuntimeError(err.message) : err;
   }
 
-  const placeholders = Placeholders.forDataDir(store, config.dataDir);
+  if (storeSpec.kind === 'postgres' && (adminToken.source === 'file' || adminToken.source === 'created')) {
+    // each replica would sign people in with its own token: the page of one refuses the other's
+    logger.warn({ store: storeSpec.shown, adminTokenFile: adminToken.path }, 'the admin token is this replica\'s own (from its data dir); replicas on one store should share one: set SCOPEGATE_ADMIN_TOKEN (or --admin-token) to the same value on every replica');
+  }
+  const placeholders = new Placeholders(store, key);
   // the page URL is known once the admin listener is up; notifications and answers read it then
   let pageUrl = `http://${config.admin.host}:${config.admin.port}/`;
   const notify = notifier({ webhooks: config.webhooks, logger, get pageUrl() { return pageUrl; } } as Parameters<typeof notifier>[0]);
-  const holds = new Holds(store, { dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, approvalTtlMs: config.approvalTtlMs, logger, onNewHold: notify });
+  const holds = new Holds(store, key, { holdTtlMs: config.holdTtlMs, approvalTtlMs: config.approvalTtlMs, logger, onNewHold: notify });
   holds.startSweeper();
 
   const metrics = new Metrics();
   const leafCache = new LeafCache(ca, { onMint: (ms) => metrics.leafMintSeconds.observe(ms / 1000) });
   metrics.leafCacheSource = () => leafCache.size;
+  metrics.storeSource = () => store.health();
   const upstream = new Upstream({ routes: config.routes, headersTimeoutMs: config.upstreamTimeoutMs, connectTimeoutMs: Math.min(10_000, config.upstreamTimeoutMs), ...(config.upstreamCa ? { extraCa: config.upstreamCa } : {}) });
   let current = config.policy;
   const holdHints: HoldHints = { get pageUrl() { return pageUrl; }, approvalTtlText: formatDuration(config.approvalTtlMs) };

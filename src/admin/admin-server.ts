@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger.js';
 import type { Holds } from '../holds/holds.js';
-import type { Hold, HoldStatus } from '../holds/store-types.js';
+import type { Hold, HoldStatus, StoreHealth } from '../holds/store-types.js';
 import { confirmationFor, confirms } from '../holds/confirm.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, StoreError } from '../errors.js';
 import type { Metrics } from './metrics.js';
 import { holdsPage, loginPage, PAGE_SCRIPT_HASH } from './page.js';
 import { bearerFrom, tokenMatches } from './token.js';
@@ -59,6 +59,11 @@ function sendJson(res: ServerResponse, status: number, value: unknown, extra: Re
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** The store's state as /healthz shows it. */
+function storeJson(h: StoreHealth): Record<string, unknown> {
+  return { kind: h.kind, state: h.state, since: iso(h.since), ...(h.reason ? { reason: h.reason } : {}) };
+}
 
 /** A hold as the admin API shows it (interface.md), with the extra fields after the documented ones. */
 export function holdJson(h: Hold, waiting: { since: number; calls: number } | null = null, now = Date.now()): Record<string, unknown> {
@@ -128,7 +133,9 @@ export class AdminServer {
 
   constructor(private readonly options: AdminServerOptions) {
     this.route(/^\/healthz$/, ['GET', 'HEAD'], 'none', (_q, res) =>
-      options.ready() ? sendJson(res, 200, { status: 'ok', ...(options.exposure ? { exposure: options.exposure() } : {}) }) : sendJson(res, 503, { status: 'starting' }),
+      // 200 for the process (a load balancer must not pull every replica when the shared store is
+      // down: reads and denials still work); the store's own state is a field of its own
+      options.ready() ? sendJson(res, 200, { status: 'ok', ...(options.exposure ? { exposure: options.exposure() } : {}), ...(options.holds ? { store: storeJson(options.holds.store.health()) } : {}) }) : sendJson(res, 503, { status: 'starting' }),
     );
     this.route(/^\/metrics$/, ['GET'], 'bearer', async (_q, res) => send(res, 200, options.metrics.registry.contentType, await options.metrics.registry.metrics()));
     this.route(/^\/api\/holds$/, ['GET'], 'bearer', async (req, res) => {
@@ -318,7 +325,10 @@ export class AdminServer {
       await route.handle(req, res, (match as unknown as RegExpExecArray).slice(1));
     } catch (err) {
       this.options.logger.error({ path, err: { message: errorMessage(err) } }, 'admin route failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'the admin route failed; see the scopegate log' });
+      if (res.headersSent) return;
+      // the store down is said as such (nothing changed; try again), apart from a bug
+      if (err instanceof StoreError) sendJson(res, 503, { error: 'store_unavailable', message: `${err.message}; nothing was changed, try again shortly` }, { 'retry-after': '2' });
+      else sendJson(res, 500, { error: 'internal', message: 'the admin route failed; see the scopegate log' });
     }
   }
 

@@ -51,6 +51,9 @@ export class Metrics {
     return host;
   }
 
+  /** Set by whoever owns the store; read when /metrics is scraped. */
+  storeSource: () => { state: 'up' | 'down'; since: number } | null = () => null;
+
   /** Set by whoever owns the leaf cache; read when /metrics is scraped. */
   leafCacheSource: () => number = () => 0;
 
@@ -89,6 +92,24 @@ export class Metrics {
       registers,
       collect() {
         this.set(self.leafCacheSource());
+      },
+    });
+    new Gauge({
+      name: 'scopegate_store_up',
+      help: 'Whether the hold store answered when last asked (1) or not (0); while 0, holds, approvals, allowed changes and placeholder checks are refused',
+      registers,
+      collect() {
+        const s = self.storeSource();
+        if (s) this.set(s.state === 'up' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'scopegate_store_state_seconds',
+      help: 'How long the hold store has been in its current state (up or down)',
+      registers,
+      collect() {
+        const s = self.storeSource();
+        if (s) this.set((Date.now() - s.since) / 1000);
       },
     });
     observeFullGcs();

@@ -25,7 +25,7 @@ export const COMMANDS: readonly CommandLine[] = [
   { verb: 'holds', usage: 'scopegate holds show ID [--json]', summary: 'one hold: every operation, its class and live scope' },
   { verb: 'holds', usage: 'scopegate holds approve ID [--reason TEXT] [--confirm NAME]', summary: 'let the held call through once (irreversible ones: --confirm with the target\'s name)' },
   { verb: 'holds', usage: 'scopegate holds deny ID [--reason TEXT]', summary: 'refuse the held call' },
-  { verb: 'demo', usage: 'scopegate demo [--keep] [--no-color]', summary: `replay the PocketOS incident against a fake Railway (${DEMO_DURATION}); --keep leaves a playground running` },
+  { verb: 'demo', usage: 'scopegate demo [--provider railway|neon] [--keep] [--no-color]', summary: `replay the PocketOS incident against a fake Railway (${DEMO_DURATION}); --provider neon: an agent cleaning up Neon preview branches; --keep leaves a playground running` },
   { verb: 'token', usage: 'scopegate token create --agent NAME --credential NAME [--environments LIST] [--ttl DURATION]', summary: 'mint a placeholder token for an agent (printed once)' },
   { verb: 'token', usage: 'scopegate token list [--json]', summary: 'placeholders, with agent, credential, ceiling and last use' },
   { verb: 'token', usage: 'scopegate token revoke ID', summary: 'refuse a placeholder from now on' },

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { startFakeRailway, POCKETOS, type FakeRailway } from '../demo/fake-railway/index.js';
 import { makeUpstreamCertificate } from '../demo/upstream-cert.js';
 import { agentEnvironment } from './env.js';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
+import { runNeonScenario } from '../demo/neon-scenario.js';
 import { parse } from './args.js';
 import { DEFAULT_POLICY, PACKAGE_ROOT } from './paths.js';
 import { DEMO_DURATION } from './commands.js';
 
-export const DEMO_HELP = `Usage: scopegate demo [--keep] [--no-color]
+export const DEMO_HELP = `Usage: scopegate demo [--provider railway|neon] [--keep] [--no-color]
 
 Replay the PocketOS incident on this machine, in ${DEMO_DURATION}, with nothing left running: a fake
 Railway (the incident's world: a volume shared by production and staging, with its backups on it),
@@ -19,14 +20,22 @@ a scripted agent that holds only a placeholder minted for staging (scopegate tok
 --environments staging) and reaches Railway through HTTPS_PROXY. It shows the placeholder refused
 by Railway when the agent goes direct, the incident call refused by the placeholder's ceiling before
 any rule (and by the rules without one), a staging-only deletion held, approved and retried once,
-and a real token pasted by mistake refused and reported; then whether the volume survived.
+each with its live scope (bindings, live deployments, production's traffic on the shared volume,
+the scratch volume idle, backups), and a real token pasted by mistake refused and reported; then
+whether the volume survived.
 
 With --keep, a playground stays up afterwards until Ctrl-C: a fresh fake Railway and scopegate
 (holds wait the default 25 s, so the page shows the agent waiting), the agent's environment in a
 file to source, the approval page's address and token, and sample calls to try by hand; edit the
 printed policy file and scopegate reloads it.
 
+With --provider neon: an agent told to clean up old preview branches, against a fake Neon (a default
+branch main that production's compute serves, a protected staging, idle preview branches), holding
+a placeholder shaped like a Neon API key: restoring main to yesterday and deleting main are denied
+with the live scope; deleting an idle preview branch is held by the default table.
+
 Options:
+  --provider   railway (default) or neon (--keep is for railway)
   --keep       leave the fake Railway and scopegate running as a playground (Ctrl-C stops both)
   --no-color   plain text (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help   this text`;
@@ -89,7 +98,7 @@ async function mintPlaceholder(args: string[], env: NodeJS.ProcessEnv): Promise<
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' }, keep: { type: 'boolean' } });
+  const { values } = parse('demo', argv, { 'no-color': { type: 'boolean' }, keep: { type: 'boolean' }, provider: { type: 'string' } });
   if (values['help']) {
     process.stdout.write(`${DEMO_HELP}\n`);
     return 0;
@@ -97,7 +106,17 @@ export async function runDemo(argv: string[]): Promise<number> {
   const color = palette(!values['no-color'] && !process.env['NO_COLOR'] && process.stdout.isTTY === true);
   const { bold, dim, red, green, yellow, cyan } = color;
   const out = (s = ''): boolean => process.stdout.write(`${s}\n`);
+  const provider = values['provider'] ?? 'railway';
+  if (provider !== 'railway' && provider !== 'neon') throw new UsageError(`--provider ${String(provider)}: the demo has scenarios for railway and neon`);
+  if (provider === 'neon' && values['keep']) throw new UsageError('--keep leaves the Railway playground running; it does not combine with --provider neon');
   const work = mkdtempSync(join(tmpdir(), 'scopegate-demo-'));
+  if (provider === 'neon') {
+    try {
+      return await runNeonScenario({ work, out: (s = '') => void out(s), color, packageRoot: PACKAGE_ROOT, defaultPolicy: DEFAULT_POLICY, agentEnvironment });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
   let fake: FakeRailway | undefined;
   let proxy: ChildProcess | undefined;
   // Ctrl-C (or a SIGTERM) in the middle of the replay must not leave scopegate running behind us
@@ -162,6 +181,7 @@ export async function runDemo(argv: string[]): Promise<number> {
 
     out(bold('scopegate demo: the PocketOS incident, replayed against a fake Railway'));
     out(dim(`  project pocketos: production and staging share volume vol-7f3a9d ("pgdata"), which holds its own backups`));
+    out(dim(`  production's postgres on it is busy (TCP: its traffic is bytes, never HTTP requests); nothing uses staging's scratch volume`));
     out(dim(`  scopegate holds the account token (policy credentials: ${CREDENTIAL}, secret_env ${SECRET_ENV}), with the shipped default rules`));
     out(dim(`  the agent holds only a placeholder and reaches Railway through HTTPS_PROXY=http://${host}:${port}`));
     out();

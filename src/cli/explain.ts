@@ -20,7 +20,11 @@ the request carries, its class and target, the rule that matched and the facts t
                    "agent": "anonymous"}
   --scope FILE     JSON: the live scope to assume for every operation that needs one, e.g.
                    {"status": "resolved", "environments": [{"id": "env-1", "name": "production"}],
-                    "shared": true, "liveDeployments": [], "backups": {"count": 2, "onTarget": true}}
+                    "shared": true, "liveDeployments": [], "backups": {"count": 2, "onTarget": true},
+                    "traffic": {"windowSeconds": 900, "measuredAt": "2026-12-03T12:00:00Z", "environments":
+                      [{"environment": {"id": "env-1", "name": "production"}, "requests": 1204,
+                        "lastRequestAt": "2026-12-03T11:59:57Z", "bytesIn": 0, "bytesOut": 0}]}}
+                   (traffic: a figure left out is unknown; without "traffic" the traffic is unknown)
                    Without it, scopes are unresolved, as when a live lookup fails.
   --json           print the decision as JSON
   -h, --help       this text
@@ -56,6 +60,9 @@ function checkScope(v: unknown, path: string): Scope {
   }
   if (!Array.isArray(s.environments) || s.environments.some((e) => typeof e?.id !== 'string' || typeof e?.name !== 'string')) {
     throw new UsageError(`--scope ${path}: "environments" must be a list of {"id", "name"}`);
+  }
+  if (s.traffic !== undefined && (typeof s.traffic !== 'object' || s.traffic === null || typeof s.traffic.windowSeconds !== 'number' || !Array.isArray(s.traffic.environments) || s.traffic.environments.some((e) => typeof e?.environment?.name !== 'string'))) {
+    throw new UsageError(`--scope ${path}: "traffic" must be {"windowSeconds", "measuredAt", "environments": [{"environment": {"id", "name"}, "requests"?, "bytesIn"?, "bytesOut"?}]}`);
   }
   return { shared: false, liveDeployments: [], ...s } as Scope;
 }

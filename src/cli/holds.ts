@@ -2,15 +2,24 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ADMIN_TOKEN_FILE } from '../admin/token.js';
-import { errorCode, errorMessage, RuntimeError, UsageError } from '../errors.js';
-import { parse, parseHostPort } from './args.js';
+import { errorCode, errorMessage, RuntimeError, StoreError, UsageError } from '../errors.js';
+import { parse, parseDuration, parseHostPort, type Parsed } from './args.js';
+import { holdJson } from '../admin/admin-server.js';
+import { createLogger } from '../audit/logger.js';
+import { Holds } from '../holds/holds.js';
+import { openStore } from '../holds/open-store.js';
+import { parseStoreSpec } from '../holds/store-spec.js';
+import type { HoldStatus } from '../holds/store-types.js';
+import { confirmationFor, confirms } from '../holds/confirm.js';
 
 export const HOLDS_HELP = `Usage: scopegate holds list [--status STATUS] [--json]
        scopegate holds show ID [--json]
        scopegate holds approve ID [--reason TEXT] [--confirm NAME]
        scopegate holds deny ID [--reason TEXT]
 
-Talk to a running scopegate's admin API about held calls.
+Talk to a running scopegate's admin API about held calls, or, with --store, to the store itself
+(any replica's waiting call is released by an approval made here: scopegate hears of it from the
+store).
 
   list      newest first, with whether the agent is still waiting; --status pending|approved|denied|expired|used
   show      one hold: every operation of the call (strictest first) with its class, decision and
@@ -25,12 +34,16 @@ Options:
   --admin HOST:PORT   the admin API (default 127.0.0.1:8081)
   --admin-token TOKEN the admin token (or env SCOPEGATE_ADMIN_TOKEN; else DATA_DIR/admin-token)
   --data-dir DIR      where to find admin-token (default .scopegate/)
+  --store URL         act on the store directly instead of an admin API: sqlite:PATH or
+                      postgres://USER:PASSWORD@HOST:PORT/DB (the password is never printed)
+  --approval-ttl DURATION  with --store: how long an approval made here lets its call through
+                      (default 15m, as start's default)
   --reason TEXT       why, recorded in the audit trail
   --confirm NAME      the target's name, to approve an irreversible call
   --json              print the API's JSON
   -h, --help          this text
 
-Exit status: 0 done, 1 the admin API refused or could not be reached, 2 bad usage.`;
+Exit status: 0 done, 1 the admin API (or the store) refused or could not be reached, 2 bad usage.`;
 
 interface ScopeView {
   status?: string;
@@ -95,7 +108,7 @@ export async function runHolds(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     'holds',
     argv,
-    { admin: { type: 'string' }, 'admin-token': { type: 'string' }, 'data-dir': { type: 'string' }, reason: { type: 'string' }, confirm: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
+    { admin: { type: 'string' }, 'admin-token': { type: 'string' }, 'data-dir': { type: 'string' }, store: { type: 'string' }, 'approval-ttl': { type: 'string' }, reason: { type: 'string' }, confirm: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
     true,
   );
   if (values['help']) {
@@ -107,6 +120,8 @@ export async function runHolds(argv: string[]): Promise<number> {
   if (!action || !['list', 'show', 'approve', 'deny'].includes(action) || (needsId && !id) || (!needsId && id) || extra.length > 0) {
     throw new UsageError(`scopegate holds: say list, show ID, approve ID or deny ID\n\n${HOLDS_HELP}`);
   }
+  if (values['store'] !== undefined) return withStoreCall(values, action, id, (call) => act(values, action, id, call));
+  if (values['approval-ttl'] !== undefined) throw new UsageError('scopegate holds: --approval-ttl applies with --store only (a running scopegate uses its own)');
   const admin = parseHostPort('--admin', (values['admin'] as string | undefined) ?? '127.0.0.1:8081');
   let token = (values['admin-token'] as string | undefined) ?? process.env['SCOPEGATE_ADMIN_TOKEN'];
   if (!token) {
@@ -141,6 +156,57 @@ export async function runHolds(argv: string[]): Promise<number> {
     if (res.statusCode >= 400) throw new RuntimeError(`${(json as { message?: string }).message ?? `HTTP ${res.statusCode}`} (HTTP ${res.statusCode})`);
     return json;
   };
+  return act(values, action, id, call);
+}
+
+type Call = (method: 'GET' | 'POST', path: string, body?: { reason?: string; confirm?: string }) => Promise<unknown>;
+
+/**
+ * The admin API's hold routes, answered from the store itself: the same JSON (holdJson), the same
+ * refusals (no such hold, already decided), the decision audited as by the admin API (actor cli).
+ */
+async function withStoreCall(values: Parsed['values'], action: string, id: string | undefined, use: (call: Call) => Promise<number>): Promise<number> {
+  const spec = parseStoreSpec(values['store'] as string, process.env, (values['data-dir'] as string | undefined) ?? '.scopegate');
+  const approvalTtlMs = parseDuration('--approval-ttl', (values['approval-ttl'] as string | undefined) ?? '15m');
+  let store;
+  try {
+    store = await openStore(spec);
+  } catch (err) {
+    throw err instanceof StoreError ? new RuntimeError(err.message) : err;
+  }
+  let holds: Holds | undefined;
+  try {
+    holds = new Holds(store, await store.fingerprintKey(), { holdTtlMs: 0, approvalTtlMs, logger: createLogger('silent') });
+    const h = holds;
+    const call: Call = async (method, path, body) => {
+      const m = /^\/api\/holds\/([^/?]+)(?:\/(approve|deny))?$/.exec(path);
+      if (!m) {
+        const status = new URL(path, 'http://x').searchParams.get('status') ?? undefined;
+        return (await h.store.listHolds(status as HoldStatus | undefined, 100)).map((x) => holdJson(x));
+      }
+      const holdId = decodeURIComponent(m[1]!);
+      const existing = await h.store.getHold(holdId);
+      if (!existing) throw new RuntimeError(`no hold ${holdId} in ${spec.shown}`);
+      if (method === 'GET') return holdJson(existing);
+      // an irreversible call's approval names its target, as on the admin API
+      const needed = m[2] === 'approve' && existing.status === 'pending' ? confirmationFor(existing) : null;
+      if (needed && body?.confirm !== undefined && !confirms(needed, body.confirm)) {
+        throw new RuntimeError(`${holdId}: "${body.confirm.trim().slice(0, 80)}" is not the name of ${needed.what}; approve with --confirm ${needed.expected}`);
+      }
+      const decided = await h.decide(holdId, m[2] === 'approve', 'cli', body?.reason ?? null);
+      if (!decided) throw new RuntimeError(`hold ${holdId} cannot be ${m[2] === 'approve' ? 'approved' : 'denied'}: ${existing.status === 'pending' ? 'it expired' : `it is already ${existing.status}`}`);
+      return holdJson(decided);
+    };
+    return await use(call);
+  } catch (err) {
+    throw err instanceof StoreError ? new RuntimeError(`the store ${spec.shown} failed: ${err.message}`) : err;
+  } finally {
+    if (holds) await holds.close();
+    else await store.close();
+  }
+}
+
+async function act(values: Parsed['values'], action: string, id: string | undefined, call: Call): Promise<number> {
   const out = (v: unknown, text: string): number => {
     process.stdout.write(values['json'] ? `${JSON.stringify(v, null, 2)}\n` : `${text}\n`);
     return 0;

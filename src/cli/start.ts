@@ -13,6 +13,7 @@ import { DEFAULT_POLICY, VERSION } from './paths.js';
 import { PROVIDERS } from '../providers/registry.js';
 import type { AnswerStatusMode } from '../providers/types.js';
 import { DEFAULT_CLIENT_LIMITS } from '../proxy/client-limits.js';
+import { parseStoreSpec } from '../holds/store-spec.js';
 
 export const START_HELP = `Usage: scopegate start [options]
 
@@ -30,6 +31,11 @@ Options:
                            one, a random token is kept in DATA_DIR/admin-token (mode 0600)
   --ca-dir DIR             interception CA: ca.pem + ca-key.pem, created if missing (default certs/)
   --data-dir DIR           durable state (default .scopegate/)
+  --store URL              where holds, approvals, placeholders and the audit trail live:
+                           sqlite:PATH (default sqlite:DATA_DIR/scopegate.db) or
+                           postgres://USER:PASSWORD@HOST:PORT/DB (or env SCOPEGATE_STORE; libpq's
+                           URL, PG* variables fill what it leaves out). Replicas on one Postgres
+                           store act as one scopegate; the password is never printed
   --route HOST=ADDR:PORT   connect to ADDR:PORT instead of resolving HOST; TLS SNI and the
                            certificate check stay HOST (repeatable)
   --upstream-ca FILE       an extra CA trusted for upstream TLS, on top of the system roots
@@ -78,6 +84,7 @@ const OPTIONS: Options = {
   'admin-token': { type: 'string' },
   'ca-dir': { type: 'string' },
   'data-dir': { type: 'string' },
+  store: { type: 'string' },
   route: { type: 'string', multiple: true },
   'upstream-ca': { type: 'string' },
   'upstream-timeout': { type: 'string' },
@@ -161,6 +168,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
     if (token.length < 16) throw new UsageError('the admin token (--admin-token or SCOPEGATE_ADMIN_TOKEN) must be at least 16 characters');
     config.adminToken = token;
   }
+  config.store = parseStoreSpec(v['store'] as string | undefined, env, config.dataDir);
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
   if (v['transparent']) config.transparent = parseHostPort('--transparent', v['transparent'] as string);
   if (v['check-concurrency'] !== undefined) {
@@ -252,6 +260,7 @@ export async function runStart(argv: string[]): Promise<number> {
       ...(at.transparent ? { transparent: `${at.transparent.address}:${at.transparent.port}` } : {}),
       admin: `${at.admin.address}:${at.admin.port}`,
       policy: config.policyPath,
+      store: config.store?.shown,
       guarded: policy.providers.map((p) => ({ provider: p.name, hosts: p.hosts })),
       caCreated: app.caCreated,
     },
@@ -261,6 +270,7 @@ export async function runStart(argv: string[]): Promise<number> {
   process.stderr.write(
     [
       `scopegate ${VERSION}: proxy ${at.proxyUrl}${at.transparent ? `, transparent ${at.transparent.address}:${at.transparent.port}` : ''}, admin http://${at.admin.address}:${at.admin.port}`,
+      `  store    ${config.store?.shown ?? 'sqlite'}`,
       `  policy   ${display(config.policyPath)} (guards ${guarded}; other hosts: egress ${policy.egress.default})`,
       `  CA       ${display(ca.certPath)}${app.caCreated ? ' (created now)' : ''}; clients must trust it: ${display(bundlePath)} is it plus the system roots`,
       `  agent    export HTTPS_PROXY=${at.proxyUrl} HTTP_PROXY=${at.proxyUrl} NODE_EXTRA_CA_CERTS=${resolve(ca.certPath)} SSL_CERT_FILE=${resolve(bundlePath)}`,

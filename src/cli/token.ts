@@ -1,7 +1,8 @@
-import { CheckFailed, PolicyError, UsageError, errorMessage } from '../errors.js';
+import { CheckFailed, PolicyError, RuntimeError, StoreError, UsageError, errorMessage } from '../errors.js';
 import { loadPolicyFile } from '../policy/policy.js';
 import { PROVIDERS } from '../providers/registry.js';
-import { SqliteHoldStore } from '../holds/sqlite-store.js';
+import { openStore } from '../holds/open-store.js';
+import { parseStoreSpec, type StoreSpec } from '../holds/store-spec.js';
 import { Placeholders, ceilingEntryProblem, type PlaceholderView } from '../custody/placeholders.js';
 import { parse, parseDuration } from './args.js';
 import { DEFAULT_POLICY } from './paths.js';
@@ -33,6 +34,9 @@ Options:
   --policy FILE         the policy that names the credentials (default: the shipped default policy,
                         as for start); its secrets must be loadable (variables set, files readable)
   --data-dir DIR        the store: DIR/scopegate.db and its key DIR/fingerprint.key (default .scopegate/)
+  --store URL           the store a running scopegate uses, when not the default: sqlite:PATH or
+                        postgres://USER:PASSWORD@HOST:PORT/DB (or env SCOPEGATE_STORE); with
+                        Postgres a placeholder minted or revoked here holds on every replica
   --json                list: print [{id, agent, credential, environments, createdAt, expiresAt,
                         lastUsedAt, status}]
   -h, --help            this text
@@ -52,6 +56,7 @@ export async function runToken(argv: string[]): Promise<number> {
       ttl: { type: 'string' },
       policy: { type: 'string' },
       'data-dir': { type: 'string' },
+      store: { type: 'string' },
       json: { type: 'boolean' },
     },
     true,
@@ -71,6 +76,7 @@ export async function runToken(argv: string[]): Promise<number> {
     }
   };
   const dataDir = (values['data-dir'] as string | undefined) ?? '.scopegate';
+  const store = parseStoreSpec(values['store'] as string | undefined, process.env, dataDir);
 
   if (action === 'create') {
     only(['agent', 'credential', 'environments', 'ttl', 'policy']);
@@ -104,7 +110,7 @@ export async function runToken(argv: string[]): Promise<number> {
       );
     }
     const adapter = PROVIDERS.get(credential.provider)!;
-    return withStore(dataDir, async (placeholders) => {
+    return withStore(store, async (placeholders) => {
       const { token, placeholder } = await placeholders.mint({ agent, credential: credential.name, adapter, environments, ttlMs });
       process.stdout.write(`${token}\n`);
       process.stderr.write(
@@ -119,7 +125,7 @@ export async function runToken(argv: string[]): Promise<number> {
 
   if (action === 'list') {
     only(['json']);
-    return withStore(dataDir, async (placeholders) => {
+    return withStore(store, async (placeholders) => {
       const list = await placeholders.list();
       process.stdout.write(values['json'] ? `${JSON.stringify(list, null, 2)}\n` : `${listText(list)}\n`);
       return 0;
@@ -127,24 +133,33 @@ export async function runToken(argv: string[]): Promise<number> {
   }
 
   only([]);
-  return withStore(dataDir, async (placeholders) => {
+  return withStore(store, async (placeholders) => {
     const p = await placeholders.revoke(id!);
-    if (!p) throw new UsageError(`no placeholder ${id} in ${dataDir}; scopegate token list shows them`);
+    if (!p) throw new UsageError(`no placeholder ${id} in ${store.shown}; scopegate token list shows them`);
     process.stdout.write(`revoked ${p.id} (agent ${p.agent}, credential ${p.credential}): it stops working at once\n`);
     return 0;
   });
 }
 
-async function withStore(dataDir: string, act: (p: Placeholders) => Promise<number>): Promise<number> {
-  const store = new SqliteHoldStore(dataDir);
+async function withStore(spec: StoreSpec, act: (p: Placeholders) => Promise<number>): Promise<number> {
+  let store;
+  try {
+    store = await openStore(spec);
+  } catch (err) {
+    throw err instanceof StoreError ? new RuntimeError(err.message) : err;
+  }
   try {
     let placeholders: Placeholders;
     try {
-      placeholders = Placeholders.forDataDir(store, dataDir);
+      placeholders = await Placeholders.forStore(store);
     } catch (err) {
-      throw new UsageError(`cannot read the store's key in ${dataDir}: ${errorMessage(err)}`);
+      throw new RuntimeError(`cannot read the store's key in ${spec.shown}: ${errorMessage(err)}`);
     }
-    return await act(placeholders);
+    try {
+      return await act(placeholders);
+    } catch (err) {
+      throw err instanceof StoreError ? new RuntimeError(`the store ${spec.shown} failed: ${err.message}`) : err;
+    }
   } finally {
     await store.close();
   }

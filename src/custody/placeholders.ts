@@ -1,5 +1,4 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { loadFingerprintKey } from '../holds/holds.js';
 import type { HoldStore, PlaceholderRecord } from '../holds/store-types.js';
 import type { ProviderAdapter } from '../providers/types.js';
 
@@ -65,11 +64,11 @@ export function placeholderStatus(p: PlaceholderRecord, now: number): Placeholde
  * glob with `*` (pr-*). Stored as given; only the syntax is checked here.
  */
 export function ceilingEntryProblem(entry: string): string | null {
-  if (entry === '@primary') return null;
+  if (entry === '@primary' || entry === '@protected') return null;
   if (entry.length === 0) return 'an empty entry (two commas in a row?)';
   if (entry.length > 128) return `"${entry.slice(0, 20)}…" is longer than 128 characters`;
   if (/[\s,]/.test(entry)) return `"${entry}" has a space or comma in it`;
-  if (entry.startsWith('@')) return `"${entry}": the only @ entry is @primary`;
+  if (entry.startsWith('@')) return `"${entry}": the only @ entries are @primary and @protected`;
   if (/[?[\]{}]/.test(entry)) return `"${entry}": only * is a wildcard (as in pr-*)`;
   if (/^\*+$/.test(entry)) return `"${entry}" would allow every environment; leave --environments out for no ceiling`;
   return null;
@@ -81,9 +80,9 @@ export class Placeholders {
     private readonly key: Buffer,
   ) {}
 
-  /** Over a store in `dataDir`, with that directory's key (fingerprint.key, made when missing). */
-  static forDataDir(store: HoldStore, dataDir: string): Placeholders {
-    return new Placeholders(store, loadFingerprintKey(dataDir));
+  /** Over a store, with the store's own key (made at its first use, shared by every process on it). */
+  static async forStore(store: HoldStore): Promise<Placeholders> {
+    return new Placeholders(store, await store.fingerprintKey());
   }
 
   /** The keyed hash of a presented token, with this store's key. */

@@ -28,6 +28,8 @@ export type Custody =
   | { kind: 'report'; reason: string; tokenHash: string };
 
 const NONE: Custody = { kind: 'none' };
+/** How stale a placeholder's lastUsedAt may be before a call writes it again. */
+const MARK_USED_EVERY_MS = 5_000;
 
 /**
  * The custody stage: a placeholder in any of the provider's token headers identifies the agent and
@@ -41,7 +43,7 @@ export async function custodyOf(policy: Policy, adapter: ProviderAdapter, placeh
   if (!configured) return NONE;
   const presented = adapter.presentedTokens(headers);
   if (presented.length === 0) return NONE;
-  let live: { id: string; agent: string; credential: string; environments: string[] } | null = null;
+  let live: { id: string; agent: string; credential: string; environments: string[]; lastUsedAt: number | null } | null = null;
   for (const { header, token } of presented) {
     const v = await placeholders.verify(token, now);
     if (v === null) {
@@ -61,7 +63,10 @@ export async function custodyOf(policy: Policy, adapter: ProviderAdapter, placeh
   if (!credential || credential.provider !== adapter.name) {
     return { kind: 'refuse', status: 403, rule: 'token-credential', reason: `placeholder ${p.id} is for credential ${p.credential}, which the policy no longer has for ${adapter.name}` };
   }
-  await placeholders.markUsed(p.id, now);
+  // when it was last used is for `token list`, not a check: not waited for, its failure is no
+  // refusal, and written at most every few seconds (replicas sharing a busy placeholder would
+  // otherwise queue on its row with a write per call)
+  if (p.lastUsedAt === null || now - p.lastUsedAt >= MARK_USED_EVERY_MS) placeholders.markUsed(p.id, now).catch(() => undefined);
   const value = credential.bearer ? `Bearer ${credential.secret.reveal()}` : credential.secret.reveal();
   const drop = new Set<string>(adapter.strippedHeaders);
   for (const { header } of presented) drop.add(header);
@@ -80,6 +85,7 @@ export function outsideCeiling(ceiling: readonly string[], envs: readonly Enviro
     (e) =>
       !patterns.some((p) => {
         if (p === '@primary') return e.primary === true;
+        if (p === '@protected') return e.protected === true;
         if (typeof p === 'string') return e.name.toLowerCase() === p || e.id.toLowerCase() === p;
         return p.test(e.name.toLowerCase()) || p.test(e.id.toLowerCase());
       }),

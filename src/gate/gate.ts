@@ -132,7 +132,13 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
   }
 
   // custody: a placeholder is the caller and is swapped for the real token; a real token is refused
-  const custody = await custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  let custody;
+  try {
+    custody = await custodyOf(deps.policy(), adapter, deps.placeholders, req.headers, ctx.agent);
+  } catch (err) {
+    // a placeholder that cannot be checked is not believed: refused, as the store is down
+    return storeFailed(deps, adapter, res, decisionId, 'admit', 'the placeholder could not be checked', err);
+  }
   if (custody.kind === 'refuse' || custody.kind === 'report') {
     if (custody.tokenHash) reportRealToken(deps, decisionId, ctx, custody.reason, custody.tokenHash);
     if (custody.kind === 'report') {
@@ -169,7 +175,11 @@ async function pass(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage
     forgetAfterWrite(deps, adapter, operations, headers);
     return { decision: failed(result, d) ?? d, result };
   };
-  if (decision.kind === 'allow') return send(decision);
+  if (decision.kind === 'allow') {
+    // an allowed change must be audited: with the store unreachable it is not let through
+    if (deps.holds && changes(decision) && !deps.holds.storeUp()) return storeFailed(deps, adapter, res, decisionId, 'decide', 'an allowed change could not be audited', new Error(deps.holds.store.health().reason ?? 'the store cannot be reached'), decision);
+    return send(decision);
+  }
   // hold: a person decides, or an approval of this exact call lets it through once
   if (decision.kind === 'hold' && deps.holds) {
     return holdStage(deps, adapter, caller, req, headers, res, decisionId, operations, decision, send, judgeNow);
@@ -200,7 +210,12 @@ async function holdStage(
   const identify = (d: Decision) => callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (d.judged ?? []).map((j) => j.scope), (d.judged ?? []).map((j) => ({ verdict: j.verdict, operationClass: j.operation.class })));
   const call = identify(decision);
   const fp = holds.fingerprint(call);
-  const approved = await holds.consume(fp.call, decisionId);
+  let approved: Hold | null;
+  try {
+    approved = await holds.consume(fp.call, decisionId);
+  } catch (err) {
+    return storeFailed(deps, adapter, res, decisionId, 'hold', 'an approval of this call could not be looked up', err, decision);
+  }
   if (approved) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `${approved.id} approved by ${approved.decidedBy ?? 'a person'}`, approval: { holdId: approved.id, by: approved.decidedBy } });
 
   let hold: Hold;
@@ -230,23 +245,28 @@ async function holdStage(
         return { decision: d, result: { status: answer(deps, adapter, res, decisionRefusal(again, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
       }
       const callNow = identify(again);
-      const unchanged = holds.fingerprint(callNow).call === fp.call;
-      const used = unchanged ? await holds.consume(fp.call, decisionId, hold.id) : null;
-      if (used) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id, approval: { holdId: hold.id, by: used.decidedBy } });
-      const after = unchanged ? await holds.store.getHold(hold.id) : null;
-      if (after?.status === 'used') {
-        // an identical call that joined this hold used its one approval first: this one stays unsent
-        const why = `${hold.id}'s approval already let the identical call ${after.usedByDecision ?? ''} through once; this duplicate was not forwarded`;
-        const dup: Decision = { ...decision, kind: 'deny', stage: 'hold', rule: 'single-use', reason: why, holdId: hold.id };
-        return { decision: dup, result: { status: answer(deps, adapter, res, decisionRefusal(dup, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
+      let fresh: Hold;
+      try {
+        const unchanged = holds.fingerprint(callNow).call === fp.call;
+        const used = unchanged ? await holds.consume(fp.call, decisionId, hold.id) : null;
+        if (used) return send({ ...decision, kind: 'allow', stage: 'hold', reason: `approved by ${used.decidedBy ?? 'a person'}`, holdId: hold.id, approval: { holdId: hold.id, by: used.decidedBy } });
+        const after = unchanged ? await holds.store.getHold(hold.id) : null;
+        if (after?.status === 'used') {
+          // an identical call that joined this hold used its one approval first: this one stays unsent
+          const why = `${hold.id}'s approval already let the identical call ${after.usedByDecision ?? ''} through once; this duplicate was not forwarded`;
+          const dup: Decision = { ...decision, kind: 'deny', stage: 'hold', rule: 'single-use', reason: why, holdId: hold.id };
+          return { decision: dup, result: { status: answer(deps, adapter, res, decisionRefusal(dup, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
+        }
+        fresh = await holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
+      } catch (err) {
+        return storeFailed(deps, adapter, res, decisionId, 'hold', `the approval of ${hold.id} could not be used`, err, { ...decision, holdId: hold.id });
       }
-      const fresh = await holds.create(callNow, decisionId, again.rule, `the live scope changed after ${hold.id} was approved; ${again.reason ?? ''}`, { operation: again.operation!, scope: again.scope! });
       const d2: Decision = { ...again, kind: 'hold', stage: 'hold', holdId: fresh.id };
       return { decision: d2, result: { status: answer(deps, adapter, res, decisionRefusal(d2, decisionId, fresh, deps.holdHints)), bytesOut: 0 } };
     }
     case 'denied':
     case 'expired': {
-      const h = await holds.store.getHold(hold.id);
+      const h = await holds.store.getHold(hold.id).catch(() => null);
       const why = outcome === 'denied' ? `${hold.id} was denied by ${h?.decidedBy ?? 'a person'}${h?.decisionReason ? `: ${h.decisionReason}` : ''}` : `${hold.id} expired before anyone decided`;
       const denied: Decision = { ...held, kind: 'deny', holdOutcome: outcome, reason: why };
       return { decision: denied, result: { status: answer(deps, adapter, res, decisionRefusal(denied, decisionId, undefined, deps.holdHints)), bytesOut: 0 } };
@@ -277,6 +297,22 @@ function failed(result: ForwardResult, base?: Decision): Decision | null {
   const { approval, ...rest }: Partial<Decision> = base ?? {};
   const holdId = rest.holdId ?? approval?.holdId;
   return { ...rest, ...(holdId ? { holdId } : {}), kind: 'error', stage: 'forward', rule: 'upstream', reason: result.error };
+}
+
+/** Whether a decision lets something other than plain reads through (the recorder audits exactly those). */
+function changes(d: Decision): boolean {
+  return !(d.judged ?? []).every((j) => j.operation.class === 'read' || j.operation.class === 'benign');
+}
+
+/**
+ * The store could not be used for a step that needs it: the call is refused as unjudgeable, with
+ * the reason, and nothing is forwarded (interface.md, "Several replicas": fail closed).
+ */
+function storeFailed(deps: GateDeps, adapter: ProviderAdapter, res: ServerResponse, decisionId: string, stage: Decision['stage'], what: string, err: unknown, base?: Decision): Outcome {
+  const reason = `${what}: the hold store is unavailable (${errorMessage(err).slice(0, 160)}); nothing was forwarded, try again shortly`;
+  deps.logger.error({ decisionId, stage, err: { message: errorMessage(err) } }, 'hold store unavailable');
+  const status = answer(deps, adapter, res, { code: 'SCOPEGATE_UNJUDGEABLE', message: `scopegate could not complete its decision on ${base?.operation?.name ?? 'this call'}: ${reason}`, details: { reason, rule: 'store' }, decisionId });
+  return { decision: { ...(base ?? {}), kind: 'error', stage, rule: 'store', reason }, result: { status, bytesOut: 0 } };
 }
 
 /** The agent's answer to a refusal, in the provider's error shape; the status written. */

@@ -225,10 +225,18 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
       // no waiting on a socket: the hold is made, the message answered; the identical retry passes once approved
       const call = callIdentity(adapter, ctx.agent, ctx.target.host, req.url ?? '/', headers, operations, (decision.judged ?? []).map((j) => j.scope), (decision.judged ?? []).map((j) => ({ verdict: j.verdict, operationClass: j.operation.class })));
       const fp = deps.holds.fingerprint(call);
-      const approved = await deps.holds.consume(fp.call, decisionId);
+      let approved: Hold | null = null;
+      let lookedUp = true;
+      try {
+        approved = await deps.holds.consume(fp.call, decisionId);
+      } catch (err) {
+        lookedUp = false;
+        const reason = `an approval of this call could not be looked up: the hold store is unavailable (${errorMessage(err).slice(0, 160)}); nothing was forwarded`;
+        decision = { ...decision, kind: 'error', stage: 'hold', rule: 'store', reason };
+      }
       if (approved) {
         decision = { ...decision, kind: 'allow', stage: 'hold', approval: { holdId: approved.id, by: approved.decidedBy } };
-      } else {
+      } else if (lookedUp) {
         try {
           ({ hold } = await deps.holds.holdOrJoin(call, decisionId, decision.rule, decision.reason ?? '', { operation: decision.operation!, scope: decision.scope! }));
           decision = { ...decision, stage: 'hold', holdId: hold.id };
@@ -239,6 +247,10 @@ function relay(deps: GateDeps, ctx: ConnectionContext, req: IncomingMessage, cli
           decision = { ...decision, kind: 'error', stage: 'hold', rule: 'store', reason };
         }
       }
+    }
+    if (decision.kind === 'allow' && deps.holds && !(decision.judged ?? []).every((j) => j.operation.class === 'read' || j.operation.class === 'benign') && !deps.holds.storeUp()) {
+      // an allowed change must be audited: with the store unreachable it is not let through
+      decision = { ...decision, kind: 'error', stage: 'decide', rule: 'store', reason: `an allowed change could not be audited: the hold store is unavailable (${deps.holds.store.health().reason ?? 'it cannot be reached'}); nothing was forwarded` };
     }
     record(decision);
     if (decision.kind === 'allow') {

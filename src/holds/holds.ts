@@ -1,7 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { readOrCreateSecret } from '../files/durable.js';
-import { join } from 'node:path';
 import type { Logger } from '../audit/logger.js';
 import type { Operation } from '../inspect/operation.js';
 import type { Scope } from '../scope/scope.js';
@@ -42,7 +40,6 @@ export interface CallIdentity {
 export type WaitOutcome = 'approved' | 'denied' | 'expired' | 'timeout' | 'gone';
 
 export interface HoldsOptions {
-  dataDir: string;
   holdTtlMs: number;
   approvalTtlMs: number;
   logger: Logger;
@@ -57,8 +54,11 @@ export interface HoldsOptions {
  */
 export class Holds {
   private readonly events = new EventEmitter();
-  private readonly key: Buffer;
   private readonly auditQueue: AuditEvent[] = [];
+  /** Past this many unwritten events (the store down for long), the oldest are dropped, and said so. */
+  static readonly MAX_UNWRITTEN_AUDIT = 20_000;
+  /** How often a waiting call asks the store, besides being told (same process, or NOTIFY). */
+  static readonly POLL_MS = 500;
   private auditTimer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   /** Calls waiting on each hold in this process, and since when: what "the agent is waiting" means. */
@@ -66,12 +66,20 @@ export class Holds {
   /** Holds being made right now, by fingerprint: an identical call arriving meanwhile joins it. */
   private readonly making = new Map<string, Promise<Hold>>();
 
+  /** `key` is the store's own (store.fingerprintKey()): every process on one store binds approvals alike. */
   constructor(
     readonly store: HoldStore,
+    private readonly key: Buffer,
     private readonly options: HoldsOptions,
   ) {
     this.events.setMaxListeners(0);
-    this.key = loadFingerprintKey(options.dataDir);
+    // decisions made by other processes on a shared store wake this one's waiting calls at once
+    store.watch((id, status) => this.events.emit(id, status));
+  }
+
+  /** Whether the store answered when last asked: an allowed change is let through only then (it must be audited). */
+  storeUp(): boolean {
+    return this.store.health().state === 'up';
   }
 
   /** What an approval binds: agent, host, path, operations with their exact arguments, live scope. */
@@ -199,7 +207,7 @@ export class Holds {
           // the store unreachable: keep waiting (the timeout still ends the wait); the next poll may see it
           () => undefined,
         );
-      }, 1000);
+      }, Holds.POLL_MS);
       this.events.on(id, onEvent);
       gone.addEventListener('abort', onGone, { once: true });
       if (gone.aborted) finish('gone');
@@ -208,7 +216,7 @@ export class Holds {
 
   /** Audit events of allowed calls are batched (one transaction every 200 ms); hold events are written at once. */
   audit(e: AuditEvent, urgent = false): void {
-    this.auditQueue.push(e);
+    this.auditQueue.push({ ...e, eventId: e.eventId ?? randomUUID() });
     if (urgent || this.auditQueue.length >= 500) void this.flushAudit();
     else this.auditTimer ??= setTimeout(() => void this.flushAudit(), 200);
   }
@@ -227,7 +235,12 @@ export class Holds {
     try {
       await this.store.audit(batch);
     } catch (err) {
-      this.options.logger.error({ events: batch.length, err: { message: errorMessage(err) } }, 'audit events could not be written to the store');
+      // kept and written again (each event has its id: one that did reach the store is not doubled)
+      this.auditQueue.unshift(...batch);
+      const over = this.auditQueue.length - Holds.MAX_UNWRITTEN_AUDIT;
+      if (over > 0) this.auditQueue.splice(0, over);
+      this.options.logger.error({ events: batch.length, unwritten: this.auditQueue.length, ...(over > 0 ? { dropped: over } : {}), err: { message: errorMessage(err) } }, 'audit events could not be written to the store; retrying');
+      this.auditTimer ??= setTimeout(() => void this.flushAudit(), 1000);
     }
   }
 
@@ -251,12 +264,9 @@ export class Holds {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     await this.flushAudit();
+    // what could not be written now (the store down) is in the log line flushAudit wrote
+    clearTimeout(this.auditTimer);
     await this.store.close();
   }
 }
 
-/** A per-install key for binding fingerprints: argument values are bound by keyed hash only. */
-/** The store's keyed-hash key (DATA_DIR/fingerprint.key, made at first use): approvals' fingerprints and placeholder hashes. */
-export function loadFingerprintKey(dataDir: string): Buffer {
-  return readOrCreateSecret(join(dataDir, 'fingerprint.key'), (raw) => (raw.length === 32 ? raw : null), () => randomBytes(32));
-}

@@ -2,14 +2,22 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage, StoreError } from '../errors.js';
-import { newHoldId, newPlaceholderId, type NewPlaceholder, type PlaceholderRecord, type AuditEvent, type AuditQuery, type Hold, type HoldOperation, type HoldStatus, type HoldStore, type NewHold } from './store-types.js';
+import { loadFingerprintKey } from './fingerprint-key.js';
+import { newerSchemaMessage, newHoldId, newPlaceholderId, type StoreHealth, type NewPlaceholder, type PlaceholderRecord, type AuditEvent, type AuditQuery, type Hold, type HoldOperation, type HoldStatus, type HoldStore, type NewHold } from './store-types.js';
 
 /**
  * The hold store in SQLite: one file (scopegate.db) in --data-dir, WAL with synchronous FULL, so
  * that every commit is on disk before it returns. Processes sharing the directory share the store.
  */
 
-const SCHEMA = `
+
+/**
+ * Versioned migrations, applied in order at open under BEGIN IMMEDIATE (so two processes opening
+ * one file together apply each once); PRAGMA user_version is the version reached. Version 1 is the
+ * schema from before versioning, written with IF NOT EXISTS so that such a file is adopted as is.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
 CREATE TABLE IF NOT EXISTS holds (
   id TEXT PRIMARY KEY,
   decision_id TEXT NOT NULL,
@@ -63,7 +71,16 @@ CREATE TABLE IF NOT EXISTS placeholders (
   last_used_at INTEGER,
   revoked_at INTEGER
 );
-`;
+`,
+  // 2: audit events carry an id of their own, so a retried write keeps one copy
+  `
+ALTER TABLE audit ADD COLUMN event_id TEXT;
+CREATE UNIQUE INDEX audit_by_event_id ON audit (event_id);
+`,
+];
+
+/** The schema version this code writes and reads. */
+export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 type Row = Record<string, unknown>;
 
@@ -114,18 +131,26 @@ export class SqliteHoldStore implements HoldStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  constructor(dataDir: string) {
+  readonly kind = 'sqlite';
+  private readonly opened = Date.now();
+  private key: Buffer | undefined;
+
+  /** The store in `dataDir`/`file`; its key is `dataDir`/fingerprint.key. */
+  constructor(
+    private readonly dataDir: string,
+    file: string = STORE_FILE,
+  ) {
     try {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      this.db = new Database(join(dataDir, STORE_FILE));
+      this.db = new Database(join(dataDir, file));
       // WAL with synchronous FULL: every commit is fsynced before it returns
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
-      this.db.exec(SCHEMA);
     } catch (err) {
       throw new StoreError(`cannot open the hold store in ${dataDir}: ${errorMessage(err)}; check that --data-dir is writable and not on a full disk`);
     }
+    this.migrate(join(dataDir, file));
     const db = this.db;
     this.stmts = {
       insert: db.prepare(`INSERT INTO holds (id, decision_id, status, created_at, expires_at, agent, host, path, operation, target, scope, rule, reason, operations, fingerprint, scope_fingerprint)
@@ -141,8 +166,8 @@ export class SqliteHoldStore implements HoldStore {
       lapsedPending: db.prepare(`SELECT * FROM holds WHERE status = 'pending' AND expires_at <= ?`),
       lapsedApproved: db.prepare(`SELECT * FROM holds WHERE status = 'approved' AND approval_expires_at <= ?`),
       markExpired: db.prepare(`UPDATE holds SET status = 'expired' WHERE id = ? AND status IN ('pending','approved')`),
-      audit: db.prepare(`INSERT INTO audit (at, event, decision_id, hold_id, agent, host, operation, actor, reason, detail)
-        VALUES (@at, @event, @decisionId, @holdId, @agent, @host, @operation, @actor, @reason, @detail)`),
+      audit: db.prepare(`INSERT OR IGNORE INTO audit (at, event, decision_id, hold_id, agent, host, operation, actor, reason, detail, event_id)
+        VALUES (@at, @event, @decisionId, @holdId, @agent, @host, @operation, @actor, @reason, @detail, @eventId)`),
       insertPlaceholder: db.prepare(`INSERT INTO placeholders (id, agent, credential, token_hash, environments, created_at, expires_at)
         VALUES (@id, @agent, @credential, @tokenHash, @environments, @createdAt, @expiresAt)`),
       placeholderById: db.prepare('SELECT * FROM placeholders WHERE id = ?'),
@@ -233,6 +258,7 @@ export class SqliteHoldStore implements HoldStore {
           actor: e.actor ?? null,
           reason: e.reason ?? null,
           detail: e.detail ? JSON.stringify(e.detail) : null,
+          eventId: e.eventId ?? null,
         });
       }
     })();
@@ -304,7 +330,39 @@ export class SqliteHoldStore implements HoldStore {
     this.stmts.usePlaceholder.run({ id, now });
   }
 
+  async fingerprintKey(): Promise<Buffer> {
+    this.key ??= loadFingerprintKey(this.dataDir);
+    return this.key;
+  }
+
+  health(): StoreHealth {
+    // a local file: every failure is the call's own (a full disk throws there), never "unreachable"
+    return { kind: 'sqlite', state: 'up', since: this.opened, reason: null };
+  }
+
+  watch(): void {
+    // one file, no server to tell us: waiting calls poll, which sees other processes' decisions
+  }
+
   async close(): Promise<void> {
     this.db.close();
+  }
+
+  /** Apply the migrations this file lacks, in one IMMEDIATE transaction; refuse a newer file. */
+  private migrate(where: string): void {
+    const run = this.db.transaction(() => {
+      const found = this.db.pragma('user_version', { simple: true }) as number;
+      if (found > SQLITE_SCHEMA_VERSION) throw new StoreError(newerSchemaMessage(where, found, SQLITE_SCHEMA_VERSION));
+      for (let v = found; v < SQLITE_SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
+      // PRAGMA takes no parameters; the value is this module's constant
+      if (found < SQLITE_SCHEMA_VERSION) this.db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+    });
+    try {
+      run.immediate();
+    } catch (err) {
+      this.db.close();
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`cannot migrate the hold store ${where}: ${errorMessage(err)}`);
+    }
   }
 }

@@ -70,6 +70,21 @@ export interface AuditEvent {
   actor?: string | null;
   reason?: string | null;
   detail?: Record<string, unknown> | null;
+  /**
+   * Unique per event, given when it is queued: an event written again with the same id (a retry
+   * after an answer lost on the way back) is kept once.
+   */
+  eventId?: string | null;
+}
+
+/** Whether the store answers, as last seen: reported in /healthz and the metrics, and asked before an allowed change is let through. */
+export interface StoreHealth {
+  kind: 'sqlite' | 'postgres';
+  state: 'up' | 'down';
+  /** Since when (ms since the epoch). */
+  since: number;
+  /** Why it is down (never a password); null when up. */
+  reason: string | null;
 }
 
 /**
@@ -109,8 +124,8 @@ export interface AuditQuery {
 /**
  * The durable store behind holds, approvals and the audit trail, as the rest of scopegate uses it
  * (Holds in holds.ts, the admin API and page). SqliteHoldStore (sqlite-store.ts, a file in
- * --data-dir) is the one there is; a shared server database (PostgreSQL) behind several replicas
- * is meant to be a second implementation of this same interface.
+ * --data-dir) for one machine; PostgresHoldStore (postgres-store.ts) shared by several replicas.
+ * One test suite (test/unit/hold-store.test.ts) runs against both.
  *
  * Contract for every implementation:
  * - Every write is durable (committed and flushed to stable storage) before the method returns:
@@ -177,7 +192,7 @@ export interface HoldStore {
   /**
    * Append the events to the audit trail, in order, in one transaction: all or none. Each gets a
    * sequence number (seq) greater than every earlier one. Durable before it returns. An empty
-   * list writes nothing.
+   * list writes nothing. An event whose eventId is already in the trail is not written again.
    */
   audit(events: AuditEvent[]): Promise<void>;
   /**
@@ -204,6 +219,19 @@ export interface HoldStore {
   revokePlaceholder(id: string, now: number): Promise<PlaceholderRecord | null>;
   /** Note a use: lastUsedAt becomes `now` unless it is already later. Unknown ids are ignored. */
   markPlaceholderUsed(id: string, now: number): Promise<void>;
+  /**
+   * The key that binds approvals to calls and hashes placeholders (HMAC-SHA256, 32 bytes): made
+   * once, at the first start, and the same for every process sharing the store (SQLite: the file
+   * fingerprint.key beside the database; Postgres: a row in the store, so replicas agree).
+   */
+  fingerprintKey(): Promise<Buffer>;
+  /** The store's state as last seen, without asking it (cheap: read on every allowed change). */
+  health(): StoreHealth;
+  /**
+   * Be told when any process sharing the store decides or expires a hold, soon after it commits
+   * (Postgres: LISTEN/NOTIFY). Best effort: a waiting call also polls. SQLite tells nothing here.
+   */
+  watch(listener: (holdId: string, status: HoldStatus) => void): void;
   /** Release the store (connections, file handles). No method is called after close. */
   close(): Promise<void>;
 }
@@ -216,4 +244,12 @@ export function newPlaceholderId(): string {
 /** Hold ids: time first (they sort), 80 random bits after (never guessed, never reused). Every implementation mints its ids with it. */
 export function newHoldId(now: number): string {
   return `H-${now.toString(36)}-${randomBytes(10).toString('base64url')}`;
+}
+
+/**
+ * A store whose schema is newer than this code knows was written by a newer scopegate: running on
+ * it could misread or damage what the newer one wrote, so start stops and says so.
+ */
+export function newerSchemaMessage(where: string, found: number, known: number): string {
+  return `the store ${where} has schema version ${found}, newer than this scopegate knows (${known}): a newer scopegate wrote it. Run that version (every replica on one store must run it), or point --store / --data-dir at another store`;
 }

@@ -17,9 +17,12 @@ export interface EvaluationInput {
   scope: Scope;
 }
 
-/** A set matches an environment by name (any case), by id, or — with the member "@primary" — by the provider's primary mark. */
-const inSet = (set: EnvSet, env: { id: string; name: string; primary?: boolean }): boolean =>
-  set.members.has(env.name.toLowerCase()) || set.members.has(env.id.toLowerCase()) || (env.primary === true && set.members.has('@primary'));
+/** A set matches an environment by name (any case), by id, or — with the members "@primary" / "@protected" — by the provider's own marks. */
+const inSet = (set: EnvSet, env: { id: string; name: string; primary?: boolean; protected?: boolean }): boolean =>
+  set.members.has(env.name.toLowerCase()) ||
+  set.members.has(env.id.toLowerCase()) ||
+  (env.primary === true && set.members.has('@primary')) ||
+  (env.protected === true && set.members.has('@protected'));
 
 /** Does the scope satisfy the rule's scope conditions? Each condition that holds says so in `because`. */
 /** What a rule that did not match leaves behind: whether only unknown traffic stood in its way. */

@@ -201,7 +201,7 @@ export function parsePolicy(text: string, source: string, known: KnownProviders,
   }
   // the shipped default set, unless the policy defines its own
   if (!sets.has('protected-environments')) {
-    sets.set('protected-environments', { label: 'protected-environments', members: new Set(['production', 'prod', 'live', 'main', '@primary']) });
+    sets.set('protected-environments', { label: 'protected-environments', members: new Set(['production', 'prod', 'live', 'main', '@primary', '@protected']) });
   }
 
   const agents = new Map<string, AgentEntry>();

@@ -34,6 +34,7 @@ export interface ScopeView {
   shared: boolean;
   liveDeployments: { environment: string; count: number; replicas?: number }[];
   backups?: Scope['backups'];
+  contents?: Scope['contents'];
   /** Recent traffic per reached environment (requests, bytes) and its verdict under the policy: active, idle or unknown. */
   traffic?: Scope['traffic'];
   facts?: Record<string, unknown>;
@@ -80,6 +81,7 @@ export function scopeView(s: Scope): ScopeView {
     shared: s.shared,
     liveDeployments: s.liveDeployments.map(({ environment, ...rest }) => ({ environment: environment.name, ...rest })),
     ...(s.backups ? { backups: s.backups } : {}),
+    ...(s.contents ? { contents: s.contents } : {}),
     ...(s.traffic ? { traffic: s.traffic } : {}),
     ...(s.facts ? { facts: s.facts } : {}),
   };

@@ -12,6 +12,11 @@ export interface EnvironmentRef {
    * which a rename cannot take away.
    */
   primary?: boolean;
+  /**
+   * The provider marks this environment as protected (Neon's protected branches). Policies can
+   * protect it by that mark with the set member "@protected".
+   */
+  protected?: boolean;
 }
 
 export interface Scope {
@@ -142,6 +147,9 @@ export function describeScope(scope: Scope): string {
   if (scope.traffic) parts.push(describeTraffic(scope.traffic));
   if (scope.contents && scope.contents.length > 0) parts.push(describeContents(scope.contents));
   if (scope.backups) parts.push(scope.backups.count === 0 ? 'no backups' : `${scope.backups.count} backup${scope.backups.count === 1 ? '' : 's'}${scope.backups.onTarget ? ' stored on the target itself' : ''}`);
+  // provider-specific facts a person must read (children of a branch, compute activity, what the provider itself refuses)
+  const notes = scope.facts?.['notes'];
+  if (Array.isArray(notes)) for (const n of notes.slice(0, 12)) if (typeof n === 'string') parts.push(n);
   return parts.join('; ');
 }
 

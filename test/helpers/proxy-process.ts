@@ -127,7 +127,8 @@ export async function startProxy(opts: StartOptions = {}): Promise<ProxyProcess>
     caDir,
     dataDir,
     caPem: readFileSync(join(caDir, 'ca.pem'), 'utf8'),
-    adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+    // replicas share one token, given in the environment; else the one start made in the data dir
+    adminToken: opts.env?.['SCOPEGATE_ADMIN_TOKEN'] ?? readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
     stdout: () => out,
     stderr: () => err,
     logs: () => parsed,

@@ -34,6 +34,8 @@ describe.skipIf(!HAVE_CHROMIUM)('the approval page, in headless Chromium', () =>
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
+    // staging's api (which mounts the scratch volume) has served a few requests: the person sees it
+    fake.world.traffic!.push({ serviceId: POCKETOS.svc.api, environmentId: POCKETOS.env.staging, agoSeconds: 5, requests: 42, rxBytes: 5000, txBytes: 90000 });
     try {
       const waiting = request(`https://${GUARDED}/graphql/v2`, {
         dispatcher: agent,
@@ -59,6 +61,8 @@ describe.skipIf(!HAVE_CHROMIUM)('the approval page, in headless Chromium', () =>
       expect(text).toContain('vol-stg-only');
       expect(text).toContain('staging');
       expect(text).toContain('irreversible-destruction');
+      expect(text).toMatch(/traffic active: staging served 42 requests in the last 15 min, last \d+ s ago, 4\.9 KiB in \/ 87\.9 KiB out/);
+      expect(text).toContain('live deployments in staging');
       // the agent is still waiting, and the page says so
       expect(text).toMatch(/waiting for \d+ s: approving forwards its call now/);
       await page.screenshot({ path: process.env['SCOPEGATE_SCREENSHOT'] ?? join(pki.dir, 'approval-page.png'), fullPage: true });

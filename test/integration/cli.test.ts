@@ -20,7 +20,7 @@ describe('scopegate --help and usage errors', () => {
   it('--help lists every verb, and every verb has its own --help', async () => {
     const r = await sg(['--help']);
     expect(r.code).toBe(0);
-    for (const verb of ['start', 'ca', 'env', 'policy check']) expect(r.stdout).toContain(`  ${verb}`);
+    for (const verb of ['start', 'ca', 'env', 'policy check']) expect(r.stdout).toContain(`  scopegate ${verb} `);
     for (const verb of ['start', 'ca', 'env', 'policy']) {
       const h = await sg([verb, '--help']);
       expect(h.code, verb).toBe(0);
@@ -69,7 +69,7 @@ describe('scopegate policy check', () => {
     ['duplicate-key.yaml', /duplicate-key.yaml:4:3: duplicate key/],
     ['bad-host.yaml', /bad-host.yaml:3:23: egress.allow\[1\]: "bad host!" is not a host name/],
     ['bad-address.yaml', /bad-address.yaml:5:7: egress.allow_without_sni\[1\]: "10.0.0.0\/33": the prefix length must be a whole number from 0 to 32\n.*bad-address.yaml:6:7: egress.allow_without_sni\[2\]: "not-an-ip" is not an IP address/],
-    ['unknown-provider.yaml', /unknown-provider.yaml:3:3: providers.railwy: "railwy" is not a valid name \(known providers: railway\)/],
+    ['unknown-provider.yaml', /unknown-provider.yaml:3:3: providers.railwy: "railwy" is not a valid name \(known providers: railway, neon\)/],
     ['bad-yaml.yaml', /bad-yaml.yaml:\d+:\d+: YAML syntax error/],
     ['missing-version.yaml', /missing-version.yaml:1:1: version: "version" is required/],
     // a misspelt set name must not be read as an environment name (that rule would never match production)

@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { CLI } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
 
 describe('scopegate demo', () => {
   it('replays the incident with the agent holding a staging placeholder: worthless direct, ceiling then rules deny, staging-only delete held, real token refused and reported, nothing left running', async () => {
-    const r = await run(process.execPath, [CLI, 'demo'], { env: { NO_COLOR: '1' }, timeoutMs: 120_000 });
+    // a private TMPDIR: the demo's work folder (and so its processes' arguments) is known to be this run's
+    const tmp = mkdtempSync(join(tmpdir(), 'sg-demo-test-'));
+    const r = await run(process.execPath, [CLI, 'demo'], { env: { NO_COLOR: '1', TMPDIR: tmp }, timeoutMs: 120_000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     // the agent holds a placeholder minted by `scopegate token create`, shaped like a Railway token
@@ -20,6 +23,9 @@ describe('scopegate demo', () => {
     expect(r.stdout).toMatch(/decision DENY by rule token-ceiling {2}\(before any rule\)\n {3}agent is told: .*may act only in staging; volumeDelete reaches production\)/);
     expect(r.stdout).toMatch(/lookup {3}volume vol-7f3a9d \(pgdata\) is bound to environments production, staging/);
     expect(r.stdout).toMatch(/decision DENY by rule never-destroy-protected/);
+    // the third signal: production's database is busy over TCP (bytes, no requests); the scratch volume is idle
+    expect(r.stdout).toMatch(/lookup {3}volume vol-7f3a9d .*traffic active: production served no HTTP requests in the last 15 min but moved [\d.]+ MiB in \/ [\d.]+ MiB out/);
+    expect(r.stdout).toMatch(/lookup {3}volume vol-stg-only \(scratch\) .*traffic idle: staging had no traffic in the last 15 min/);
     expect(r.stdout).toMatch(/decision HOLD by rule irreversible-destruction/);
     expect(r.stdout).toMatch(/person {3}scopegate holds approve H-\S+ --confirm scratch --reason .*\(admin API: HTTP 200\)/);
     expect(r.stdout).toMatch(/retries the identical call: Railway answered \(rule approved-hold:H-/);
@@ -30,8 +36,10 @@ describe('scopegate demo', () => {
     expect(r.stdout).not.toContain('tok-account-owner'); // the fake's real account token is never shown
     expect(r.stdout).toMatch(/vol-7f3a9d still exists, with 3 backups; Railway executed 1 volumeDelete call, the approved one/);
     expect(r.stdout).not.toMatch(/\x1b\[/); // NO_COLOR
-    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('scopegate-demo-'));
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(tmp));
     expect(left).toEqual([]);
+    expect(readdirSync(tmp)).toEqual([]); // the work folder is gone too
+    rmSync(tmp, { recursive: true, force: true });
   }, 150_000);
 
 
@@ -46,8 +54,10 @@ describe('scopegate demo', () => {
       for (let i = 0; i < 600 && !out.includes('playground ready'); i++) await new Promise((r) => setTimeout(r, 200));
       expect(out).toContain('playground ready');
       const envFile = /agent {4}\. (\S+agent\.sh)/.exec(out)![1]!;
-      const admin = /approval page http:\/\/(\S+)\//.exec(out)![1]!;
-      const dataDir = /--data-dir (\S+)/.exec(out.slice(out.indexOf('Playground')))![1]!;
+      // the replay's answers name the replay's own (stopped) page: read the playground's lines only
+      const playground = out.slice(out.indexOf('Playground:'));
+      const admin = /approval page http:\/\/(\S+)\//.exec(playground)![1]!;
+      const dataDir = /--data-dir (\S+)/.exec(playground)![1]!;
       const work = dirname(envFile);
       // the environment as the file gives it, for curl exactly as printed
       const env: Record<string, string> = { PATH: process.env['PATH'] ?? '' };
@@ -63,11 +73,14 @@ describe('scopegate demo', () => {
       const waiting = curl('mutation { volumeDelete(volumeId: "vol-stg-only") }');
       const holds = (...args: string[]) => run(process.execPath, [CLI, 'holds', ...args, '--admin', admin, '--data-dir', dataDir]);
       let id: string | undefined;
+      let listed = '';
       for (let i = 0; i < 100 && !id; i++) {
-        id = /^(H-\S+) {2}pending {3}waiting \d+ s/m.exec((await holds('list', '--status', 'pending')).stdout)?.[1];
+        const l = await holds('list', '--status', 'pending');
+        listed = l.stdout + l.stderr;
+        id = /^(H-\S+) {2}pending {3}waiting \d+ s/m.exec(listed)?.[1];
         if (!id) await new Promise((r) => setTimeout(r, 200));
       }
-      expect(id).toBeDefined();
+      expect(id, listed).toBeDefined();
       expect((await holds('approve', id!, '--confirm', 'scratch')).code).toBe(0);
       expect((await waiting).stdout).toBe('{"data":{"volumeDelete":true}}');
       child.kill('SIGINT');

@@ -347,6 +347,7 @@ describe('the person side', () => {
       expect(list.stdout).toMatch(/pending {3}not waiting {2}.* volumeDelete volume:vol-stg-only {2}\[project pocketos: volume vol-stg-only \(scratch\) is bound to environment staging; live deployments in staging; traffic idle: .*; no backups\]/);
       const show = await sg('show', a.holdId!);
       expect(show.stdout).toMatch(/scope {5}project pocketos: volume vol-stg-only \(scratch\) is bound to environment staging/);
+      expect(show.stdout).toMatch(/traffic idle: staging had no traffic in the last 15 min; no backups/);
       expect(show.stdout).toMatch(/confirm {3}volumeDelete cannot be undone: approve with --confirm scratch/);
       expect(show.stdout).toMatch(/ {2}1\. volumeDelete on volume vol-stg-only {2}\[destructive-irreversible\] {2}→ hold \(irreversible-destruction\)/);
       // irreversible: without --confirm (and no terminal to ask on) nothing is approved
@@ -398,6 +399,7 @@ describe('the person side', () => {
       expect(json).toMatchObject({ event: 'hold', hold: { id: held.holdId, operation: 'volumeDelete', agent: 'anonymous', rule: 'irreversible-destruction' }, approve: `scopegate holds approve ${held.holdId}` });
       const slack = got.find((g) => g.path === '/slack')!.body as { text: string };
       expect(slack.text).toMatch(/holding volumeDelete on volume vol-stg-only .*is bound to environment staging/);
+      expect(slack.text).toMatch(/traffic idle: staging had no traffic in the last 15 min/);
       expect(JSON.stringify(got)).not.toContain(POCKETOS.token.account);
     } finally {
       for (const r of pendingBlackHole) r.destroy();

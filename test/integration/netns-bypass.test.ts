@@ -137,7 +137,7 @@ describe.skipIf(!support.ok)('an agent whose only way out is scopegate', () => {
       expect(proxy.stderr()).toMatch(/WARNING {2}the transparent listener on [0-9.]+:\d+ is reachable from other machines/);
       expect(proxy.stderr()).not.toMatch(/the admin API and approval page on/);
       const res = await fetch(`${proxy.adminUrl}/healthz`);
-      expect(await res.json()).toEqual({ status: 'ok', exposure: { proxy: 'network', transparent: 'network', admin: 'loopback' } });
+      expect(await res.json()).toEqual({ status: 'ok', exposure: { proxy: 'network', transparent: 'network', admin: 'loopback' }, store: { kind: 'sqlite', state: 'up', since: expect.any(String) } });
     });
   });
 

@@ -143,6 +143,17 @@ describe('scopegate explain', () => {
     expect(text.stdout).toMatch(/rule {6}unresolved-scope \(.*default.yaml:\d+\) → hold/);
     expect(text.stdout).toMatch(/^decision {2}hold/m);
   });
+  it('shows the traffic and decides by it: the shipped rules say hold, the commented example rule refuses a busy target', async () => {
+    const shipped = await run(process.execPath, [CLI, 'explain', '--request', fx('scratch-delete.json'), '--scope', fx('busy-staging-scope.json')]);
+    expect(shipped.code).toBe(0);
+    expect(shipped.stdout).toContain('scope     volume vol-stg-only (scratch) is bound to environment staging; live deployments in staging (3 replicas); traffic active: staging served 12 requests in the last 15 min, last 10 s ago, 2.0 KiB in / 4.0 KiB out; no backups');
+    expect(shipped.stdout).toMatch(/^decision {2}hold, by rule irreversible-destruction/m);
+    const text = readFileSync(join(ROOT, 'policies', 'default.yaml'), 'utf8');
+    const file = join(mkdtempSync(join(tmpdir(), 'sg-explain-')), 'policy.yaml');
+    writeFileSync(file, text.replace(/^ {2}# (- name: never-destroy-in-use\n(?: {2}# .*\n)+)/m, (m) => m.replace(/^ {2}# /gm, '  ')));
+    const strict = await run(process.execPath, [CLI, 'explain', '--policy', file, '--request', fx('scratch-delete.json'), '--scope', fx('busy-staging-scope.json'), '--json']);
+    expect(JSON.parse(strict.stdout)).toMatchObject({ decision: 'deny', rule: 'never-destroy-in-use', operations: [{ because: ['class destructive-irreversible', 'it is in use: traffic in staging'], scope: { traffic: { state: 'active' } } }] });
+  });
   it('a misspelt set name is refused, not read as an environment that lets the incident call through', async () => {
     const typo = join(ROOT, 'test', 'fixtures', 'policies', 'set-name-typo.yaml');
     const r = await run(process.execPath, [CLI, 'explain', '--policy', typo, '--request', fx('incident.json'), '--scope', fx('shared-volume-scope.json')]);

@@ -126,7 +126,7 @@ describe('scopegate token create | list | revoke', () => {
     expect(h.stdout).toMatch(/token-ceiling/);
     expect(h.stdout).not.toMatch(/does not yet swap/);
     const top = await run(process.execPath, [CLI, '--help']);
-    expect(top.stdout).toContain('  token ');
+    expect(top.stdout).toContain('  scopegate token create ');
   });
 });
 

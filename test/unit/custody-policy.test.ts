@@ -82,7 +82,7 @@ describe('policy credentials: (credential custody)', () => {
 
   it('an unknown provider is refused, with a suggestion', () => {
     const msg = problems(policy(`  c:\n    provider: rialway\n    secret_env: RW_STAGING\n`));
-    expect(msg).toContain('p.yaml:6:15: credentials.c.provider: "rialway" is not one of railway; did you mean "railway"?');
+    expect(msg).toContain('p.yaml:6:15: credentials.c.provider: "rialway" is not one of railway, neon; did you mean "railway"?');
   });
 
   it('a provider the policy does not guard is refused: no call would use the credential', () => {

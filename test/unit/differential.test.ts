@@ -566,7 +566,7 @@ const HAND: Entry[] = [
 // ---------------------------------------------------------------------------------------------
 
 const SEED = 0x5c09e6a7;
-const GENERATED_COUNT = 150;
+const GENERATED_COUNT = 250;
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

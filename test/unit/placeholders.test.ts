@@ -28,10 +28,10 @@ let dir: string;
 let store: SqliteHoldStore;
 let placeholders: Placeholders;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sg-placeholders-'));
   store = new SqliteHoldStore(dir);
-  placeholders = Placeholders.forDataDir(store, dir);
+  placeholders = await Placeholders.forStore(store);
 });
 afterEach(async () => await store.close());
 
@@ -139,7 +139,7 @@ describe('Placeholders', () => {
     const { token, placeholder } = await placeholders.mint({ agent: 'bot', credential: 'c', adapter: railway }, T0);
     await store.close();
     store = new SqliteHoldStore(dir);
-    const again = Placeholders.forDataDir(store, dir);
+    const again = await Placeholders.forStore(store);
     expect((await again.verify(token, T0))?.placeholder.id).toBe(placeholder.id);
   });
 

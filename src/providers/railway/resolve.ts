@@ -155,9 +155,11 @@ function lookUpTraffic(ctx: ResolveContext, cred: Credential, fresh: boolean, lo
   ).catch((err: unknown): Traffic => ({ windowSeconds, measuredAt: new Date(now).toISOString(), environments: environments.map((environment) => ({ environment, unknown: errorMessage(err) })) }));
   return {
     result,
+    // once the scope is settled (or failed), traffic nobody will read is not waited for upstream either
     stop: () => {
       clearTimeout(timer);
       ctx.signal.removeEventListener('abort', onAbort);
+      ac.abort();
     },
   };
 }
