@@ -185,12 +185,35 @@ const EXPECTED_START = [
 ];
 
 describe('docker/Dockerfile', () => {
-  it('is a two-stage build: build tools, npm ci, prune; then a non-root runtime with the volumes and ports', () => {
-    const froms = DF.filter((i) => i.op === 'FROM').map((i) => i.args);
-    expect(froms).toHaveLength(2);
-    for (const f of froms) expect(f).toMatch(/^node:20-(bookworm-)?slim\b/);
-    const build = DF.slice(0, DF.map((i) => i.op).lastIndexOf('FROM')).filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
-    for (const w of ['python3', 'make', 'g++', 'npm ci', 'npm prune --omit=dev']) expect(build).toContain(w);
+  it('builds in stages (tools; production dependencies; compile) and runs a non-root runtime with the volumes and ports', () => {
+    // every FROM is the node base or an earlier stage; the runtime starts from the node base, not a build stage
+    const stages: string[] = [];
+    for (const f of DF.filter((i) => i.op === 'FROM').map((i) => i.args)) {
+      const [image, as, name] = f.split(/\s+/);
+      expect(stages.includes(image!) || /^node:20-(bookworm-)?slim$/.test(image!), `FROM ${f}`).toBe(true);
+      if (as?.toUpperCase() === 'AS') stages.push(name!);
+    }
+    expect(finalStage()[0]!.args).toMatch(/^node:20-(bookworm-)?slim$/);
+    const runsOf = (stage: string): string => {
+      const start = DF.findIndex((i) => i.op === 'FROM' && new RegExp(`\\sAS\\s+${stage}$`, 'i').test(i.args));
+      expect(start, `stage ${stage}`).toBeGreaterThanOrEqual(0);
+      const end = DF.findIndex((i, n) => n > start && i.op === 'FROM');
+      const own = DF.slice(start, end).filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+      const parent = DF[start]!.args.split(/\s+/)[0]!;
+      return stages.includes(parent) ? `${runsOf(parent)}\n${own}` : own;
+    };
+    const fromStage = (dest: string): string => {
+      const c = finalStage().find((i) => i.op === 'COPY' && i.args.endsWith(` ./${dest}`) && i.args.startsWith('--from='));
+      expect(c, `COPY --from=… ./${dest}`).toBeDefined();
+      return /^--from=(\S+)/.exec(c!.args)![1]!;
+    };
+    // node_modules comes from a stage that installed production dependencies only (no dev, no prune to forget)
+    const deps = runsOf(fromStage('node_modules'));
+    for (const w of ['python3', 'make', 'g++', 'npm ci --omit=dev', 'npm rebuild better-sqlite3']) expect(deps).toContain(w);
+    // dist from a stage that installed everything and compiled
+    const build = runsOf(fromStage('dist'));
+    expect(build).toMatch(/npm ci\b(?![^\n]*--omit=dev)/);
+    expect(build).toContain('npm run build');
 
     const rt = finalStage();
     const copies = rt.filter((i) => i.op === 'COPY').map((i) => i.args);

@@ -1,0 +1,124 @@
+/**
+ * What the container tests share: the docker and docker-compose CLIs with time bounds, the images
+ * (the base stand-ins from scripts/container-base.sh, then the real docker/Dockerfile), and
+ * bounded waits. Every build is cached by the engine, so each file asks for the images and only
+ * the first pays for them.
+ */
+import { expect } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { ROOT } from '../helpers/proxy-process.js';
+import { run, type RunResult } from '../helpers/run.js';
+
+export const IMAGE = 'scopegate:local';
+export const DOCKER_DIR = join(ROOT, 'docker');
+export const FIXTURES = join(ROOT, 'test', 'container', 'fixtures');
+
+export const docker = (args: string[], timeoutMs = 120_000): Promise<RunResult> => run('docker', args, { timeoutMs });
+
+/** `docker …` that must succeed; its stdout, trimmed. */
+export async function dockerOk(args: string[], timeoutMs = 120_000): Promise<string> {
+  const r = await docker(args, timeoutMs);
+  expect(r.code, `docker ${args.join(' ')}:\n${r.stderr.slice(-3000)}`).toBe(0);
+  return r.stdout.trim();
+}
+
+const seconds = (t0: number): string => `${Math.round((Date.now() - t0) / 1000)}s`;
+
+let built: Promise<{ base: string; image: string }> | undefined;
+
+/**
+ * The base stand-ins, then `docker build -f docker/Dockerfile -t scopegate:local .` as the
+ * Dockerfile's header says (plus --network host: the build reaches the npm registry as this
+ * machine does). Prints how long each took: a cached run takes seconds, a cold one many minutes.
+ */
+export function ensureImages(): Promise<{ base: string; image: string }> {
+  built ??= (async () => {
+    let t0 = Date.now();
+    const base = await run('bash', [join(ROOT, 'scripts', 'container-base.sh')], { timeoutMs: 40 * 60_000, cwd: ROOT });
+    expect(base.code, `scripts/container-base.sh:\n${base.stdout.slice(-3000)}\n${base.stderr.slice(-3000)}`).toBe(0);
+    const baseTime = seconds(t0);
+    console.log(`${base.stdout.trim()}\n[container] base images ready in ${baseTime}`);
+    t0 = Date.now();
+    // The stages that hold the dependency installs are tagged too, so the engine keeps them as the
+    // cache of the next build; the images a rebuild replaces are removed by id (vfs stores every
+    // layer as a full copy: left alone they fill the disk, a few GB per changed build).
+    const targets: [string | undefined, string][] = [['deps', 'scopegate-stage:deps'], ['build', 'scopegate-stage:build'], [undefined, IMAGE]];
+    const before = await Promise.all(targets.map(async ([, tag]) => (await docker(['image', 'inspect', '-f', '{{.Id}}', tag])).stdout.trim()));
+    let cached = 0;
+    for (const [target, tag] of targets) {
+      const args = ['build', '--network', 'host', '-f', 'docker/Dockerfile', ...(target ? ['--target', target] : []), '-t', tag, '.'];
+      const b = await run('docker', args, { timeoutMs: 40 * 60_000, cwd: ROOT });
+      expect(b.code, `docker ${args.join(' ')}:\n${b.stdout.slice(-5000)}\n${b.stderr.slice(-3000)}`).toBe(0);
+      cached += (b.stdout.match(/Using cache/g) ?? []).length;
+    }
+    const after = await Promise.all(targets.map(async ([, tag]) => (await docker(['image', 'inspect', '-f', '{{.Id}}', tag])).stdout.trim()));
+    for (let i = 0; i < targets.length; i++) {
+      if (before[i] && before[i] !== after[i]) await docker(['rmi', before[i]!]); // refused while a container uses it: fine
+    }
+    const imageTime = seconds(t0);
+    console.log(`[container] ${IMAGE} built in ${imageTime} (${cached} cached steps)`);
+    return { base: baseTime, image: imageTime };
+  })();
+  return built;
+}
+
+/** Polls `check` once a second until it returns a value, at most `ms`; the error says what was awaited. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (let i = 0; i < Math.ceil(ms / 1000) + 1; i++) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`${what}: not within ${ms / 1000}s${last ? ` (last error: ${String(last)})` : ''}`);
+}
+
+/** The health status docker reports for a container: starting, healthy, unhealthy. */
+export async function health(id: string): Promise<string> {
+  return (await docker(['inspect', '-f', '{{if .State.Health}}{{.State.Health.Status}}{{end}}', id])).stdout.trim();
+}
+
+export const uniqueName = (label: string): string => `sgtest-${label}-${randomBytes(4).toString('hex')}`;
+
+/** docker-compose v1 (Debian's), with a project name of its own and the given files and environment. */
+export function composer(project: string, files: string[], env: NodeJS.ProcessEnv) {
+  const base = ['-p', project, ...files.flatMap((f) => ['-f', f])];
+  const compose = (args: string[], timeoutMs = 10 * 60_000): Promise<RunResult> => run('docker-compose', [...base, ...args], { env, timeoutMs, cwd: ROOT });
+  return {
+    compose,
+    async ok(args: string[], timeoutMs?: number): Promise<string> {
+      const r = await compose(args, timeoutMs);
+      expect(r.code, `docker-compose ${args.join(' ')}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`).toBe(0);
+      return r.stdout;
+    },
+    /** The id of a service's (first) container. */
+    async id(service: string): Promise<string> {
+      const r = await compose(['ps', '-q', service], 60_000);
+      const id = r.stdout.trim().split('\n')[0] ?? '';
+      expect(id, `a container for ${service}:\n${r.stderr}`).toMatch(/^[0-9a-f]{12,}$/);
+      return id;
+    },
+    /** Everything the project made (containers, networks, volumes), removed. */
+    down: (): Promise<RunResult> => compose(['down', '-v', '--remove-orphans', '--timeout', '10'], 5 * 60_000),
+  };
+}
+
+/** JSON lines of a text (a container's log), the rest ignored. */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('{');
+    if (i < 0) continue;
+    try {
+      out.push(JSON.parse(line.slice(i)) as Record<string, unknown>);
+    } catch { /* not JSON */ }
+  }
+  return out;
+}
