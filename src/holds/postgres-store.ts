@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { errorMessage, StoreError } from '../errors.js';
-import { newerSchemaMessage, newHoldId, newPlaceholderId, type AuditEvent, type AuditQuery, type Hold, type HoldOperation, type HoldStatus, type HoldStore, type NewHold, type NewPlaceholder, type PlaceholderRecord, type StoreHealth } from './store-types.js';
+import { newerSchemaMessage, newHoldId, newPlaceholderId, type AuditEvent, type AuditQuery, type Hold, type HoldStatus, type HoldStore, type NewHold, type NewPlaceholder, type PlaceholderRecord, type StoreHealth } from './store-types.js';
+import { rowToAuditEvent, rowToHold, rowToPlaceholder, type Row } from './store-rows.js';
 
 /**
  * The hold store in PostgreSQL, shared by replicas: every state change is one statement (atomic,
@@ -89,50 +90,6 @@ CREATE TABLE scopegate_meta (
 /** The schema version this code writes and reads. */
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 
-type Row = Record<string, unknown>;
-
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-function rowToHold(r: Row): Hold {
-  return {
-    id: r['id'] as string,
-    decisionId: r['decision_id'] as string,
-    status: r['status'] as HoldStatus,
-    createdAt: num(r['created_at'])!,
-    expiresAt: num(r['expires_at'])!,
-    agent: r['agent'] as string,
-    host: r['host'] as string,
-    path: r['path'] as string,
-    operation: r['operation'] as string,
-    target: r['target'] ? (JSON.parse(r['target'] as string) as Hold['target']) : null,
-    scope: JSON.parse(r['scope'] as string) as Record<string, unknown>,
-    rule: r['rule'] as string,
-    reason: r['reason'] as string,
-    operations: JSON.parse(r['operations'] as string) as HoldOperation[],
-    fingerprint: r['fingerprint'] as string,
-    scopeFingerprint: r['scope_fingerprint'] as string,
-    decidedAt: num(r['decided_at']),
-    decidedBy: (r['decided_by'] as string | null) ?? null,
-    decisionReason: (r['decision_reason'] as string | null) ?? null,
-    approvalExpiresAt: num(r['approval_expires_at']),
-    usedAt: num(r['used_at']),
-    usedByDecision: (r['used_by_decision'] as string | null) ?? null,
-  };
-}
-
-function rowToPlaceholder(r: Row): PlaceholderRecord {
-  return {
-    id: r['id'] as string,
-    agent: r['agent'] as string,
-    credential: r['credential'] as string,
-    tokenHash: r['token_hash'] as string,
-    environments: JSON.parse(r['environments'] as string) as string[],
-    createdAt: num(r['created_at'])!,
-    expiresAt: num(r['expires_at']),
-    lastUsedAt: num(r['last_used_at']),
-    revokedAt: num(r['revoked_at']),
-  };
-}
 
 /** Errors that say the store could not be reached or stopped answering, rather than refusing a statement. */
 function isOutage(err: unknown): boolean {
@@ -429,19 +386,7 @@ export class PostgresHoldStore implements HoldStore {
     if (q.before !== undefined) add('seq <', q.before);
     params.push(q.limit);
     const rows = await this.q(`SELECT * FROM scopegate_audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`, params);
-    return rows.map((r) => ({
-      seq: num(r['seq'])!,
-      at: num(r['at'])!,
-      event: r['event'] as string,
-      decisionId: r['decision_id'] as string | null,
-      holdId: r['hold_id'] as string | null,
-      agent: r['agent'] as string | null,
-      host: r['host'] as string | null,
-      operation: r['operation'] as string | null,
-      actor: r['actor'] as string | null,
-      reason: r['reason'] as string | null,
-      detail: r['detail'] ? (JSON.parse(r['detail'] as string) as Record<string, unknown>) : null,
-    }));
+    return rows.map(rowToAuditEvent);
   }
 
   async createPlaceholder(p: NewPlaceholder, now: number): Promise<PlaceholderRecord> {

@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage, StoreError } from '../errors.js';
 import { loadFingerprintKey } from './fingerprint-key.js';
-import { newerSchemaMessage, newHoldId, newPlaceholderId, type StoreHealth, type NewPlaceholder, type PlaceholderRecord, type AuditEvent, type AuditQuery, type Hold, type HoldOperation, type HoldStatus, type HoldStore, type NewHold } from './store-types.js';
+import { newerSchemaMessage, newHoldId, newPlaceholderId, type StoreHealth, type NewPlaceholder, type PlaceholderRecord, type AuditEvent, type AuditQuery, type Hold, type HoldStatus, type HoldStore, type NewHold } from './store-types.js';
+import { rowToAuditEvent, rowToHold, rowToPlaceholder, type Row } from './store-rows.js';
 
 /**
  * The hold store in SQLite: one file (scopegate.db) in --data-dir, WAL with synchronous FULL, so
@@ -82,48 +83,6 @@ CREATE UNIQUE INDEX audit_by_event_id ON audit (event_id);
 /** The schema version this code writes and reads. */
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
-type Row = Record<string, unknown>;
-
-function rowToHold(r: Row): Hold {
-  return {
-    id: r['id'] as string,
-    decisionId: r['decision_id'] as string,
-    status: r['status'] as HoldStatus,
-    createdAt: r['created_at'] as number,
-    expiresAt: r['expires_at'] as number,
-    agent: r['agent'] as string,
-    host: r['host'] as string,
-    path: r['path'] as string,
-    operation: r['operation'] as string,
-    target: r['target'] ? (JSON.parse(r['target'] as string) as Hold['target']) : null,
-    scope: JSON.parse(r['scope'] as string) as Record<string, unknown>,
-    rule: r['rule'] as string,
-    reason: r['reason'] as string,
-    operations: JSON.parse(r['operations'] as string) as HoldOperation[],
-    fingerprint: r['fingerprint'] as string,
-    scopeFingerprint: r['scope_fingerprint'] as string,
-    decidedAt: (r['decided_at'] as number | null) ?? null,
-    decidedBy: (r['decided_by'] as string | null) ?? null,
-    decisionReason: (r['decision_reason'] as string | null) ?? null,
-    approvalExpiresAt: (r['approval_expires_at'] as number | null) ?? null,
-    usedAt: (r['used_at'] as number | null) ?? null,
-    usedByDecision: (r['used_by_decision'] as string | null) ?? null,
-  };
-}
-
-function rowToPlaceholder(r: Row): PlaceholderRecord {
-  return {
-    id: r['id'] as string,
-    agent: r['agent'] as string,
-    credential: r['credential'] as string,
-    tokenHash: r['token_hash'] as string,
-    environments: JSON.parse(r['environments'] as string) as string[],
-    createdAt: r['created_at'] as number,
-    expiresAt: (r['expires_at'] as number | null) ?? null,
-    lastUsedAt: (r['last_used_at'] as number | null) ?? null,
-    revokedAt: (r['revoked_at'] as number | null) ?? null,
-  };
-}
 
 export const STORE_FILE = 'scopegate.db';
 
@@ -272,19 +231,7 @@ export class SqliteHoldStore implements HoldStore {
     if (q.host) where.push('host = ?') && params.push(q.host);
     if (q.before !== undefined) where.push('seq < ?') && params.push(q.before);
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, q.limit) as Row[]).map((r) => ({
-      seq: r['seq'] as number,
-      at: r['at'] as number,
-      event: r['event'] as string,
-      decisionId: r['decision_id'] as string | null,
-      holdId: r['hold_id'] as string | null,
-      agent: r['agent'] as string | null,
-      host: r['host'] as string | null,
-      operation: r['operation'] as string | null,
-      actor: r['actor'] as string | null,
-      reason: r['reason'] as string | null,
-      detail: r['detail'] ? (JSON.parse(r['detail'] as string) as Record<string, unknown>) : null,
-    }));
+    return (this.db.prepare(sql).all(...params, q.limit) as Row[]).map(rowToAuditEvent);
   }
 
   async createPlaceholder(p: NewPlaceholder, now: number): Promise<PlaceholderRecord> {
