@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { composeConfig, mounts, published, type ComposeConfig, type Service } from '../helpers/compose-config.js';
 import { ROOT } from '../helpers/proxy-process.js';
-import { run } from '../helpers/run.js';
 
 /**
  * docker/compose.replicas.yaml as `docker-compose config` normalises it (the container engineer
@@ -17,32 +17,19 @@ const FILE = join(DOCKER, 'compose.replicas.yaml');
 const HAVE_COMPOSE = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).error === undefined;
 if (!HAVE_COMPOSE) console.warn('skipping the replicas compose checks: docker-compose is not installed (apt-get install docker-compose)');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- compose config is free-form YAML
-type Service = Record<string, any>;
 const REPLICAS = ['scopegate-1', 'scopegate-2'];
 
 describe.skipIf(!HAVE_COMPOSE)('docker/compose.replicas.yaml', () => {
-  let config: { services: Record<string, Service>; networks: Record<string, Service | null>; volumes: Record<string, unknown> };
+  let config: ComposeConfig;
   const svc = (name: string): Service => {
     expect(config.services[name], `service ${name}`).toBeDefined();
     return config.services[name]!;
   };
   const networks = (s: Service): Record<string, Service | null> => (Array.isArray(s['networks']) ? Object.fromEntries((s['networks'] as string[]).map((n) => [n, null])) : (s['networks'] ?? {}));
-  const mounts = (s: Service): { source: string; target: string; ro: boolean }[] =>
-    ((s['volumes'] ?? []) as unknown[]).map((v) => {
-      if (typeof v === 'string') {
-        const [source, target, mode] = v.split(':');
-        return { source: source!, target: target!, ro: (mode ?? '').split(',').includes('ro') };
-      }
-      const o = v as Record<string, unknown>;
-      return { source: String(o['source']), target: String(o['target']), ro: o['read_only'] === true };
-    });
 
   beforeAll(async () => {
     // the user's env files are git-ignored; the committed examples stand in for them
-    const r = await run('docker-compose', ['-f', FILE, 'config'], { env: { SCOPEGATE_ENV_FILE: 'replicas.env.example', POSTGRES_ENV_FILE: 'postgres.env.example', RAILWAY_TOKEN: '' }, timeoutMs: 30_000 });
-    expect(r.code, r.stderr).toBe(0);
-    config = parseYaml(r.stdout);
+    config = await composeConfig(FILE, { SCOPEGATE_ENV_FILE: 'replicas.env.example', POSTGRES_ENV_FILE: 'postgres.env.example', RAILWAY_TOKEN: '' });
   });
 
   it('two replicas on one Postgres store, one CA, one admin token; each its own data dir', () => {
@@ -84,9 +71,8 @@ describe.skipIf(!HAVE_COMPOSE)('docker/compose.replicas.yaml', () => {
   });
 
   it('the approval page of each replica is published on the host loopback only; nothing else is published', () => {
-    const published = (s: Service) => ((s['ports'] ?? []) as (string | Record<string, unknown>)[]).map((p) => (typeof p === 'string' ? p.replace(/\/tcp$/, '') : `${String(p['host_ip'])}:${String(p['published'])}:${String(p['target'])}`));
-    expect(published(svc('scopegate-1'))).toEqual(['127.0.0.1:8081:8081']);
-    expect(published(svc('scopegate-2'))).toEqual(['127.0.0.1:8082:8081']);
+    expect(published(svc('scopegate-1'))).toEqual([{ hostIp: '127.0.0.1', published: '8081', target: '8081' }]);
+    expect(published(svc('scopegate-2'))).toEqual([{ hostIp: '127.0.0.1', published: '8082', target: '8081' }]);
     for (const s of ['postgres', 'agent', 'scopegate-init']) expect(published(svc(s)), s).toEqual([]);
   });
 

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { composeConfig, mounts, published, type ComposeConfig, type Service } from '../helpers/compose-config.js';
 import { CLI, ROOT } from '../helpers/proxy-process.js';
 import { run } from '../helpers/run.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
@@ -292,39 +293,15 @@ describe('docker/Dockerfile', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- compose config is free-form YAML
-type Service = Record<string, any>;
 
 describe.skipIf(!HAVE_COMPOSE)('docker/compose.yaml, as `docker-compose config` normalises it', () => {
-  let config: { services: Record<string, Service>; networks: Record<string, Service | null>; volumes: Record<string, unknown> };
+  let config: ComposeConfig;
   let exampleEnv: Record<string, string>;
   const svc = (name: string): Service => {
     expect(config.services[name], `service ${name}`).toBeDefined();
     return config.services[name]!;
   };
   const networksOf = (s: Service): string[] => (Array.isArray(s['networks']) ? s['networks'] : Object.keys(s['networks'] ?? {}));
-  /** [source, target, readOnly] of each volume mount, short form or long. */
-  const mounts = (s: Service): { source: string; target: string; ro: boolean }[] =>
-    ((s['volumes'] ?? []) as unknown[]).map((v) => {
-      if (typeof v === 'string') {
-        const [source, target, mode] = v.split(':');
-        return { source: source!, target: target!, ro: (mode ?? '').split(',').includes('ro') };
-      }
-      const o = v as Record<string, unknown>;
-      return { source: String(o['source']), target: String(o['target']), ro: o['read_only'] === true };
-    });
-  /** {hostIp, published, target} of each published port, short form or long. */
-  const published = (s: Service): { hostIp: string; published: string; target: string }[] =>
-    ((s['ports'] ?? []) as unknown[]).map((p) => {
-      if (typeof p === 'string' || typeof p === 'number') {
-        const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
-        if (parts.length === 3) return { hostIp: parts[0]!, published: parts[1]!, target: parts[2]! };
-        if (parts.length === 2) return { hostIp: '', published: parts[0]!, target: parts[1]! };
-        return { hostIp: '', published: '(ephemeral)', target: parts[0]! };
-      }
-      const o = p as Record<string, unknown>;
-      return { hostIp: String(o['host_ip'] ?? ''), published: String(o['published'] ?? '(ephemeral)'), target: String(o['target']) };
-    });
   const envOf = (s: Service): Record<string, string | null> => {
     const e = s['environment'] ?? {};
     if (!Array.isArray(e)) return e as Record<string, string | null>;
@@ -333,12 +310,7 @@ describe.skipIf(!HAVE_COMPOSE)('docker/compose.yaml, as `docker-compose config` 
 
   beforeAll(async () => {
     // docker/scopegate.env is the user's (git-ignored); the committed example stands in for it
-    const r = await run('docker-compose', ['-f', join(DOCKER, 'compose.yaml'), 'config'], {
-      env: { SCOPEGATE_ENV_FILE: 'scopegate.env.example', RAILWAY_TOKEN: '' },
-      timeoutMs: 30_000,
-    });
-    expect(r.code, r.stderr).toBe(0);
-    config = parseYaml(r.stdout);
+    config = await composeConfig(join(DOCKER, 'compose.yaml'), { SCOPEGATE_ENV_FILE: 'scopegate.env.example', RAILWAY_TOKEN: '' });
     exampleEnv = Object.fromEntries(
       read('docker/scopegate.env.example').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
     );
