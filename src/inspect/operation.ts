@@ -12,6 +12,27 @@ export const OPERATION_CLASSES = [
 ] as const;
 export type OperationClass = (typeof OPERATION_CLASSES)[number];
 
+/** How much a class asks of the policy; classes of one rank are alike in risk, not in kind. */
+const CLASS_RANK: Record<OperationClass, number> = {
+  read: 0,
+  benign: 0,
+  create: 1,
+  modify: 1,
+  deploy: 1,
+  'destructive-recoverable': 2,
+  'destructive-irreversible': 3,
+  credential: 3,
+  unknown: 4,
+};
+
+/**
+ * The worse of two classes (the first on a tie): what an argument reveals can raise a call's class,
+ * never lower it below what is certain from its name alone.
+ */
+export function worseClass(a: OperationClass, b: OperationClass): OperationClass {
+  return CLASS_RANK[b] > CLASS_RANK[a] ? b : a;
+}
+
 /** What a call targets, as named in its arguments (resolved live later). */
 export interface Target {
   type: string;

@@ -1,4 +1,4 @@
-import type { Operation, OperationClass, Target } from '../../inspect/operation.js';
+import { worseClass, type Operation, type OperationClass, type Target } from '../../inspect/operation.js';
 import type { NeonEntry } from './catalogue.js';
 
 /** Read an argument path (`path.branch_id`, `body.branch.parent_id`) out of the judged arguments; body keys are lower-cased. */
@@ -12,23 +12,6 @@ export function argAt(args: Record<string, unknown>, path: string): unknown {
     cur = (cur as Record<string, unknown>)[key];
   }
   return cur;
-}
-
-const RANK: Record<OperationClass, number> = {
-  read: 0,
-  benign: 0,
-  create: 1,
-  modify: 1,
-  deploy: 1,
-  'destructive-recoverable': 2,
-  'destructive-irreversible': 3,
-  credential: 3,
-  unknown: 4,
-};
-
-/** The worse of two classes: a payload can raise a class, never lower it below what the catalogue says is certain. */
-export function worse(a: OperationClass, b: OperationClass): OperationClass {
-  return RANK[b] > RANK[a] ? b : a;
 }
 
 /** Go's strconv.ParseBool, which Neon's query and JSON booleans go through: anything else is not a boolean. */
@@ -59,8 +42,8 @@ export function payloadClass(kind: string, args: Record<string, unknown>, base: 
     case 'branch-update': {
       const prot = argAt(args, 'body.branch.protected');
       const expires = argAt(args, 'body.branch.expires_at');
-      if (typeof expires === 'string' && expires !== '') return { class: worse(base, 'destructive-irreversible'), reason: `expires_at ${expires.slice(0, 40)} schedules the branch's deletion` };
-      if (prot === false) return { class: worse(base, 'credential'), reason: 'protected: false removes the branch\'s protection' };
+      if (typeof expires === 'string' && expires !== '') return { class: worseClass(base, 'destructive-irreversible'), reason: `expires_at ${expires.slice(0, 40)} schedules the branch's deletion` };
+      if (prot === false) return { class: worseClass(base, 'credential'), reason: 'protected: false removes the branch\'s protection' };
       if (prot !== undefined && typeof prot !== 'boolean') return { class: 'unknown', reason: 'protected is not a boolean' };
       return null;
     }
@@ -68,17 +51,17 @@ export function payloadClass(kind: string, args: Record<string, unknown>, base: 
       const h = argAt(args, 'body.project.history_retention_seconds');
       if (h === undefined) return null;
       // lowering the restore window discards history for good; resolve compares with the live value
-      return typeof h === 'number' ? { class: worse(base, 'destructive-irreversible'), reason: `history_retention_seconds ${h} may shorten the restore window, discarding history` } : { class: 'unknown', reason: 'history_retention_seconds is not a number' };
+      return typeof h === 'number' ? { class: worseClass(base, 'destructive-irreversible'), reason: `history_retention_seconds ${h} may shorten the restore window, discarding history` } : { class: 'unknown', reason: 'history_retention_seconds is not a number' };
     }
     case 'snapshot-restore': {
       const fin = argAt(args, 'body.finalize_restore');
-      if (fin === true) return { class: worse(base, 'destructive-recoverable'), reason: 'finalize_restore: true moves the target branch\'s computes and name to the restored data (the original is kept under another name)' };
+      if (fin === true) return { class: worseClass(base, 'destructive-recoverable'), reason: 'finalize_restore: true moves the target branch\'s computes and name to the restored data (the original is kept under another name)' };
       if (fin !== undefined && typeof fin !== 'boolean') return { class: 'unknown', reason: 'finalize_restore is not a boolean' };
       return null;
     }
     case 'auth-disable': {
       const del = argAt(args, 'body.delete_data');
-      if (del === true) return { class: worse(base, 'destructive-irreversible'), reason: 'delete_data: true drops the neon_auth schema and its users' };
+      if (del === true) return { class: worseClass(base, 'destructive-irreversible'), reason: 'delete_data: true drops the neon_auth schema and its users' };
       if (del !== undefined && typeof del !== 'boolean') return { class: 'unknown', reason: 'delete_data is not a boolean' };
       return null;
     }

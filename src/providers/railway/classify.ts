@@ -1,5 +1,5 @@
 import type { RootField } from '../../graphql/document.js';
-import type { Operation, OperationClass, Target } from '../../inspect/operation.js';
+import { worseClass, type Operation, type OperationClass, type Target } from '../../inspect/operation.js';
 
 /** One catalogue entry, as `catalogue.json` stores it. */
 export interface CatalogueEntry {
@@ -14,7 +14,6 @@ export interface CatalogueEntry {
 export interface Catalogue {
   mutations: Record<string, CatalogueEntry>;
 }
-
 
 /** Read a dotted argument path ("input.environmentId") out of the executed argument values. */
 export function argAt(args: Record<string, unknown>, path: string): unknown {
@@ -38,21 +37,6 @@ const CLASS_OF: Record<CatalogueEntry['class'], OperationClass> = {
   credential: 'credential',
 };
 
-const RANK: Record<OperationClass, number> = {
-  read: 0,
-  benign: 0,
-  create: 1,
-  modify: 1,
-  deploy: 1,
-  'destructive-recoverable': 2,
-  'destructive-irreversible': 3,
-  credential: 3,
-  unknown: 4,
-};
-
-function worse(a: OperationClass, b: OperationClass): OperationClass {
-  return RANK[b] > RANK[a] ? b : a;
-}
 
 /** JSON scalars may arrive as objects or as JSON text; the server reads both. */
 function jsonValue(v: unknown): { ok: true; value: unknown } | { ok: false } {
@@ -162,26 +146,26 @@ export function classifyField(catalogue: Catalogue, field: RootField): Operation
       case 'environment-patch': {
         const v = jsonValue(raw);
         const r = v.ok ? classifyEnvironmentPatch(v.value) : { class: 'unknown' as const, reason: 'the patch is not JSON' };
-        cls = r.class === 'unknown' ? 'unknown' : worse(cls === 'modify' ? r.class : cls, r.class);
+        cls = r.class === 'unknown' ? 'unknown' : worseClass(cls === 'modify' ? r.class : cls, r.class);
         reason = r.reason;
         break;
       }
       case 'change-set': {
         const v = jsonValue(raw);
         const r = v.ok ? classifyChangeSet(v.value) : { class: 'unknown' as const, reason: 'the change set is not JSON' };
-        cls = r.class === 'unknown' ? 'unknown' : worse(cls === 'modify' ? r.class : cls, r.class);
+        cls = r.class === 'unknown' ? 'unknown' : worseClass(cls === 'modify' ? r.class : cls, r.class);
         reason = r.reason;
         break;
       }
       case 'variables-replace':
         if (raw === true) {
-          cls = worse(cls, 'destructive-recoverable');
+          cls = worseClass(cls, 'destructive-recoverable');
           reason = 'replace: true deletes every variable the call does not list';
         }
         break;
       case 'state-change':
         if (typeof raw === 'string' && /DELET/.test(raw)) {
-          cls = worse(cls, 'destructive-irreversible');
+          cls = worseClass(cls, 'destructive-irreversible');
           reason = `state ${raw} deletes the resource`;
         }
         break;
