@@ -61,18 +61,27 @@ mapfile -t NODE_TAGS < <(wanted node)
 mapfile -t PG_TAGS < <(wanted postgres)
 say "the Dockerfile and compose files name: ${NODE_TAGS[*]:-} ${PG_TAGS[*]:-}"
 
-# a node image is usable when node runs in it as a user other than root (an earlier stand-in had
-# its / closed to everyone but root); one that does not is rebuilt
-runs_as_user() { docker run --rm -u 1000:1000 --entrypoint node "$1" -e 0 >/dev/null 2>&1; }
+# The stand-ins this script builds carry a format label; one built by an older version of it (an
+# early one had its / closed to every user but root) lacks it and is built again. An image that is
+# not a stand-in (the real one, pulled from a registry) is used as it is. Reading labels costs
+# nothing, where trying each image with `docker run` cost seconds apiece (vfs copies the rootfs).
+FORMAT=2
+usable() {
+  local label format
+  label=$(docker image inspect -f '{{index .Config.Labels "org.scopegate.stand-in"}}' "$1" 2>/dev/null) || return 1
+  [ -z "$label" ] && return 0
+  format=$(docker image inspect -f '{{index .Config.Labels "org.scopegate.stand-in.format"}}' "$1" 2>/dev/null)
+  [ "$format" = "$FORMAT" ]
+}
 node_missing() {
   for t in "$@"; do
-    if [ $REBUILD = 1 ] || ! has_image "$t" || ! runs_as_user "$t"; then echo "$t"; fi
+    if [ $REBUILD = 1 ] || ! usable "$t"; then echo "$t"; fi
   done
 }
 mapfile -t NODE_MISSING < <(node_missing "${NODE_TAGS[@]}")
 pg_missing() {
   for t in "$@"; do
-    if [ $REBUILD = 1 ] || ! has_image "$t" || ! docker run --rm -u 1000:1000 --entrypoint /bin/true "$t" >/dev/null 2>&1; then echo "$t"; fi
+    if [ $REBUILD = 1 ] || ! usable "$t"; then echo "$t"; fi
   done
 }
 mapfile -t PG_MISSING < <(pg_missing "${PG_TAGS[@]}")
@@ -123,6 +132,7 @@ build_debian() {
 }
 
 ensure_debian() {
+  # only reached when a stand-in must be built: tried for real, since the images on it inherit its /
   if [ $REBUILD = 1 ] || ! has_image "$DEBIAN_IMAGE" || ! docker run --rm -u 1000:1000 "$DEBIAN_IMAGE" /bin/true >/dev/null 2>&1; then
     build_debian
   else
@@ -162,7 +172,8 @@ ENV NODE_VERSION=$("$node" --version | tr -d v) \\
     NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \\
     npm_config_cafile=/etc/ssl/certs/ca-certificates.crt \\
     npm_config_nodedir=/usr/local
-LABEL org.scopegate.stand-in="node $("$node" --version) on debian bookworm minbase, built by scripts/container-base.sh"
+LABEL org.scopegate.stand-in="node $("$node" --version) on debian bookworm minbase, built by scripts/container-base.sh" \\
+      org.scopegate.stand-in.format=$FORMAT
 CMD ["node"]
 EOF
   say "docker build → $NODE_IMAGE"
@@ -190,7 +201,8 @@ RUN apt-get update \\
  && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql
 COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 ENV PATH=/usr/lib/postgresql/15/bin:\$PATH PGDATA=/var/lib/postgresql/data
-LABEL org.scopegate.stand-in="Debian's postgresql-15 on debian bookworm minbase, built by scripts/container-base.sh"
+LABEL org.scopegate.stand-in="Debian's postgresql-15 on debian bookworm minbase, built by scripts/container-base.sh" \\
+      org.scopegate.stand-in.format=$FORMAT
 VOLUME /var/lib/postgresql/data
 EXPOSE 5432
 STOPSIGNAL SIGINT
@@ -205,11 +217,13 @@ EOF
 T0=$(date +%s)
 ensure_debian
 if [ ${#NODE_MISSING[@]} -gt 0 ]; then
-  if [ $REBUILD = 1 ] || ! has_image "$NODE_IMAGE" || ! runs_as_user "$NODE_IMAGE"; then build_node; else say "$NODE_IMAGE is cached"; fi
+  if [ $REBUILD = 1 ] || ! usable "$NODE_IMAGE"; then build_node; else say "$NODE_IMAGE is cached"; fi
   for t in "${NODE_MISSING[@]}"; do docker tag "$NODE_IMAGE" "$t"; say "tagged $t"; done
 fi
 if [ ${#PG_MISSING[@]} -gt 0 ]; then
-  if [ $REBUILD = 1 ] || ! has_image "$PG_IMAGE" || ! docker run --rm -u 1000:1000 --entrypoint /bin/true "$PG_IMAGE" >/dev/null 2>&1; then build_pg; else say "$PG_IMAGE is cached"; fi
+  if [ $REBUILD = 1 ] || ! usable "$PG_IMAGE"; then build_pg; else say "$PG_IMAGE is cached"; fi
   for t in "${PG_MISSING[@]}"; do [ "$t" = "$PG_IMAGE" ] || { docker tag "$PG_IMAGE" "$t"; say "tagged $t"; }; done
 fi
+# the stand-ins these replaced, now untagged: vfs keeps every layer as a full copy
+docker image prune -f >/dev/null 2>&1 || true
 say "done in $(elapsed "$T0")"

@@ -10,24 +10,15 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOCKER_DIR, FIXTURES, composer, dockerOk, ensureImages, health, jsonLines, uniqueName, waitFor } from './docker.js';
+import { DOCKER_DIR, FIXTURES, composer, dockerOk, ensureImages, freePort, health, jsonLines, uniqueName, waitFor } from './docker.js';
 
 const skip = inject('dockerSkipReason');
 if (skip) console.warn(`skipping the container tests: ${skip}`);
 
 const ACCOUNT_TOKEN = 'tok-account-owner'; // the fake's account token (src/demo/fake-railway/world.ts)
 const RAILWAY = 'https://backboard.railway.com/graphql/v2';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** A one-line node program for the agent: POST a GraphQL document to Railway, print {status, decisionId, body}. */
 const call = (query: string): string =>

@@ -4,11 +4,14 @@
  * bounded waits. Every build is cached by the engine, so each file asks for the images and only
  * the first pays for them.
  */
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/proxy-process.js';
 import { run, type RunResult } from '../helpers/run.js';
+import { imagesStamp } from './stamp.js';
 
 export const IMAGE = 'scopegate:local';
 export const DOCKER_DIR = join(ROOT, 'docker');
@@ -31,8 +34,16 @@ let built: Promise<{ base: string; image: string }> | undefined;
  * The base stand-ins, then `docker build -f docker/Dockerfile -t scopegate:local .` as the
  * Dockerfile's header says (plus --network host: the build reaches the npm registry as this
  * machine does). Prints how long each took: a cached run takes seconds, a cold one many minutes.
+ * Once per run: each file runs in its own process, so the first leaves a stamp for the others
+ * (even a fully cached build costs a minute on vfs).
  */
 export function ensureImages(): Promise<{ base: string; image: string }> {
+  const stamp = imagesStamp(inject('containerRunId'));
+  if (!built && existsSync(stamp)) {
+    const done = JSON.parse(readFileSync(stamp, 'utf8')) as { base: string; image: string };
+    console.log(`[container] base images and ${IMAGE} already built in this run (${done.base} + ${done.image})`);
+    built = Promise.resolve(done);
+  }
   built ??= (async () => {
     let t0 = Date.now();
     const base = await run('bash', [join(ROOT, 'scripts', 'container-base.sh')], { timeoutMs: 40 * 60_000, cwd: ROOT });
@@ -58,7 +69,9 @@ export function ensureImages(): Promise<{ base: string; image: string }> {
     }
     const imageTime = seconds(t0);
     console.log(`[container] ${IMAGE} built in ${imageTime} (${cached} cached steps)`);
-    return { base: baseTime, image: imageTime };
+    const done = { base: baseTime, image: imageTime };
+    writeFileSync(stamp, JSON.stringify(done));
+    return done;
   })();
   return built;
 }
@@ -83,6 +96,15 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 /** The health status docker reports for a container: starting, healthy, unhealthy. */
 export async function health(id: string): Promise<string> {
   return (await docker(['inspect', '-f', '{{if .State.Health}}{{.State.Health.Status}}{{end}}', id])).stdout.trim();
+}
+
+/** A port free on the host's loopback right now, for a compose file's published port. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 export const uniqueName = (label: string): string => `sgtest-${label}-${randomBytes(4).toString('hex')}`;

@@ -5,6 +5,8 @@
  * that dockerd by its pid. Where none can start, the files skip and print the reason.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
@@ -13,23 +15,32 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** '' when a Docker engine answers; otherwise why the container tests skip */
     dockerSkipReason: string;
+    /** names this run: the first file to build the images leaves their timings under it, and the
+     * other files (each in its own process) use them instead of asking the engine again */
+    containerRunId: string;
   }
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { imagesStamp } from './stamp.js';
+
 const answers = (): boolean => spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
 
 export default function setup(project: TestProject): (() => void) | undefined {
+  const runId = randomBytes(6).toString('hex');
+  project.provide('containerRunId', runId);
+  const forgetImages = (): void => rmSync(imagesStamp(runId), { force: true });
   if (answers()) {
     project.provide('dockerSkipReason', '');
-    return undefined;
+    return forgetImages;
   }
   const r = spawnSync('bash', [join(ROOT, 'scripts', 'ci-docker.sh')], { encoding: 'utf8', timeout: 120_000 });
   const started = /dockerd pid (\d+)/.exec(r.stdout ?? '')?.[1];
   if (r.status === 0 && answers()) {
     project.provide('dockerSkipReason', '');
-    if (!started) return undefined;
+    if (!started) return forgetImages;
     return () => {
+      forgetImages();
       // the engine this run started, by its pid; containers the tests left behind were removed by them
       try { process.kill(Number(started), 'SIGTERM'); } catch { /* already gone */ }
     };

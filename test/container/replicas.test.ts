@@ -7,14 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOCKER_DIR, FIXTURES, composer, dockerOk, ensureImages, health, jsonLines, uniqueName, waitFor } from './docker.js';
+import { DOCKER_DIR, FIXTURES, composer, dockerOk, ensureImages, freePort, health, jsonLines, uniqueName, waitFor } from './docker.js';
 
 const COMPOSE_FILE = join(DOCKER_DIR, 'compose.replicas.yaml');
-// docker/compose.replicas.yaml and the PostgreSQL store come with branch pg: until it is merged, say so
-const skip = inject('dockerSkipReason') || (existsSync(COMPOSE_FILE) ? '' : `${COMPOSE_FILE} is not in this checkout (it comes with the PostgreSQL store, branch pg)`);
+const skip = inject('dockerSkipReason');
 if (skip) console.warn(`skipping the replicas container test: ${skip}`);
 
 const ACCOUNT_TOKEN = 'tok-account-owner'; // the fake's account token (src/demo/fake-railway/world.ts)
@@ -60,14 +59,22 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.replicas.yaml (Po
     writeFileSync(envFile, `PGPASSWORD=${dbPassword}\nSCOPEGATE_ADMIN_TOKEN=${adminToken}\nSCOPEGATE_RAILWAY_RESOLVER_TOKEN=${ACCOUNT_TOKEN}\n`, { mode: 0o600 });
     const pgEnvFile = join(work, 'postgres.env');
     writeFileSync(pgEnvFile, `POSTGRES_PASSWORD=${dbPassword}\n`, { mode: 0o600 });
+    const adminPorts = [await freePort()];
+    for (let i = 0; i < 5 && adminPorts.length < 2; i++) {
+      const p = await freePort();
+      if (p !== adminPorts[0]) adminPorts.push(p);
+    }
     c = composer(project, [COMPOSE_FILE, join(FIXTURES, 'compose.replicas-fake-railway.yaml')], {
       SCOPEGATE_ENV_FILE: envFile,
       POSTGRES_ENV_FILE: pgEnvFile,
       SG_TEST_FIXTURES: FIXTURES,
       RAILWAY_TOKEN: ACCOUNT_TOKEN,
+      // free ports rather than the file's 8081/8082, which a scopegate on this machine may hold
+      SCOPEGATE_ADMIN_PORT_1: String(adminPorts[0]),
+      SCOPEGATE_ADMIN_PORT_2: String(adminPorts[1]),
     });
     await c.ok(['up', '-d', '--no-build'], 10 * 60_000);
-    // each replica's admin port as published on the host's loopback (whatever the file says)
+    // each replica's admin port as published on the host's loopback (as docker reports it)
     for (const n of [1, 2] as const) {
       const at = (await c.ok(['port', `scopegate-${n}`, '8081'], 60_000)).trim();
       ports[n - 1] = Number(/^127\.0\.0\.1:(\d+)$/.exec(at)?.[1]);
