@@ -40,6 +40,8 @@ export interface ScopegateConfig {
   transparent?: { host: string; port: number };
   admin: { host: string; port: number };
   adminToken?: string;
+  /** Where adminToken came from, for the start-up line (never the token itself). */
+  adminTokenFrom?: 'flag' | 'env';
   caDir: string;
   dataDir: string;
   /** Where holds, approvals, placeholders and the audit trail live; default SQLite in dataDir. */
@@ -141,7 +143,8 @@ export async function createScopegate(config: ScopegateConfig): Promise<Scopegat
   const bundlePath = writeTrustBundle(ca);
   let adminToken;
   try {
-    adminToken = resolveAdminToken(config.adminToken, undefined, config.dataDir);
+    const fromEnv = config.adminTokenFrom === 'env';
+    adminToken = resolveAdminToken(fromEnv ? undefined : config.adminToken, fromEnv ? config.adminToken : undefined, config.dataDir);
   } catch (err) {
     throw new RuntimeError(errorMessage(err));
   }

@@ -27,8 +27,9 @@ Options:
                            (iptables/nftables REDIRECT or DNAT of outbound 443); the host comes
                            from the TLS ClientHello's SNI, and a hello without SNI is refused
   --admin HOST:PORT        admin API, /healthz, /metrics (default 127.0.0.1:8081)
-  --admin-token TOKEN      bearer token for the admin API (or env SCOPEGATE_ADMIN_TOKEN); without
-                           one, a random token is kept in DATA_DIR/admin-token (mode 0600)
+  --admin-token TOKEN      bearer token for the admin API (or env SCOPEGATE_ADMIN_TOKEN), at least 16
+                           characters, not an example's placeholder; without one, a random token
+                           is kept in DATA_DIR/admin-token (mode 0600)
   --ca-dir DIR             interception CA: ca.pem + ca-key.pem, created if missing (default certs/)
   --data-dir DIR           durable state (default .scopegate/)
   --store URL              where holds, approvals, placeholders and the audit trail live:
@@ -163,10 +164,11 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
       ...((v['notify-slack'] as string[] | undefined) ?? []).map((url) => ({ url: checkUrl('--notify-slack', url), format: 'slack' as const })),
     ],
   };
-  const token = (v['admin-token'] as string | undefined) ?? env['SCOPEGATE_ADMIN_TOKEN'];
+  const flagToken = v['admin-token'] as string | undefined;
+  const token = flagToken ?? env['SCOPEGATE_ADMIN_TOKEN'];
   if (token !== undefined) {
-    if (token.length < 16) throw new UsageError('the admin token (--admin-token or SCOPEGATE_ADMIN_TOKEN) must be at least 16 characters');
-    config.adminToken = token;
+    config.adminTokenFrom = flagToken !== undefined ? 'flag' : 'env';
+    config.adminToken = checkAdminToken(token, flagToken !== undefined ? '--admin-token' : 'SCOPEGATE_ADMIN_TOKEN');
   }
   config.store = parseStoreSpec(v['store'] as string | undefined, env, config.dataDir);
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
@@ -298,4 +300,18 @@ export async function runStart(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+const MAKE_TOKEN = `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+
+/**
+ * The admin token approves held calls, so one anybody could guess is refused: too short, or still
+ * the placeholder the example env files ship with (docker/*.env.example say "replace-with-…").
+ */
+function checkAdminToken(token: string, from: string): string {
+  if (/^(replace[-_ ]?with|changeme|change[-_ ]me|your[-_ ])/i.test(token)) {
+    throw new UsageError(`the admin token in ${from} is still the example's placeholder ("replace-with-…" or the like): anyone who has read the example could approve held calls. Make one with ${MAKE_TOKEN}, or leave ${from} unset and scopegate makes one in DATA_DIR/admin-token`);
+  }
+  if (token.length < 16) throw new UsageError(`the admin token in ${from} must be at least 16 characters (it has ${token.length}). Make one with ${MAKE_TOKEN}`);
+  return token;
 }

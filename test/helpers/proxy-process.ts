@@ -43,6 +43,14 @@ export interface StartOptions {
   bin?: string;
 }
 
+/** The admin token a started process uses: --admin-token, else SCOPEGATE_ADMIN_TOKEN, else the one start made in the data dir. */
+function adminTokenOf(opts: StartOptions, dataDir: string): string {
+  const i = opts.args?.indexOf('--admin-token') ?? -1;
+  if (i >= 0 && opts.args?.[i + 1]) return opts.args[i + 1]!;
+  // replicas share one token, given in the environment
+  return opts.env?.['SCOPEGATE_ADMIN_TOKEN'] ?? readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+}
+
 /** Start the real `scopegate start` process on ephemeral loopback ports and wait until it listens. */
 export async function startProxy(opts: StartOptions = {}): Promise<ProxyProcess> {
   const work = mkdtempSync(join(tmpdir(), 'sg-proxy-'));
@@ -101,12 +109,23 @@ export async function startProxy(opts: StartOptions = {}): Promise<ProxyProcess>
     });
   };
 
-  const listening = await Promise.race([
-    waitForLog((l) => l.msg === 'listening', 15_000),
-    exited.then((code) => {
-      throw new Error(`scopegate exited with ${code} before listening:\n${err}\n${out}`);
-    }),
-  ]);
+  let listening: LogLine;
+  let adminToken: string;
+  let caPem: string;
+  try {
+    listening = await Promise.race([
+      waitForLog((l) => l.msg === 'listening', 15_000),
+      exited.then((code) => {
+        throw new Error(`scopegate exited with ${code} before listening:\n${err}\n${out}`);
+      }),
+    ]);
+    adminToken = adminTokenOf(opts, dataDir);
+    caPem = readFileSync(join(caDir, 'ca.pem'), 'utf8');
+  } catch (e) {
+    // a process the caller never gets a handle on must not outlive the failed start
+    child.kill('SIGKILL');
+    throw e;
+  }
   const [, proxyPort] = /:(\d+)$/.exec(String(listening['listen']))!.map(Number) as [number, number];
   const [, adminPort] = /:(\d+)$/.exec(String(listening['admin']))!.map(Number) as [number, number];
   const stop = async (ms = 10_000): Promise<number | null> => {
@@ -126,9 +145,8 @@ export async function startProxy(opts: StartOptions = {}): Promise<ProxyProcess>
     adminUrl: `http://127.0.0.1:${adminPort}`,
     caDir,
     dataDir,
-    caPem: readFileSync(join(caDir, 'ca.pem'), 'utf8'),
-    // replicas share one token, given in the environment; else the one start made in the data dir
-    adminToken: opts.env?.['SCOPEGATE_ADMIN_TOKEN'] ?? readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+    caPem,
+    adminToken,
     stdout: () => out,
     stderr: () => err,
     logs: () => parsed,

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -418,7 +419,10 @@ describe.skipIf(!HAVE_COMPOSE)('docker/compose.yaml, as `docker-compose config` 
       pki = makeTestPki('railway', [GUARDED]);
       upstream = await new TestUpstream(pki).start();
       const argv = [...localised(startCommand(), { ca: caDir, data: join(work, 'data') }), ...(svc('scopegate')['command'] as string[])];
-      sg = await spawnScopegate([...argv, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`], { ...imageEnv(), ...envOf(svc('scopegate')) } as NodeJS.ProcessEnv);
+      // the example's environment as a user fills it in: the admin token's placeholder replaced
+      // (scopegate refuses to start on it; startup-failures.test.ts)
+      const filledIn = { ...envOf(svc('scopegate')), SCOPEGATE_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
+      sg = await spawnScopegate([...argv, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`], { ...imageEnv(), ...filledIn } as NodeJS.ProcessEnv);
     });
     afterAll(async () => {
       await sg?.stop();

@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { CLI } from '../helpers/proxy-process.js';
+import { CLI, startProxy, type StartOptions } from '../helpers/proxy-process.js';
 
 /**
  * Every start-up failure ends the process with its exit status (1 run-time, 2 usage) and a
@@ -15,9 +15,9 @@ import { CLI } from '../helpers/proxy-process.js';
 const work = mkdtempSync(join(tmpdir(), 'sg-startfail-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function start(args: string[]): Promise<{ code: number | null; stderr: string; exited: boolean }> {
+function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; exited: boolean }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let stderr = '';
     p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => {
@@ -77,5 +77,54 @@ describe('start-up failures exit with their status', () => {
     const missing = await start([...dirs('nopolicy'), '--policy', join(work, 'nope.yaml')]);
     expect(missing).toMatchObject({ exited: true, code: 2 });
     expect(missing.stderr).toContain('nope.yaml');
+  });
+});
+
+describe('the admin token: a guessable one is refused, and the start-up line says where it came from', () => {
+  // the placeholders docker/*.env.example ship with, and the like: a user who copied the example
+  // and forgot one line must not run an approval page anybody could sign in to
+  const PLACEHOLDER = 'replace-with-a-long-random-token';
+
+  it('the example\'s placeholder, in SCOPEGATE_ADMIN_TOKEN or --admin-token: exit 2, naming where, how to make one, never echoing it', async () => {
+    for (const [args, env, where] of [
+      [[], { SCOPEGATE_ADMIN_TOKEN: PLACEHOLDER }, 'SCOPEGATE_ADMIN_TOKEN'],
+      [['--admin-token', 'CHANGEME-0123456789abcdef'], {}, '--admin-token'],
+    ] as const) {
+      const r = await start([...dirs(`placeholder-${where}`), ...args], env);
+      expect(r).toMatchObject({ exited: true, code: 2 });
+      expect(r.stderr).toContain(`the admin token in ${where} is still the example's placeholder`);
+      expect(r.stderr).toContain('randomBytes(32)');
+      expect(r.stderr).not.toContain(PLACEHOLDER);
+      expect(r.stderr).not.toContain('0123456789abcdef');
+    }
+  });
+
+  it('a token shorter than 16 characters: exit 2, saying how long it is, never echoing it', async () => {
+    const r = await start(dirs('short'), { SCOPEGATE_ADMIN_TOKEN: 'short-tok-9' });
+    expect(r).toMatchObject({ exited: true, code: 2 });
+    expect(r.stderr).toContain('the admin token in SCOPEGATE_ADMIN_TOKEN must be at least 16 characters (it has 11)');
+    expect(r.stderr).not.toContain('short-tok-9');
+  });
+
+  it('a good token from the environment is used and named as SCOPEGATE_ADMIN_TOKEN; from the flag, as --admin-token', async () => {
+    const token = 'k3Jd9-aQ0zLp7Wm2Xv5Rt8Yb';
+    const cases: [StartOptions, string][] = [
+      [{ env: { SCOPEGATE_ADMIN_TOKEN: token } }, 'SCOPEGATE_ADMIN_TOKEN'],
+      [{ args: ['--admin-token', token] }, '--admin-token'],
+    ];
+    for (const [opts, where] of cases) {
+      const p = await startProxy(opts);
+      try {
+        // the start-up lines follow the 'listening' log line startProxy waits for
+        for (let i = 0; i < 50 && !/admin\s+token in/.test(p.stderr()); i++) await new Promise((r) => setTimeout(r, 100));
+        const said = p.stdout() + p.stderr();
+        expect(said).toMatch(new RegExp(`admin\\s+token in ${where}\\b`));
+        expect(said).not.toContain(token);
+        const ok = await fetch(`http://127.0.0.1:${p.adminPort}/api/holds`, { headers: { authorization: `Bearer ${token}` } });
+        expect(ok.status).toBe(200);
+      } finally {
+        await p.stop();
+      }
+    }
   });
 });
