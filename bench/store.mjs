@@ -104,6 +104,10 @@ async function measure(open) {
     const h = await a.createHold(newHold(`fp-${i}`), Date.now());
     if (i >= 0) ids.push(h.id);
   });
+  // what a held call does: make its hold unless the identical call's is pending (on PostgreSQL a
+  // transaction with an advisory lock per fingerprint; on SQLite BEGIN IMMEDIATE)
+  out.createOrJoinHold = await timed(N, async (i) => void (await a.createOrJoinHold(newHold(`cj-${i}-${Math.random()}`), Date.now())));
+  out.join = await timed(N, async () => void (await b.createOrJoinHold(newHold('fp-0'), Date.now())));
   out.decide = await timed(N, async (i) => void (await a.decide(i >= 0 ? ids[i] : 'H-none', true, 'bench', null, 900_000, Date.now())));
   out.consumeApproval = await timed(N, async (i) => void (await a.consumeApproval(`fp-${i}`, 'd', Date.now(), i >= 0 ? ids[i] : 'H-none')));
   out.audit1 = await timed(N, async (i) => a.audit([{ at: Date.now(), event: 'forward', decisionId: `d${i}`, eventId: `e-${i}-${Math.random()}` }]));
@@ -117,7 +121,7 @@ async function measure(open) {
     while (next < lives) {
       const i = next++;
       const fp = `life-${i}-${Math.random()}`;
-      const h = await a.createHold(newHold(fp), Date.now());
+      const { hold: h } = await a.createOrJoinHold(newHold(fp), Date.now());
       await a.audit([{ at: Date.now(), event: 'hold', holdId: h.id, eventId: `${fp}-h` }]);
       await b.decide(h.id, true, 'bench', null, 900_000, Date.now());
       await b.audit([{ at: Date.now(), event: 'approve', holdId: h.id, eventId: `${fp}-a` }]);
@@ -171,6 +175,8 @@ else {
 const f = (x) => (x === undefined ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const rows = [
   ['createHold (a hold written before its id is shown)', 'createHold'],
+  ['createOrJoinHold, new (what a held call does: one hold per identical call across replicas)', 'createOrJoinHold'],
+  ['createOrJoinHold, joining the pending hold of the identical call', 'join'],
   ['decide (a person approves)', 'decide'],
   ['consumeApproval (single use, row-locked / BEGIN IMMEDIATE)', 'consumeApproval'],
   ['audit, one event', 'audit1'],
@@ -185,7 +191,7 @@ Written by \`node bench/store.mjs\` on ${new Date().toISOString().slice(0, 16).r
 | operation | SQLite ms | PostgreSQL ms |
 |---|---:|---:|
 ${rows.map(([label, key]) => `| ${label} | ${cell('sqlite', key)} | ${cell('postgres', key)} |`).join('\n')}
-| whole holds per second, 8 in flight (create, approve, consume, three audit events; two store instances) | ${results.sqlite ? f(results.sqlite.livesPerSecond) : '—'} | ${results.postgres ? f(results.postgres.livesPerSecond) : '—'} |
+| whole holds per second, 8 in flight (createOrJoinHold, approve, consume, three audit events; two store instances) | ${results.sqlite ? f(results.sqlite.livesPerSecond) : '—'} | ${results.postgres ? f(results.postgres.livesPerSecond) : '—'} |
 | a call waiting on one instance, released by an approval on another: from the approval's return to the wait's end, p50 / max of 20 | ${results.sqlite ? `${f(results.sqlite.release.p50)} / ${f(results.sqlite.release.max)}` : '—'} | ${results.postgres ? `${f(results.postgres.release.p50)} / ${f(results.postgres.release.max)}` : '—'} |
 
 SQLite releases a call waiting in another process by its poll (every ${Holds.POLL_MS} ms from the wait's start; here each approval came 20 ms into the wait, so the poll found it about ${Holds.POLL_MS - 20} ms later: the row is the poll's wait, at most ${Holds.POLL_MS} ms); PostgreSQL tells the other instance with NOTIFY at commit, the poll being only the fallback. The contract's bound is a second (interface.md, "Several replicas").

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../audit/logger.js';
 import type { Operation } from '../inspect/operation.js';
 import type { Scope } from '../scope/scope.js';
-import type { AuditEvent, Hold, HoldOperation, HoldStore } from './store-types.js';
+import type { AuditEvent, Hold, HoldOperation, HoldStore, NewHold } from './store-types.js';
 import { errorMessage } from '../errors.js';
 
 /** JSON with object keys sorted at every depth: equal values, equal text. */
@@ -64,7 +64,7 @@ export class Holds {
   /** Calls waiting on each hold in this process, and since when: what "the agent is waiting" means. */
   private readonly waiters = new Map<string, { since: number; calls: number }>();
   /** Holds being made right now, by fingerprint: an identical call arriving meanwhile joins it. */
-  private readonly making = new Map<string, Promise<Hold>>();
+  private readonly making = new Map<string, Promise<{ hold: Hold; joined: boolean }>>();
 
   /** `key` is the store's own (store.fingerprintKey()): every process on one store binds approvals alike. */
   constructor(
@@ -103,20 +103,25 @@ export class Holds {
    */
   async holdOrJoin(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Promise<{ hold: Hold; joined: boolean }> {
     const fp = this.fingerprint(call).call;
+    // the same call already being held in this process: wait for that hold rather than ask the store twice
     const inFlight = this.making.get(fp);
-    let joined: Hold | null = inFlight ? await inFlight : await this.store.findPendingHold(fp, Date.now());
-    if (joined && joined.status !== 'pending') joined = null;
-    if (joined) {
-      await this.auditNow({ at: Date.now(), event: 'hold', decisionId, holdId: joined.id, agent: call.agent, host: call.host, operation: joined.operation, actor: call.agent, reason: `joined ${joined.id}: the identical call is already waiting for a person` });
-      return { hold: joined, joined: true };
+    if (inFlight) {
+      const first = await inFlight;
+      if (first.hold.status === 'pending') return this.joined(call, decisionId, first.hold);
     }
-    const making = this.create(call, decisionId, rule, reason, decisive);
+    const making = this.hold(call, decisionId, rule, reason, decisive, true);
     this.making.set(fp, making);
     try {
-      return { hold: await making, joined: false };
+      const made = await making;
+      return made.joined ? this.joined(call, decisionId, made.hold) : made;
     } finally {
       if (this.making.get(fp) === making) this.making.delete(fp);
     }
+  }
+
+  private async joined(call: CallIdentity, decisionId: string, hold: Hold): Promise<{ hold: Hold; joined: true }> {
+    await this.auditNow({ at: Date.now(), event: 'hold', decisionId, holdId: hold.id, agent: call.agent, host: call.host, operation: hold.operation, actor: call.agent, reason: `joined ${hold.id}: the identical call is already waiting for a person` });
+    return { hold, joined: true };
   }
 
   /** Whether a call in this process is waiting on hold `id`, since when and how many: null when none is. */
@@ -124,35 +129,41 @@ export class Holds {
     return this.waiters.get(id) ?? null;
   }
 
+  /** A new hold for the call, whatever else is pending (a retry after the live scope changed). */
   async create(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }): Promise<Hold> {
+    return (await this.hold(call, decisionId, rule, reason, decisive, false)).hold;
+  }
+
+  /** A new hold, or (join) the one already pending for the identical call on any replica. */
+  private async hold(call: CallIdentity, decisionId: string, rule: string, reason: string, decisive: { operation: Operation; scope: Scope }, join: boolean): Promise<{ hold: Hold; joined: boolean }> {
     const now = Date.now();
     const fp = this.fingerprint(call);
     const op = decisive.operation;
-    const hold = await this.store.createHold(
-      {
-        decisionId,
-        agent: call.agent,
-        host: call.host,
-        path: call.path.split('?')[0] ?? '/',
-        operation: op.name,
-        target: op.target ? { type: op.target.type, id: op.target.id } : null,
-        scope: decisive.scope as unknown as Record<string, unknown>,
-        rule,
-        reason,
-        operations: call.display,
-        fingerprint: fp.call,
-        scopeFingerprint: fp.scope,
-        ttlMs: this.options.holdTtlMs,
-      },
-      now,
-    );
+    const fresh: NewHold = {
+      decisionId,
+      agent: call.agent,
+      host: call.host,
+      path: call.path.split('?')[0] ?? '/',
+      operation: op.name,
+      target: op.target ? { type: op.target.type, id: op.target.id } : null,
+      scope: decisive.scope as unknown as Record<string, unknown>,
+      rule,
+      reason,
+      operations: call.display,
+      fingerprint: fp.call,
+      scopeFingerprint: fp.scope,
+      ttlMs: this.options.holdTtlMs,
+    };
+    const made = join ? await this.store.createOrJoinHold(fresh, now) : { hold: await this.store.createHold(fresh, now), joined: false };
+    if (made.joined) return made;
+    const hold = made.hold;
     await this.auditNow({ at: now, event: 'hold', decisionId, holdId: hold.id, agent: call.agent, host: call.host, operation: op.name, actor: call.agent, reason: `${rule}: ${reason}` });
     try {
       this.options.onNewHold?.(hold);
     } catch (err) {
       this.options.logger.warn({ holdId: hold.id, err: { message: errorMessage(err) } }, 'hold notification could not be queued');
     }
-    return hold;
+    return { hold, joined: false };
   }
 
   /** pending → approved | denied, durably, before anyone is told. null: not pending any more. */

@@ -22,6 +22,8 @@ const PING_UP_MS = 5_000;
 const CHANNEL = 'scopegate_holds';
 /** Taken while migrating, so replicas starting together migrate once. */
 const MIGRATION_LOCK = 0x5c09e9a7;
+/** The first key of the two-key advisory locks createOrJoinHold takes per fingerprint (its own key space). */
+const FINGERPRINT_LOCKS = 0x5c09e9a8;
 
 /** Versioned migrations; scopegate_schema holds one row per version applied. */
 const MIGRATIONS: readonly string[] = [
@@ -186,6 +188,34 @@ export class PostgresHoldStore implements HoldStore {
 
   /** One statement through the pool, bounded in time; an outage marks the store down, any answer marks it up. */
   private async q(text: string, values: unknown[] = [], probe = false): Promise<Row[]> {
+    return this.bounded(async () => (await this.pool.query(text, values)).rows as Row[], probe);
+  }
+
+  /**
+   * Statements in one transaction on one pooled connection, bounded in time as a whole like q();
+   * rolled back on any error. What the deadline abandons still ends: statement_timeout and
+   * idle_in_transaction_session_timeout end it on the server, and the connection returns then.
+   */
+  private async tx<T>(work: (query: (text: string, values?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
+    return this.bounded(async () => {
+      const client = await this.pool.connect();
+      let broken: unknown;
+      try {
+        await client.query('BEGIN');
+        const result = await work(async (text, values = []) => (await client.query(text, values)).rows as Row[]);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
+        throw err;
+      } finally {
+        // a connection whose rollback failed is not given to the next caller
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    }, false);
+  }
+
+  private async bounded<T>(work: () => Promise<T>, probe: boolean): Promise<T> {
     if (this.closed) throw new StoreError('the store is closed');
     // known down: refuse at once rather than make every call wait out the timeout again; the
     // ping (a probe) is what finds it back, within PING_DOWN_MS
@@ -195,9 +225,9 @@ export class PostgresHoldStore implements HoldStore {
       timer = setTimeout(() => reject(new StoreError(`the store ${this.options.shown} did not answer within ${OP_TIMEOUT_MS / 1000} s`)), OP_TIMEOUT_MS + 250);
     });
     try {
-      const res = await Promise.race([this.pool.query(text, values), deadline]);
+      const result = await Promise.race([work(), deadline]);
       this.up();
-      return res.rows as Row[];
+      return result;
     } catch (err) {
       if (err instanceof StoreError || isOutage(err)) {
         this.down(err);
@@ -309,6 +339,31 @@ export class PostgresHoldStore implements HoldStore {
   async findPendingHold(fingerprint: string, now: number): Promise<Hold | null> {
     const rows = await this.q(`SELECT * FROM scopegate_holds WHERE fingerprint = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at, id LIMIT 1`, [fingerprint, now]);
     return rows[0] ? rowToHold(rows[0]) : null;
+  }
+
+  async createOrJoinHold(h: NewHold, now: number): Promise<{ hold: Hold; joined: boolean }> {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        return await this.tx(async (query) => {
+          // one fingerprint at a time across every replica: the second of two identical calls
+          // waits here for the first's commit, then finds its hold in a fresh snapshot
+          await query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [FINGERPRINT_LOCKS, h.fingerprint]);
+          const found = await query(`SELECT * FROM scopegate_holds WHERE fingerprint = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at, id LIMIT 1`, [h.fingerprint, now]);
+          if (found[0]) return { hold: rowToHold(found[0]), joined: true };
+          const rows = await query(
+            `INSERT INTO scopegate_holds (id, decision_id, status, created_at, expires_at, agent, host, path, operation, target, scope, rule, reason, operations, fingerprint, scope_fingerprint)
+             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
+            [newHoldId(now), h.decisionId, now, now + h.ttlMs, h.agent, h.host, h.path, h.operation, h.target ? JSON.stringify(h.target) : null, JSON.stringify(h.scope), h.rule, h.reason, JSON.stringify(h.operations), h.fingerprint, h.scopeFingerprint],
+          );
+          return { hold: rowToHold(rows[0]!), joined: false };
+        });
+      } catch (err) {
+        // an id clash (80 random bits: all but impossible): mint again, never reuse
+        if ((err as { code?: string }).code === '23505') continue;
+        throw err;
+      }
+    }
+    throw new StoreError('cannot find a free hold id (4 clashes in a row)');
   }
 
   async listHolds(status: HoldStatus | undefined, limit: number): Promise<Hold[]> {

@@ -138,6 +138,10 @@ export class SqliteHoldStore implements HoldStore {
   }
 
   async createHold(h: NewHold, now: number): Promise<Hold> {
+    return this.insertHold(h, now);
+  }
+
+  private insertHold(h: NewHold, now: number): Hold {
     const id = newHoldId(now);
     this.stmts.insert.run({
       id,
@@ -157,6 +161,17 @@ export class SqliteHoldStore implements HoldStore {
       scopeFingerprint: h.scopeFingerprint,
     });
     return this.holdById(id)!;
+  }
+
+  async createOrJoinHold(h: NewHold, now: number): Promise<{ hold: Hold; joined: boolean }> {
+    // BEGIN IMMEDIATE takes the write lock first: two processes on one file cannot both find
+    // nothing and both insert
+    const run = this.db.transaction((): { hold: Hold; joined: boolean } => {
+      const found = this.stmts.findPending.get(h.fingerprint, now) as Row | undefined;
+      if (found) return { hold: rowToHold(found), joined: true };
+      return { hold: this.insertHold(h, now), joined: false };
+    });
+    return run.immediate();
   }
 
   async getHold(id: string): Promise<Hold | null> {

@@ -158,6 +158,13 @@ export interface HoldStore {
    */
   findPendingHold(fingerprint: string, now: number): Promise<Hold | null>;
   /**
+   * findPendingHold and createHold as one step: the pending hold with h.fingerprint when there is
+   * one (joined: true; it was made for another call, so its decisionId is not h.decisionId), else
+   * a new one. Atomic across every process on the store: of two identical calls arriving at once
+   * on two replicas, one makes the hold and the other joins it.
+   */
+  createOrJoinHold(h: NewHold, now: number): Promise<{ hold: Hold; joined: boolean }>;
+  /**
    * Holds, newest first (createdAt descending, then id descending), at most `limit`; only those
    * with `status` when it is given, every status when it is undefined.
    */

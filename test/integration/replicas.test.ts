@@ -166,6 +166,25 @@ describe.skipIf(SKIP_POSTGRES)('two replicas on one PostgreSQL', () => {
     }
   });
 
+  it('identical calls arriving at once through both replicas: one hold, every other call joins it', async () => {
+    const { a, b, stop } = await replicas(['--hold-timeout', '0']);
+    try {
+      const answers = await Promise.all([a, b, a, b, a, b].map((p) => call(p, SCRATCH_DELETE)));
+      expect(answers.map((x) => x.code)).toEqual(Array(6).fill('SCOPEGATE_HOLD_PENDING'));
+      const ids = new Set(answers.map((x) => x.holdId));
+      expect(ids.size, `hold ids: ${[...ids].join(', ')}`).toBe(1);
+      const pending = (await admin(b, 'GET', '/api/holds?status=pending')).json as unknown as { id: string }[];
+      expect(pending.map((h) => h.id)).toEqual([...ids]);
+      // one hold made, five joined, each audited once
+      const events = ((await admin(a, 'GET', `/api/audit?hold=${[...ids][0]}`)).json['events'] as { event: string; reason: string }[]).filter((e) => e.event === 'hold');
+      expect(events).toHaveLength(6);
+      expect(events.filter((e) => e.reason.startsWith('joined '))).toHaveLength(5);
+      expect(deletes()).toBe(0);
+    } finally {
+      await stop();
+    }
+  });
+
   it('concurrent identical retries through both replicas after one approval: exactly one forward', async () => {
     const { a, b, stop } = await replicas(['--hold-timeout', '0']);
     try {

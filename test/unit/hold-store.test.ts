@@ -140,6 +140,38 @@ describe.each(backends)('HoldStore on $name', (b) => {
     expect(await other.findPendingHold('fp-none', T0)).toBeNull();
   });
 
+  it.skipIf(b.skip)('createOrJoinHold: a new hold when none of its fingerprint is pending; else that one, joined, as made for the other call', async () => {
+    const [s, other] = await pair();
+    const first = await s.createOrJoinHold(newHold({ decisionId: 'd-first', ttlMs: 1000 }), T0);
+    expect(first).toMatchObject({ joined: false, hold: { status: 'pending', decisionId: 'd-first', createdAt: T0, fingerprint: 'fp-a' } });
+    expect(await s.getHold(first.hold.id)).toEqual(first.hold);
+    // the identical call through another process joins it; the hold is the first call's
+    const again = await other.createOrJoinHold(newHold({ decisionId: 'd-again' }), T0 + 5);
+    expect(again).toEqual({ joined: true, hold: first.hold });
+    // another call's fingerprint is its own hold
+    expect(await other.createOrJoinHold(newHold({ fingerprint: 'fp-b' }), T0 + 6)).toMatchObject({ joined: false, hold: { fingerprint: 'fp-b' } });
+    // lapsed (not yet swept): not joined, a new one is made
+    const later = await other.createOrJoinHold(newHold({ decisionId: 'd-later' }), T0 + 1000);
+    expect(later).toMatchObject({ joined: false, hold: { decisionId: 'd-later' } });
+    expect(later.hold.id).not.toBe(first.hold.id);
+    // decided: nothing pending to join
+    await s.decide(later.hold.id, true, 'p', null, HOUR, T0 + 1001);
+    const after = await s.createOrJoinHold(newHold({ decisionId: 'd-after' }), T0 + 1002);
+    expect(after.joined).toBe(false);
+    expect(new Set([first.hold.id, later.hold.id, after.hold.id]).size).toBe(3);
+  });
+
+  it.skipIf(b.skip)('createOrJoinHold: identical calls arriving at once through two processes make exactly one hold; every other call joins it', async () => {
+    const [a, c] = await pair();
+    for (const round of [1, 2, 3]) {
+      const fingerprint = `fp-race-${round}`;
+      const made = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? a : c).createOrJoinHold(newHold({ fingerprint, decisionId: `d-${round}-${i}` }), T0)));
+      expect(made.filter((m) => !m.joined), `round ${round}: holds made`).toHaveLength(1);
+      expect(new Set(made.map((m) => m.hold.id)).size, `round ${round}: distinct holds`).toBe(1);
+      expect((await a.listHolds('pending', 100)).filter((h) => h.fingerprint === fingerprint)).toHaveLength(1);
+    }
+  });
+
   it.skipIf(b.skip)('listHolds: newest first, by status when given, at most limit', async () => {
     const [s] = await pair();
     const h1 = await s.createHold(newHold(), T0);
