@@ -164,6 +164,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
       ...((v['notify-slack'] as string[] | undefined) ?? []).map((url) => ({ url: checkUrl('--notify-slack', url), format: 'slack' as const })),
     ],
   };
+  refuseExamplePlaceholders(env);
   const flagToken = v['admin-token'] as string | undefined;
   const token = flagToken ?? env['SCOPEGATE_ADMIN_TOKEN'];
   if (token !== undefined) {
@@ -304,12 +305,30 @@ export async function runStart(argv: string[]): Promise<number> {
 
 const MAKE_TOKEN = `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
 
+/** What the example env files (docker/*.env.example) hold until a user fills them in, and the like. */
+const PLACEHOLDER = /^(replace[-_ ]?with|changeme|change[-_ ]me|your[-_ ])/i;
+
+/**
+ * A secret scopegate reads from the environment that is still an example's placeholder: the user
+ * copied the example and missed a line. Refused at start, by name (the value is never echoed),
+ * rather than found later as lookups that fail for want of a real token, or a store password
+ * anybody who read the example knows.
+ */
+function refuseExamplePlaceholders(env: NodeJS.ProcessEnv): void {
+  const left = Object.keys(env)
+    .filter((k) => (k.startsWith('SCOPEGATE_') || k === 'PGPASSWORD') && k !== 'SCOPEGATE_ADMIN_TOKEN' && PLACEHOLDER.test(env[k] ?? ''))
+    .sort();
+  if (left.length > 0) {
+    throw new UsageError(`${left.join(', ')} ${left.length === 1 ? 'is' : 'are'} still the example's placeholder ("replace-with-…" or the like): fill in the real value, or unset ${left.length === 1 ? 'it' : 'them'}`);
+  }
+}
+
 /**
  * The admin token approves held calls, so one anybody could guess is refused: too short, or still
  * the placeholder the example env files ship with (docker/*.env.example say "replace-with-…").
  */
 function checkAdminToken(token: string, from: string): string {
-  if (/^(replace[-_ ]?with|changeme|change[-_ ]me|your[-_ ])/i.test(token)) {
+  if (PLACEHOLDER.test(token)) {
     throw new UsageError(`the admin token in ${from} is still the example's placeholder ("replace-with-…" or the like): anyone who has read the example could approve held calls. Make one with ${MAKE_TOKEN}, or leave ${from} unset and scopegate makes one in DATA_DIR/admin-token`);
   }
   if (token.length < 16) throw new UsageError(`the admin token in ${from} must be at least 16 characters (it has ${token.length}). Make one with ${MAKE_TOKEN}`);

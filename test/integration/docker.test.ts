@@ -419,9 +419,9 @@ describe.skipIf(!HAVE_COMPOSE)('docker/compose.yaml, as `docker-compose config` 
       pki = makeTestPki('railway', [GUARDED]);
       upstream = await new TestUpstream(pki).start();
       const argv = [...localised(startCommand(), { ca: caDir, data: join(work, 'data') }), ...(svc('scopegate')['command'] as string[])];
-      // the example's environment as a user fills it in: the admin token's placeholder replaced
-      // (scopegate refuses to start on it; startup-failures.test.ts)
-      const filledIn = { ...envOf(svc('scopegate')), SCOPEGATE_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
+      // the example's environment as a user fills it in: its placeholders replaced (scopegate
+      // refuses to start on them; startup-failures.test.ts)
+      const filledIn = { ...envOf(svc('scopegate')), SCOPEGATE_ADMIN_TOKEN: randomBytes(24).toString('base64url'), SCOPEGATE_RAILWAY_RESOLVER_TOKEN: 'tok-resolver-filled-in' };
       sg = await spawnScopegate([...argv, '--upstream-ca', pki.caPath, '--route', `${GUARDED}=127.0.0.1:${upstream.port}`], { ...imageEnv(), ...filledIn } as NodeJS.ProcessEnv);
     });
     afterAll(async () => {

@@ -99,6 +99,19 @@ describe('the admin token: a guessable one is refused, and the start-up line say
     }
   });
 
+  it('other secrets left as the example\'s placeholder (resolver tokens, the store password): exit 2, naming each, never echoing them', async () => {
+    const r = await start(dirs('placeholders'), {
+      SCOPEGATE_RAILWAY_RESOLVER_TOKEN: 'replace-with-a-railway-account-token',
+      PGPASSWORD: 'replace-with-the-database-password',
+      SCOPEGATE_NEON_RESOLVER_TOKEN: 'napi_real_looking_value_0123456789',
+    });
+    expect(r).toMatchObject({ exited: true, code: 2 });
+    expect(r.stderr).toContain("PGPASSWORD, SCOPEGATE_RAILWAY_RESOLVER_TOKEN are still the example's placeholder");
+    expect(r.stderr).not.toContain('SCOPEGATE_NEON_RESOLVER_TOKEN');
+    expect(r.stderr).not.toContain('railway-account-token');
+    expect(r.stderr).not.toContain('database-password');
+  });
+
   it('a token shorter than 16 characters: exit 2, saying how long it is, never echoing it', async () => {
     const r = await start(dirs('short'), { SCOPEGATE_ADMIN_TOKEN: 'short-tok-9' });
     expect(r).toMatchObject({ exited: true, code: 2 });
