@@ -336,11 +336,6 @@ export class PostgresHoldStore implements HoldStore {
     return rows[0] ? rowToHold(rows[0]) : null;
   }
 
-  async findPendingHold(fingerprint: string, now: number): Promise<Hold | null> {
-    const rows = await this.q(`SELECT * FROM scopegate_holds WHERE fingerprint = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at, id LIMIT 1`, [fingerprint, now]);
-    return rows[0] ? rowToHold(rows[0]) : null;
-  }
-
   async createOrJoinHold(h: NewHold, now: number): Promise<{ hold: Hold; joined: boolean }> {
     for (let attempt = 0; attempt < 4; attempt++) {
       try {

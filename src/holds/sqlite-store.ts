@@ -178,11 +178,6 @@ export class SqliteHoldStore implements HoldStore {
     return this.holdById(id);
   }
 
-  async findPendingHold(fingerprint: string, now: number): Promise<Hold | null> {
-    const r = this.stmts.findPending.get(fingerprint, now) as Row | undefined;
-    return r ? rowToHold(r) : null;
-  }
-
   private holdById(id: string): Hold | null {
     const r = this.stmts.get.get(id) as Row | undefined;
     return r ? rowToHold(r) : null;

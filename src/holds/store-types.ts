@@ -152,16 +152,11 @@ export interface HoldStore {
   /** The hold as last committed, or null when there is no hold with this id. */
   getHold(id: string): Promise<Hold | null>;
   /**
-   * The earliest-created hold with this fingerprint that is still pending and whose expiresAt is
-   * after `now`, or null: a retry of a call that is already waiting for a person joins that hold
-   * instead of making a second one.
-   */
-  findPendingHold(fingerprint: string, now: number): Promise<Hold | null>;
-  /**
-   * findPendingHold and createHold as one step: the pending hold with h.fingerprint when there is
-   * one (joined: true; it was made for another call, so its decisionId is not h.decisionId), else
-   * a new one. Atomic across every process on the store: of two identical calls arriving at once
-   * on two replicas, one makes the hold and the other joins it.
+   * Hold a call, or join the hold already waiting for the identical call: the earliest-created
+   * hold with h.fingerprint that is still pending and whose expiresAt is after `now` (joined: true;
+   * it was made for another call, so its decisionId is not h.decisionId), else a new one as
+   * createHold makes it. Atomic across every process on the store: of two identical calls
+   * arriving at once on two replicas, one makes the hold and the other joins it.
    */
   createOrJoinHold(h: NewHold, now: number): Promise<{ hold: Hold; joined: boolean }>;
   /**
