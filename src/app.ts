@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from './audit/logger.js';
 import { AdminServer } from './admin/admin-server.js';
 import { Metrics } from './admin/metrics.js';
-import { resolveAdminToken } from './admin/token.js';
+import { resolveAdminToken, type GivenAdminToken } from './admin/token.js';
 import { CaError, errorMessage, RuntimeError, StoreError } from './errors.js';
 import { createGatekeeper } from './gate/admission.js';
 import type { HoldHints } from './gate/decision.js';
@@ -39,9 +39,8 @@ export interface ScopegateConfig {
   listen: { host: string; port: number };
   transparent?: { host: string; port: number };
   admin: { host: string; port: number };
-  adminToken?: string;
-  /** Where adminToken came from, for the start-up line (never the token itself). */
-  adminTokenFrom?: 'flag' | 'env';
+  /** The admin token given at start, and where it came from (for the start-up line); else one is kept in dataDir. */
+  adminToken?: GivenAdminToken;
   caDir: string;
   dataDir: string;
   /** Where holds, approvals, placeholders and the audit trail live; default SQLite in dataDir. */
@@ -143,8 +142,7 @@ export async function createScopegate(config: ScopegateConfig): Promise<Scopegat
   const bundlePath = writeTrustBundle(ca);
   let adminToken;
   try {
-    const fromEnv = config.adminTokenFrom === 'env';
-    adminToken = resolveAdminToken(fromEnv ? undefined : config.adminToken, fromEnv ? config.adminToken : undefined, config.dataDir);
+    adminToken = resolveAdminToken(config.adminToken, config.dataDir);
   } catch (err) {
     throw new RuntimeError(errorMessage(err));
   }

@@ -11,13 +11,18 @@ export interface AdminToken {
   path?: string;
 }
 
+/** A token given at start: --admin-token (flag) or SCOPEGATE_ADMIN_TOKEN (env). */
+export interface GivenAdminToken {
+  token: string;
+  source: 'flag' | 'env';
+}
+
 /**
- * The admin token: --admin-token, else SCOPEGATE_ADMIN_TOKEN, else DATA_DIR/admin-token, made
- * (mode 0600) at first start. Only the path is ever printed.
+ * The admin token: the one given (--admin-token, else SCOPEGATE_ADMIN_TOKEN), else
+ * DATA_DIR/admin-token, made (mode 0600) at first start. Only the path is ever printed.
  */
-export function resolveAdminToken(flag: string | undefined, env: string | undefined, dataDir: string): AdminToken {
-  if (flag) return { token: flag, source: 'flag' };
-  if (env) return { token: env, source: 'env' };
+export function resolveAdminToken(given: GivenAdminToken | undefined, dataDir: string): AdminToken {
+  if (given) return given;
   const path = join(dataDir, ADMIN_TOKEN_FILE);
   let created = false;
   const token = readOrCreateSecret(

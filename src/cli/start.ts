@@ -168,8 +168,8 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartCon
   const flagToken = v['admin-token'] as string | undefined;
   const token = flagToken ?? env['SCOPEGATE_ADMIN_TOKEN'];
   if (token !== undefined) {
-    config.adminTokenFrom = flagToken !== undefined ? 'flag' : 'env';
-    config.adminToken = checkAdminToken(token, flagToken !== undefined ? '--admin-token' : 'SCOPEGATE_ADMIN_TOKEN');
+    const source = flagToken !== undefined ? 'flag' : 'env';
+    config.adminToken = { token: checkAdminToken(token, source === 'flag' ? '--admin-token' : 'SCOPEGATE_ADMIN_TOKEN'), source };
   }
   config.store = parseStoreSpec(v['store'] as string | undefined, env, config.dataDir);
   if (v['upstream-ca']) config.upstreamCaPath = v['upstream-ca'] as string;
