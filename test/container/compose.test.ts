@@ -12,18 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOCKER_DIR, FIXTURES, composer, dockerOk, ensureImages, freePort, health, jsonLines, uniqueName, waitFor } from './docker.js';
+import { ACCOUNT_TOKEN, DOCKER_DIR, FIXTURES, RAILWAY, agentCall, composer, dockerOk, ensureImages, freePort, health, jsonLines, uniqueName, waitFor } from './docker.js';
 
 const skip = inject('dockerSkipReason');
 if (skip) console.warn(`skipping the container tests: ${skip}`);
 
-const ACCOUNT_TOKEN = 'tok-account-owner'; // the fake's account token (src/demo/fake-railway/world.ts)
-const RAILWAY = 'https://backboard.railway.com/graphql/v2';
-
-/** A one-line node program for the agent: POST a GraphQL document to Railway, print {status, decisionId, body}. */
-const call = (query: string): string =>
-  `fetch(${JSON.stringify(RAILWAY)}, {method: 'POST', headers: {'content-type': 'application/json', authorization: 'Bearer ' + process.env.RAILWAY_TOKEN}, body: JSON.stringify({query: ${JSON.stringify(query)}})})` +
-  `.then(async (r) => console.log(JSON.stringify({status: r.status, decisionId: r.headers.get('x-scopegate-decision'), body: await r.text()})), (e) => { console.log(JSON.stringify({error: String(e.cause?.code ?? e.message)})); process.exit(3); })`;
 
 describe.skipIf(skip !== '')('docker-compose up docker/compose.yaml (with Railway stand-in)', () => {
   const project = uniqueName('sidecar');
@@ -32,11 +25,7 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.yaml (with Railwa
   let adminPort = 0;
   let adminToken = '';
 
-  const logsOf = async (service: string): Promise<string> => (await c.compose(['logs', '--no-color', service], 60_000)).stdout;
-  /** What the fake executed, from its log: one entry per operation that reached it. */
-  const railwaySaw = async (): Promise<{ rootFields: string[]; executed: boolean }[]> =>
-    jsonLines(await logsOf('fake-railway')).map((l) => l['received']).filter((r): r is { rootFields: string[]; executed: boolean } => r !== undefined);
-  const requestLines = async () => jsonLines(await logsOf('scopegate')).filter((l) => l['msg'] === 'request');
+  const requestLines = async () => jsonLines(await c.logs('scopegate')).filter((l) => l['msg'] === 'request');
   /** `docker-compose run` of the agent service (its image, user, networks, mounts, environment), removed after. */
   const agentRun = (args: string[], extra: string[] = []) => c.compose(['run', '--rm', '--no-deps', '-T', ...extra, 'agent', ...args], 5 * 60_000);
 
@@ -80,7 +69,7 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.yaml (with Railwa
       const s = (await dockerOk(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', id])).split(' ');
       return s[0] === 'exited' ? Number(s[1]) : undefined;
     }, 180_000);
-    const out = await logsOf('agent');
+    const out = await c.logs('agent');
     expect(exit, out).toBe(0);
     // `console.log(r.status, decisionId, body)`: 200, the decision's id, Railway's answer
     const m = /agent[^|]*\|\s*200 (\S+) (\{.*\})\s*$/m.exec(out);
@@ -88,11 +77,11 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.yaml (with Railwa
     expect(JSON.parse(m![2]!)).toMatchObject({ data: { me: { name: expect.any(String) } } });
     const line = (await requestLines()).find((l) => l['decisionId'] === m![1]);
     expect(line).toMatchObject({ host: 'backboard.railway.com', decision: 'allow', operation: 'me' });
-    expect(await railwaySaw()).toContainEqual(expect.objectContaining({ rootFields: ['me'], executed: true }));
+    expect(await c.railwaySaw()).toContainEqual(expect.objectContaining({ rootFields: ['me'], executed: true }));
   });
 
   it('the incident call (volumeDelete of the shared volume) is denied by scopegate and never reaches Railway', async () => {
-    const r = await agentRun(['node', '-e', call('mutation cleanupStaging { volumeDelete(volumeId: "vol-7f3a9d") }')]);
+    const r = await agentRun(['node', '-e', agentCall('mutation cleanupStaging { volumeDelete(volumeId: "vol-7f3a9d") }')]);
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { status: number; decisionId: string; body: string };
     expect(res.decisionId).toBeTruthy();
@@ -100,7 +89,7 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.yaml (with Railwa
     expect(res.body).not.toMatch(/"volumeDelete":\s*true/);
     const line = (await requestLines()).find((l) => l['decisionId'] === res.decisionId);
     expect(line).toMatchObject({ host: 'backboard.railway.com', decision: 'deny', operation: 'volumeDelete' });
-    const saw = await railwaySaw();
+    const saw = await c.railwaySaw();
     expect(saw.length).toBeGreaterThan(0); // the fake's log is read (it saw the agent's first call)
     expect(saw.filter((o) => o.rootFields.includes('volumeDelete'))).toEqual([]);
   });

@@ -14,6 +14,14 @@ import { run, type RunResult } from '../helpers/run.js';
 import { imagesStamp } from './stamp.js';
 
 export const IMAGE = 'scopegate:local';
+/** The Railway stand-in's account token (src/demo/fake-railway/world.ts) and the address agents call. */
+export const ACCOUNT_TOKEN = 'tok-account-owner';
+export const RAILWAY = 'https://backboard.railway.com/graphql/v2';
+
+/** A one-line node program for the agent: POST a GraphQL document to Railway, print {status, decisionId, body}. */
+export const agentCall = (query: string): string =>
+  `fetch(${JSON.stringify(RAILWAY)}, {method: 'POST', headers: {'content-type': 'application/json', authorization: 'Bearer ' + process.env.RAILWAY_TOKEN}, body: JSON.stringify({query: ${JSON.stringify(query)}})})` +
+  `.then(async (r) => console.log(JSON.stringify({status: r.status, decisionId: r.headers.get('x-scopegate-decision'), body: await r.text()})), (e) => { console.log(JSON.stringify({error: String(e.cause?.code ?? e.message)})); process.exit(3); })`;
 export const DOCKER_DIR = join(ROOT, 'docker');
 export const FIXTURES = join(ROOT, 'test', 'container', 'fixtures');
 
@@ -126,6 +134,14 @@ export function composer(project: string, files: string[], env: NodeJS.ProcessEn
       const id = r.stdout.trim().split('\n')[0] ?? '';
       expect(id, `a container for ${service}:\n${r.stderr}`).toMatch(/^[0-9a-f]{12,}$/);
       return id;
+    },
+    /** A service's log, as docker-compose prints it. */
+    async logs(service: string): Promise<string> {
+      return (await compose(['logs', '--no-color', service], 60_000)).stdout;
+    },
+    /** What the Railway stand-in executed, from its log: one entry per operation that reached it. */
+    async railwaySaw(): Promise<{ rootFields: string[]; executed: boolean }[]> {
+      return jsonLines(await this.logs('fake-railway')).map((l) => l['received']).filter((r): r is { rootFields: string[]; executed: boolean } => r !== undefined);
     },
     /** Everything the project made (containers, networks, volumes), removed. */
     down: (): Promise<RunResult> => compose(['down', '-v', '--remove-orphans', '--timeout', '10'], 5 * 60_000),

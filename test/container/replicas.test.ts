@@ -10,20 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOCKER_DIR, FIXTURES, composer, dockerOk, ensureImages, freePort, health, jsonLines, uniqueName, waitFor } from './docker.js';
+import { ACCOUNT_TOKEN, DOCKER_DIR, FIXTURES, agentCall, composer, dockerOk, ensureImages, freePort, health, jsonLines, uniqueName, waitFor } from './docker.js';
 
 const COMPOSE_FILE = join(DOCKER_DIR, 'compose.replicas.yaml');
 const skip = inject('dockerSkipReason');
 if (skip) console.warn(`skipping the replicas container test: ${skip}`);
 
-const ACCOUNT_TOKEN = 'tok-account-owner'; // the fake's account token (src/demo/fake-railway/world.ts)
-const RAILWAY = 'https://backboard.railway.com/graphql/v2';
 // a deletion the default policy holds for a person: the volume is bound to staging only (src/demo/fake-railway/world.ts)
 const HELD_CALL = 'mutation cleanupScratch { volumeDelete(volumeId: "vol-stg-only") }';
-
-const call = (query: string): string =>
-  `fetch(${JSON.stringify(RAILWAY)}, {method: 'POST', headers: {'content-type': 'application/json', authorization: 'Bearer ' + process.env.RAILWAY_TOKEN}, body: JSON.stringify({query: ${JSON.stringify(query)}})})` +
-  `.then(async (r) => console.log(JSON.stringify({status: r.status, decisionId: r.headers.get('x-scopegate-decision'), body: await r.text()})), (e) => { console.log(JSON.stringify({error: String(e.cause?.code ?? e.message)})); process.exit(3); })`;
 
 interface Answer { status: number; decisionId: string; body: { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] } }
 
@@ -35,14 +29,11 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.replicas.yaml (Po
   let adminToken = '';
   let dbPassword = '';
 
-  const logsOf = async (service: string): Promise<string> => (await c.compose(['logs', '--no-color', service], 60_000)).stdout;
-  const railwaySaw = async (): Promise<{ rootFields: string[]; executed: boolean }[]> =>
-    jsonLines(await logsOf('fake-railway')).map((l) => l['received']).filter((r): r is { rootFields: string[]; executed: boolean } => r !== undefined);
   /** The agent service, its proxy pointed at one replica by its service name (both answer to `scopegate`). */
   const viaReplica = async (n: 1 | 2, query: string): Promise<Answer> => {
     const proxy = `http://scopegate-${n}:8080`;
     const env = ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy'].flatMap((k) => ['-e', `${k}=${proxy}`]);
-    const r = await c.compose(['run', '--rm', '--no-deps', '-T', ...env, 'agent', 'node', '-e', call(query)], 5 * 60_000);
+    const r = await c.compose(['run', '--rm', '--no-deps', '-T', ...env, 'agent', 'node', '-e', agentCall(query)], 5 * 60_000);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     const a = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { status: number; decisionId: string; body: string };
     return { ...a, body: JSON.parse(a.body) as Answer['body'] };
@@ -107,7 +98,7 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.replicas.yaml (Po
     const held = await viaReplica(1, HELD_CALL);
     const holdId = held.body.errors?.[0]?.extensions?.['holdId'];
     expect(typeof holdId, JSON.stringify(held)).toBe('string');
-    expect(await railwaySaw()).not.toContainEqual(expect.objectContaining({ rootFields: ['volumeDelete'] }));
+    expect(await c.railwaySaw()).not.toContainEqual(expect.objectContaining({ rootFields: ['volumeDelete'] }));
 
     // replica 2 knows the hold replica 1 made (the store is shared), and takes the approval
     const list = await admin(2, '/api/holds?status=pending');
@@ -119,16 +110,16 @@ describe.skipIf(skip !== '')('docker-compose up docker/compose.replicas.yaml (Po
     // the retry, through replica 2, goes through: Railway executes it, once
     const retry = await viaReplica(2, HELD_CALL);
     expect(retry.body.data, JSON.stringify(retry)).toMatchObject({ volumeDelete: true });
-    const deletes = (await railwaySaw()).filter((o) => o.rootFields.includes('volumeDelete') && o.executed);
+    const deletes = (await c.railwaySaw()).filter((o) => o.rootFields.includes('volumeDelete') && o.executed);
     expect(deletes).toHaveLength(1);
 
     // the approval was for one call: the same call again, through replica 1, does not reach Railway
     const again = await viaReplica(1, HELD_CALL);
     expect(again.body.data?.['volumeDelete']).not.toBe(true);
     expect(again.body.errors?.length).toBeGreaterThan(0);
-    expect((await railwaySaw()).filter((o) => o.rootFields.includes('volumeDelete') && o.executed)).toHaveLength(1);
+    expect((await c.railwaySaw()).filter((o) => o.rootFields.includes('volumeDelete') && o.executed)).toHaveLength(1);
     // and the decisions were made by both replicas: each logged its part
-    const line = async (svc: string, id: string) => jsonLines(await logsOf(svc)).find((l) => l['decisionId'] === id);
+    const line = async (svc: string, id: string) => jsonLines(await c.logs(svc)).find((l) => l['decisionId'] === id);
     expect(await line('scopegate-1', held.decisionId)).toMatchObject({ decision: 'hold' });
     expect(await line('scopegate-2', retry.decisionId)).toMatchObject({ decision: 'allow' });
   });
